@@ -1,0 +1,126 @@
+// Package config is thesystem.yaml: its schema, the defaults for every key,
+// ${VAR} substitution, validation with errors that name the file, line and
+// key at fault, discovery from the working directory up to the git root, and
+// the commented default file that `thesystem init` writes.
+//
+// A missing file is not an error: Default() is a complete, valid
+// configuration. Keys live in the OS key store, never here, and a value that
+// looks like a provider key is refused.
+package config
+
+// FileName is the name discovery looks for.
+const FileName = "thesystem.yaml"
+
+// Modes.
+const (
+	ModeServer = "server" // run the whole stack on this machine
+	ModeClient = "client" // agents join a remote chat server
+)
+
+// Agent runtimes (swarm backends).
+const (
+	BackendClaude = "claude" // @anthropic-ai/claude-code
+	BackendGro    = "gro"    // multi-provider runtime
+)
+
+// VM drivers.
+const (
+	DriverAuto = "auto" // lima on macOS, none on Linux
+	DriverLima = "lima" // a Lima VM is the firebreak
+	DriverNone = "none" // host podman, no firebreak
+)
+
+// Limits enforced by validation.
+const (
+	MaxAgents = 64
+	MaxCPUs   = 128
+)
+
+// Config is a resolved thesystem.yaml.
+type Config struct {
+	Mode     string   `yaml:"mode" json:"mode"`
+	Server   Server   `yaml:"server" json:"server"`
+	Client   Client   `yaml:"client" json:"client"`
+	Swarm    Swarm    `yaml:"swarm" json:"swarm"`
+	VM       VM       `yaml:"vm" json:"vm"`
+	Proxy    Proxy    `yaml:"proxy" json:"proxy"`
+	Channels []string `yaml:"channels" json:"channels"`
+}
+
+// Server configures the local chat server and dashboard (mode: server).
+type Server struct {
+	Port      int  `yaml:"port" json:"port"`
+	Dashboard int  `yaml:"dashboard" json:"dashboard"`
+	Allowlist bool `yaml:"allowlist" json:"allowlist"`
+}
+
+// Client configures the remote chat server (mode: client).
+type Client struct {
+	Remote string `yaml:"remote" json:"remote"`
+}
+
+// Swarm is the set of agents to run.
+type Swarm struct {
+	Agents      int            `yaml:"agents" json:"agents"`
+	Backend     string         `yaml:"backend" json:"backend"`
+	Mission     string         `yaml:"mission" json:"mission,omitempty"`
+	MissionFile string         `yaml:"mission_file" json:"mission_file,omitempty"`
+	Backends    []BackendGroup `yaml:"backends" json:"backends,omitempty"`
+}
+
+// BackendGroup is one line of the per-backend list: count agents of a
+// runtime talking to one provider with one model.
+type BackendGroup struct {
+	Backend  string `yaml:"backend" json:"backend"`
+	Provider string `yaml:"provider" json:"provider"`
+	Count    int    `yaml:"count" json:"count"`
+	Model    string `yaml:"model" json:"model,omitempty"`
+}
+
+// VM configures the VM tier.
+type VM struct {
+	Driver string `yaml:"driver" json:"driver"`
+	CPUs   int    `yaml:"cpus" json:"cpus"`
+	Memory string `yaml:"memory" json:"memory"`
+	Disk   string `yaml:"disk" json:"disk"`
+	Mount  string `yaml:"mount" json:"mount"`
+}
+
+// Proxy configures agentauth, the key proxy.
+type Proxy struct {
+	Port int `yaml:"port" json:"port"`
+}
+
+// Providers the proxy knows; grok is an alias of xai.
+func Providers() []string {
+	return []string{"anthropic", "openai", "xai", "grok", "google", "mistral", "groq", "deepseek"}
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Mode:   ModeServer,
+		Server: Server{Port: 6667, Dashboard: 3000, Allowlist: true},
+		Client: Client{Remote: ""},
+		Swarm:  Swarm{Agents: 2, Backend: BackendClaude},
+		VM: VM{
+			Driver: DriverAuto,
+			CPUs:   4,
+			Memory: "8GiB",
+			Disk:   "40GiB",
+			Mount:  ".",
+		},
+		Proxy:    Proxy{Port: 9999},
+		Channels: []string{"#general", "#agents"},
+	}
+}
+
+// AgentGroups returns the swarm as a list of groups, expanding the plain
+// `agents: N` + `backend:` form into one group.
+func (s Swarm) AgentGroups() []BackendGroup {
+	if len(s.Backends) > 0 {
+		return s.Backends
+	}
+	provider := "anthropic"
+	return []BackendGroup{{Backend: s.Backend, Provider: provider, Count: s.Agents}}
+}

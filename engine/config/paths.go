@@ -1,0 +1,34 @@
+package config
+
+import "path/filepath"
+
+// Paths are where TheSystem keeps its files on this host.
+type Paths struct {
+	// StateDir holds the user token, logs, the Lima home and markers.
+	StateDir string `json:"state_dir"`
+	// RuntimeDir holds the sockets: the local API and the proxy.
+	RuntimeDir string `json:"runtime_dir"`
+}
+
+// HostPaths resolves the state and runtime directories: THESYSTEM_STATE_DIR
+// and THESYSTEM_RUNTIME_DIR win; otherwise the platform's convention
+// (see defaultStateDir) and $XDG_RUNTIME_DIR/thesystem, falling back to
+// <state>/run.
+func HostPaths(lookup func(string) (string, bool), home string) Paths {
+	get := func(k string) string {
+		v, _ := lookup(k)
+		return v
+	}
+	p := Paths{StateDir: get("THESYSTEM_STATE_DIR"), RuntimeDir: get("THESYSTEM_RUNTIME_DIR")}
+	if p.StateDir == "" {
+		p.StateDir = defaultStateDir(get, home)
+	}
+	if p.RuntimeDir == "" {
+		if xdg := get("XDG_RUNTIME_DIR"); xdg != "" {
+			p.RuntimeDir = filepath.Join(xdg, "thesystem")
+		} else {
+			p.RuntimeDir = filepath.Join(p.StateDir, "run")
+		}
+	}
+	return p
+}

@@ -1,0 +1,242 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Names as the agentchat protocol defines them.
+var (
+	channelRE = regexp.MustCompile(`^#[a-zA-Z0-9_-]{1,31}$`)
+	sizeRE    = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|B)?$`)
+)
+
+// Minimum VM sizes Lima can boot a podman host with.
+const (
+	minMemory = 1 << 30 // 1 GiB
+	minDisk   = 5 << 30 // 5 GiB
+)
+
+// validate checks cfg as decoded, then resolves what depends on the host:
+// vm.driver auto, and paths relative to dir.
+func (d *decoder) validate(cfg *Config, dir string, opt Options) {
+	oneOf := func(key, got string, allowed ...string) {
+		if !slices.Contains(allowed, got) {
+			d.errorf(d.lineOf(key), key, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+		}
+	}
+	between := func(key string, got, lo, hi int) bool {
+		if got < lo || got > hi {
+			d.errorf(d.lineOf(key), key, "must be %d..%d, got %d", lo, hi, got)
+			return false
+		}
+		return true
+	}
+
+	oneOf("mode", cfg.Mode, ModeServer, ModeClient)
+
+	ports := []struct {
+		key  string
+		port int
+	}{{"server.port", cfg.Server.Port}, {"server.dashboard", cfg.Server.Dashboard}, {"proxy.port", cfg.Proxy.Port}}
+	used := map[int]string{}
+	for _, p := range ports {
+		if !between(p.key, p.port, 1, 65535) {
+			continue
+		}
+		if cfg.Mode == ModeClient && strings.HasPrefix(p.key, "server.") {
+			continue // the local chat server does not run
+		}
+		if other, clash := used[p.port]; clash {
+			key := p.key
+			if !d.explicit[key] && d.explicit[other] {
+				key, other = other, key // point at the line the user wrote
+			}
+			d.errorf(d.lineOf(key), key, "port %d is already taken by %s", p.port, other)
+		}
+		used[p.port] = p.key
+	}
+
+	if cfg.Mode == ModeClient {
+		d.checkRemote(cfg.Client.Remote)
+	}
+
+	d.checkSwarm(&cfg.Swarm, dir, opt)
+
+	oneOf("vm.driver", cfg.VM.Driver, DriverAuto, DriverLima, DriverNone)
+	between("vm.cpus", cfg.VM.CPUs, 1, MaxCPUs)
+	d.checkSize("vm.memory", cfg.VM.Memory, minMemory)
+	d.checkSize("vm.disk", cfg.VM.Disk, minDisk)
+	if cfg.VM.Driver == DriverAuto {
+		cfg.VM.Driver = DriverNone
+		if opt.GOOS == "darwin" {
+			cfg.VM.Driver = DriverLima
+		}
+	}
+	if cfg.VM.Mount == "" {
+		d.errorf(d.lineOf("vm.mount"), "vm.mount", "must name the project directory to share with the agents")
+	} else if abs, ok := d.existing("vm.mount", cfg.VM.Mount, dir, opt.Home, true); ok {
+		cfg.VM.Mount = abs
+	}
+
+	if len(cfg.Channels) == 0 {
+		d.errorf(d.lineOf("channels"), "channels", `must list at least one channel, e.g. "#general"`)
+	}
+	seen := map[string]bool{}
+	for i, ch := range cfg.Channels {
+		key := fmt.Sprintf("channels[%d]", i)
+		switch {
+		case !channelRE.MatchString(ch):
+			d.errorf(d.lineOf(key), key, `must be "#" then 1..31 of a-z A-Z 0-9 _ -, got %q (quote it in YAML: "#name")`, ch)
+		case seen[ch]:
+			d.errorf(d.lineOf(key), key, "%q is listed twice", ch)
+		}
+		seen[ch] = true
+	}
+}
+
+func (d *decoder) checkRemote(remote string) {
+	const key = "client.remote"
+	if remote == "" {
+		d.errorf(d.lineOf(key), key, "is required when mode is client (e.g. wss://chat.example.com)")
+		return
+	}
+	u, err := url.Parse(remote)
+	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
+		d.errorf(d.lineOf(key), key, "must be a ws://, wss://, http:// or https:// URL with a host, got %q", remote)
+	}
+}
+
+func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
+	if !slices.Contains([]string{BackendClaude, BackendGro}, s.Backend) {
+		d.errorf(d.lineOf("swarm.backend"), "swarm.backend", "must be one of claude, gro, got %q", s.Backend)
+	}
+	if len(s.Backends) == 0 {
+		if s.Agents < 1 || s.Agents > MaxAgents {
+			d.errorf(d.lineOf("swarm.agents"), "swarm.agents", "must be 1..%d, got %d", MaxAgents, s.Agents)
+		}
+	} else {
+		d.checkGroups(s)
+	}
+	if s.Mission != "" && s.MissionFile != "" {
+		d.errorf(d.lineOf("swarm.mission_file"), "swarm.mission_file", "set either swarm.mission or swarm.mission_file, not both")
+	}
+	if s.MissionFile != "" {
+		if abs, ok := d.existing("swarm.mission_file", s.MissionFile, dir, opt.Home, false); ok {
+			s.MissionFile = abs
+		}
+	}
+}
+
+func (d *decoder) checkGroups(s *Swarm) {
+	sum := 0
+	for i := range s.Backends {
+		g := &s.Backends[i]
+		key := fmt.Sprintf("swarm.backends[%d]", i)
+		if g.Backend == "" {
+			g.Backend = s.Backend
+		}
+		if g.Provider == "" && g.Backend == BackendClaude {
+			g.Provider = "anthropic"
+		}
+		switch {
+		case !slices.Contains([]string{BackendClaude, BackendGro}, g.Backend):
+			d.errorf(d.lineOf(key+".backend"), key+".backend", "must be one of claude, gro, got %q", g.Backend)
+		case g.Provider == "":
+			d.errorf(d.lineOf(key), key+".provider", "is required for backend %s (one of %s)", g.Backend, strings.Join(Providers(), ", "))
+		case !slices.Contains(Providers(), g.Provider):
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "unknown provider %q (known: %s)", g.Provider, strings.Join(Providers(), ", "))
+		case g.Backend == BackendClaude && g.Provider != "anthropic":
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend claude talks only to anthropic, got %q (use backend: gro for other providers)", g.Provider)
+		}
+		if g.Count < 1 || g.Count > MaxAgents {
+			d.errorf(d.lineOf(key+".count"), key+".count", "must be 1..%d, got %d", MaxAgents, g.Count)
+		}
+		sum += g.Count
+	}
+	switch {
+	case sum > MaxAgents:
+		d.errorf(d.lineOf("swarm.backends"), "swarm.backends", "counts add up to %d agents, more than the limit of %d", sum, MaxAgents)
+	case d.explicit["swarm.agents"] && s.Agents != sum:
+		d.errorf(d.lineOf("swarm.agents"), "swarm.agents", "is %d but the counts in swarm.backends add up to %d; drop swarm.agents or make them agree", s.Agents, sum)
+	default:
+		s.Agents = sum
+	}
+}
+
+func (d *decoder) checkSize(key, s string, minimum int64) {
+	n, err := ParseSize(s)
+	switch {
+	case err != nil:
+		d.errorf(d.lineOf(key), key, "%v", err)
+	case n < minimum:
+		d.errorf(d.lineOf(key), key, "must be at least %s, got %q", FormatSize(minimum), s)
+	}
+}
+
+// existing resolves p (~ and relative to dir) and checks it exists as a
+// directory (wantDir) or a regular file.
+func (d *decoder) existing(key, p, dir, home string, wantDir bool) (string, bool) {
+	abs := ExpandPath(p, dir, home)
+	fi, err := os.Stat(abs)
+	switch {
+	case err != nil:
+		d.errorf(d.lineOf(key), key, "%s does not exist", abs)
+		return "", false
+	case wantDir && !fi.IsDir():
+		d.errorf(d.lineOf(key), key, "%s is not a directory", abs)
+		return "", false
+	case !wantDir && !fi.Mode().IsRegular():
+		d.errorf(d.lineOf(key), key, "%s is not a regular file", abs)
+		return "", false
+	}
+	return abs, true
+}
+
+// ExpandPath expands a leading ~ to home and makes p absolute against dir.
+func ExpandPath(p, dir, home string) string {
+	if p == "~" {
+		p = home
+	} else if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		p = filepath.Join(home, rest)
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	return filepath.Clean(p)
+}
+
+// ParseSize parses sizes as Lima writes them: "8GiB", "512MiB", "40G",
+// "1.5GiB". A bare number is bytes. Units are powers of 1024.
+func ParseSize(s string) (int64, error) {
+	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("must be a size like 8GiB or 512MiB, got %q", s)
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("must be a size like 8GiB or 512MiB, got %q", s)
+	}
+	shift := 0
+	if m[2] != "" {
+		shift = 10 * (strings.IndexByte("BKMGT", m[2][0]))
+	}
+	return int64(f * float64(int64(1)<<shift)), nil
+}
+
+// FormatSize renders n bytes in the largest whole binary unit.
+func FormatSize(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for i < len(units)-1 && n >= 1024 && n%1024 == 0 {
+		n /= 1024
+		i++
+	}
+	return fmt.Sprintf("%d%s", n, units[i])
+}
