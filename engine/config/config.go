@@ -63,9 +63,9 @@ type Client struct {
 type Swarm struct {
 	Agents      int            `yaml:"agents" json:"agents"`
 	Backend     string         `yaml:"backend" json:"backend"`
-	Mission     string         `yaml:"mission" json:"mission,omitempty"`
-	MissionFile string         `yaml:"mission_file" json:"mission_file,omitempty"`
-	Backends    []BackendGroup `yaml:"backends" json:"backends,omitempty"`
+	Mission     string         `yaml:"mission,omitempty" json:"mission,omitempty"`
+	MissionFile string         `yaml:"mission_file,omitempty" json:"mission_file,omitempty"`
+	Backends    []BackendGroup `yaml:"backends,omitempty" json:"backends,omitempty"`
 }
 
 // BackendGroup is one line of the per-backend list: count agents of a
@@ -74,7 +74,7 @@ type BackendGroup struct {
 	Backend  string `yaml:"backend" json:"backend"`
 	Provider string `yaml:"provider" json:"provider"`
 	Count    int    `yaml:"count" json:"count"`
-	Model    string `yaml:"model" json:"model,omitempty"`
+	Model    string `yaml:"model,omitempty" json:"model,omitempty"`
 }
 
 // VM configures the VM tier.
