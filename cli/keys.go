@@ -42,8 +42,8 @@ Providers: ` + strings.Join(config.Providers(), ", ") + `.`,
 			},
 		},
 		&cobra.Command{
-			Use:   "get <provider>",
-			Short: "Print a provider's key (only to a terminal, after confirmation)",
+			Use:     "get <provider>",
+			Short:   "Print a provider's key (only to a terminal, after confirmation)",
 			Example: `  thesystem keys get anthropic`,
 			Args:    usageArgs(cobra.ExactArgs(1)),
 			RunE: func(_ *cobra.Command, args []string) error {

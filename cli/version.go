@@ -29,8 +29,8 @@ func newVersionCommand(env *Env) *cobra.Command {
 
 type versionOutput struct {
 	Build
-	Go         string              `json:"go"`
-	Platform   string              `json:"platform"`
+	Go         string             `json:"go"`
+	Platform   string             `json:"platform"`
 	Components []compat.Component `json:"components"`
 }
 

@@ -367,9 +367,15 @@ func TestDiscover(t *testing.T) {
 		start string
 		want  string // relative to root; "" = none
 	}{
-		{"in cwd", func(t *testing.T, r string) { mk(t, r, "repo/.git", "repo/a"); touch(t, filepath.Join(r, "repo/a", FileName)) },
+		{"in cwd", func(t *testing.T, r string) {
+			mk(t, r, "repo/.git", "repo/a")
+			touch(t, filepath.Join(r, "repo/a", FileName))
+		},
 			"repo/a", "repo/a/" + FileName},
-		{"at git root", func(t *testing.T, r string) { mk(t, r, "repo/.git", "repo/a/b"); touch(t, filepath.Join(r, "repo", FileName)) },
+		{"at git root", func(t *testing.T, r string) {
+			mk(t, r, "repo/.git", "repo/a/b")
+			touch(t, filepath.Join(r, "repo", FileName))
+		},
 			"repo/a/b", "repo/" + FileName},
 		{"nearest wins", func(t *testing.T, r string) {
 			mk(t, r, "repo/.git", "repo/a/b")
