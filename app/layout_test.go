@@ -22,9 +22,11 @@ type pkg struct {
 }
 
 // uiReachable is what cli and menubar may import from the engine: the local
-// API (client and wire types) and the small, pure engine types.
+// API (client and wire types), the small pure engine types, and the key
+// store, which the CLI opens itself because `keys get` must never cross the
+// API socket.
 func uiReachable() []string {
-	return []string{module + "/engine/api", module + "/engine/config", module + "/engine/compat"}
+	return []string{module + "/engine/api", module + "/engine/config", module + "/engine/compat", module + "/engine/provider", module + "/engine/secrets"}
 }
 
 // checkImports returns every violation of the import direction rules.

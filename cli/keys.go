@@ -2,12 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/provider"
 )
 
 func newKeysCommand(env *Env) *cobra.Command {
@@ -16,7 +15,7 @@ func newKeysCommand(env *Env) *cobra.Command {
 		Short: "Manage provider API keys in the OS key store",
 		Long: `Provider API keys live only in the OS key store (macOS Keychain, Linux
 Secret Service) and in the key proxy's memory. Agents never see them.
-Providers: ` + strings.Join(config.Providers(), ", ") + `.`,
+Providers: ` + strings.Join(provider.Names(), ", ") + `.`,
 		Example: `  thesystem keys set anthropic        # prompts, no echo
   pbpaste | thesystem keys set openai  # or from stdin
   thesystem keys list`,
@@ -106,8 +105,8 @@ func newKeysRotateCommand() *cobra.Command {
 }
 
 func checkProvider(p string) error {
-	if slices.Contains(config.Providers(), p) {
-		return nil
+	if _, err := provider.Parse(p); err != nil {
+		return &usageError{err}
 	}
-	return usagef("unknown provider %q (one of: %s)", p, strings.Join(config.Providers(), ", "))
+	return nil
 }

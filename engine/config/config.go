@@ -91,11 +91,6 @@ type Proxy struct {
 	Port int `yaml:"port" json:"port"`
 }
 
-// Providers the proxy knows; grok is an alias of xai.
-func Providers() []string {
-	return []string{"anthropic", "openai", "xai", "grok", "google", "mistral", "groq", "deepseek"}
-}
-
 // Default returns the configuration used for every key the file leaves out.
 func Default() Config {
 	return Config{

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/thesystem-dev/thesystem/engine/provider"
 )
 
 // Names as the agentchat protocol defines them.
@@ -149,9 +151,9 @@ func (d *decoder) checkGroups(s *Swarm) {
 		case !slices.Contains([]string{BackendClaude, BackendGro}, g.Backend):
 			d.errorf(d.lineOf(key+".backend"), key+".backend", "must be one of claude, gro, got %q", g.Backend)
 		case g.Provider == "":
-			d.errorf(d.lineOf(key), key+".provider", "is required for backend %s (one of %s)", g.Backend, strings.Join(Providers(), ", "))
-		case !slices.Contains(Providers(), g.Provider):
-			d.errorf(d.lineOf(key+".provider"), key+".provider", "unknown provider %q (known: %s)", g.Provider, strings.Join(Providers(), ", "))
+			d.errorf(d.lineOf(key), key+".provider", "is required for backend %s (one of %s)", g.Backend, strings.Join(provider.Names(), ", "))
+		case !known(g.Provider):
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "unknown provider %q (known: %s)", g.Provider, strings.Join(provider.Names(), ", "))
 		case g.Backend == BackendClaude && g.Provider != "anthropic":
 			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend claude talks only to anthropic, got %q (use backend: gro for other providers)", g.Provider)
 		}
@@ -168,6 +170,11 @@ func (d *decoder) checkGroups(s *Swarm) {
 	default:
 		s.Agents = sum
 	}
+}
+
+func known(name string) bool {
+	_, ok := provider.Lookup(name)
+	return ok
 }
 
 func (d *decoder) checkSize(key, s string, minimum int64) {
