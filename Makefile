@@ -12,23 +12,29 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build run test unit lint cross clean
+.PHONY: all deps build run test unit lint cross clean
 
 all: build
+
+## deps: the Debian packages the build and tests need (only the missing ones)
+deps:
+	@.ci/deps
 
 ## build: the thesystem binary in bin/
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/thesystem ./app
 
 ## run: build, then bring the whole stack up
-run: build
+run: deps build
 	$(BIN)/thesystem start
 
 ## test: unit and process tests with -race, then lint and the darwin cross-check
-test: unit lint cross
+test: deps unit lint cross
 
+# In a private D-Bus session with a throwaway unlocked gnome-keyring, so the
+# key store is tested for real.
 unit:
-	$(GO) test -race -count=1 ./...
+	.ci/with-keyring $(GO) test -race -count=1 ./...
 
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)

@@ -1,0 +1,147 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/keybase/dbus"
+	ss "github.com/keybase/go-keychain/secretservice"
+)
+
+// secretService stores keys in the freedesktop Secret Service
+// (gnome-keyring, KWallet) over D-Bus, with an encrypted (DH-AES) session.
+type secretService struct {
+	service string
+
+	mu      sync.Mutex // the library's session is not safe for concurrent use
+	srv     *ss.SecretService
+	session *ss.Session
+}
+
+func openPlatform(_ context.Context, service string) (Store, error) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		return nil, fmt.Errorf("%w: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset); "+
+			"log in to a desktop session, or on a headless machine run under "+
+			"`dbus-run-session` with `gnome-keyring-daemon --unlock` started", ErrUnavailable)
+	}
+	srv, err := ss.NewService()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	session, err := srv.OpenSession(ss.AuthenticationDHAES)
+	if err != nil {
+		return nil, fmt.Errorf("%w: no Secret Service on the session bus (is gnome-keyring running?): %w", ErrUnavailable, err)
+	}
+	return &secretService{service: service, srv: srv, session: session}, nil
+}
+
+func (s *secretService) attrs(provider string) ss.Attributes {
+	return ss.Attributes{"service": s.service, "account": provider}
+}
+
+func (s *secretService) find(provider string) ([]dbus.ObjectPath, error) {
+	items, err := s.srv.SearchCollection(ss.DefaultCollection, s.attrs(provider))
+	if err != nil {
+		return nil, fmt.Errorf("secret service: %w", err)
+	}
+	return items, nil
+}
+
+func (s *secretService) Get(ctx context.Context, provider string) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items, err := s.find(provider)
+	if err != nil {
+		return Key{}, err
+	}
+	if len(items) == 0 {
+		return Key{}, fmt.Errorf("%s: %w", provider, ErrNotFound)
+	}
+	if err := s.srv.Unlock(items); err != nil {
+		return Key{}, fmt.Errorf("secret service: unlock: %w", err)
+	}
+	b, err := s.srv.GetSecret(items[0], *s.session)
+	if err != nil {
+		return Key{}, fmt.Errorf("secret service: %w", err)
+	}
+	if b == nil {
+		return Key{}, errors.New("secret service: could not decrypt the stored key")
+	}
+	return NewKey(string(b)), nil
+}
+
+func (s *secretService) Set(ctx context.Context, provider string, key Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.srv.Unlock([]dbus.ObjectPath{ss.DefaultCollection}); err != nil {
+		return fmt.Errorf("secret service: unlock the default keyring: %w", err)
+	}
+	secret, err := s.session.NewSecret([]byte(key.Reveal()))
+	if err != nil {
+		return fmt.Errorf("secret service: %w", err)
+	}
+	props := ss.NewSecretProperties("TheSystem: "+provider+" API key", s.attrs(provider))
+	if _, err := s.srv.CreateItem(ss.DefaultCollection, props, secret, ss.ReplaceBehaviorReplace); err != nil {
+		return fmt.Errorf("secret service: store: %w", err)
+	}
+	return nil
+}
+
+func (s *secretService) Delete(ctx context.Context, provider string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items, err := s.find(provider)
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return fmt.Errorf("%s: %w", provider, ErrNotFound)
+	}
+	for _, it := range items {
+		if err := s.srv.DeleteItem(it); err != nil {
+			return fmt.Errorf("secret service: delete: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *secretService) List(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items, err := s.srv.SearchCollection(ss.DefaultCollection, ss.Attributes{"service": s.service})
+	if err != nil {
+		return nil, fmt.Errorf("secret service: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, it := range items {
+		a, err := s.srv.GetAttributes(it)
+		if err != nil {
+			return nil, fmt.Errorf("secret service: %w", err)
+		}
+		if acct := a["account"]; acct != "" {
+			seen[acct] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
