@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all deps build run test unit lint cross clean
+.PHONY: all deps build run test unit fuzz bench lint cross clean
 
 all: build
 
@@ -29,12 +29,18 @@ run: deps build
 	$(BIN)/thesystem start
 
 ## test: unit and process tests with -race, then lint and the darwin cross-check
-test: deps unit lint cross
+test: deps unit fuzz lint cross
 
 # In a private D-Bus session with a throwaway unlocked gnome-keyring, so the
 # key store is tested for real.
 unit:
 	.ci/with-keyring $(GO) test -race -count=1 ./...
+
+## fuzz: a short run of each fuzz target (FUZZTIME per target)
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitRoute$$' -fuzztime $(FUZZTIME) ./engine/proxy/
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractToken$$' -fuzztime $(FUZZTIME) ./engine/proxy/
 
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)

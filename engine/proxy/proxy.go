@@ -321,11 +321,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// mustUnescape unescapes a rest that splitRoute accepted, which only
+// admits valid escapes.
 func mustUnescape(s string) string {
-	u, err := url.PathUnescape(s)
-	if err != nil {
-		return s // splitRoute only admits valid escapes
-	}
+	u, _ := url.PathUnescape(s)
 	return u
 }
 

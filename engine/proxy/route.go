@@ -41,10 +41,14 @@ func splitRoute(escaped string) (provider, rest string, err error) {
 		}
 	}
 	provider = segs[0]
+	rest = escaped[1+len(provider):]
 	if provider == "" {
 		return "", "", errBadPath
 	}
-	return provider, escaped[1+len(provider):], nil
+	if _, err := url.PathUnescape(escaped); err != nil {
+		return "", "", errBadPath
+	}
+	return provider, rest, nil
 }
 
 // credentialHeaders are every header a client might put a credential in.
