@@ -25,6 +25,8 @@ func main() {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Build:  cli.Build{Version: version, Commit: commit},
+		// The engine's parts the CLI runs in-process.
+		RunProxy: runProxy,
 	})
 	stop()
 	os.Exit(code)

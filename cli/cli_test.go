@@ -43,7 +43,8 @@ func run(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
+		"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -108,7 +109,7 @@ func TestExitCodes(t *testing.T) {
 		{"reinstall not yet", good, []string{"reinstall"}, 1, "issue #5"},
 		{"restart not yet", good, []string{"restart", "chat"}, 1, "issue #4"},
 		{"logs not yet", good, []string{"logs", "-f"}, 1, "issue #4"},
-		{"keys list not yet", good, []string{"keys", "list"}, 1, "issue #3"},
+		{"keys rotate tokens not yet", good, []string{"keys", "rotate", "--tokens"}, 1, "issue #4"},
 		{"agents not yet", good, []string{"agents", "list"}, 1, "issue #5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +222,7 @@ func TestVersionJSON(t *testing.T) {
 // never echoed back.
 func TestKeyOnArgvWarned(t *testing.T) {
 	const planted = "sk-ant-api03-PLANTEDkeyPLANTEDkey0123456789"
-	r := run(t, t.TempDir(), nil, "keys", "set", "anthropic", planted)
+	r := run(t, t.TempDir(), keyringEnv(t), "keys", "set", "anthropic", planted)
 	if !strings.Contains(r.stderr, "warning: a key on the command line") {
 		t.Errorf("no warning: %q", r.stderr)
 	}
@@ -250,7 +251,7 @@ func TestEveryCommandDocumented(t *testing.T) {
 	}
 	walk(NewRootCommand(env))
 	want := []string{"init", "start", "stop", "status", "destroy", "doctor", "logs", "config", "version",
-		"reinstall", "restart", "keys set", "keys get", "keys list", "keys delete", "keys rotate", "agents list", "agents logs"}
+		"reinstall", "restart", "proxy", "keys set", "keys get", "keys list", "keys delete", "keys rotate", "agents list", "agents logs"}
 	have := map[string]bool{}
 	for _, p := range paths {
 		have[strings.Join(p, " ")] = true

@@ -1,12 +1,24 @@
 package cli
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/provider"
+	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
 
 func newKeysCommand(env *Env) *cobra.Command {
@@ -14,99 +26,303 @@ func newKeysCommand(env *Env) *cobra.Command {
 		Use:   "keys",
 		Short: "Manage provider API keys in the OS key store",
 		Long: `Provider API keys live only in the OS key store (macOS Keychain, Linux
-Secret Service) and in the key proxy's memory. Agents never see them.
-Providers: ` + strings.Join(provider.Names(), ", ") + `.`,
+Secret Service) and in the key proxy's memory. Agents never see them; they
+get a revocable token instead. Providers: ` + strings.Join(provider.Names(), ", ") + `.`,
 		Example: `  thesystem keys set anthropic        # prompts, no echo
   pbpaste | thesystem keys set openai  # or from stdin
   thesystem keys list`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: showHelp,
 	}
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List providers with a stored key and its fingerprint (never the key)",
+		Example: "  thesystem keys list\n  thesystem keys list --json",
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return keysListAction(cmd.Context(), env, listJSON)
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "set <provider> [key]",
 			Short: "Store a provider's key (read from a no-echo prompt or stdin)",
+			Long: `Store a provider's key in the OS key store. The key is read from a
+prompt that does not echo, or from stdin when it is not a terminal. Giving
+it as an argument works but puts it in your shell history, so it is warned
+about. The key's shape is checked against the provider's.`,
 			Example: `  thesystem keys set anthropic
   thesystem keys set openai < key.txt`,
 			Args: usageArgs(cobra.RangeArgs(1, 2)),
-			RunE: func(_ *cobra.Command, args []string) error {
-				if err := checkProvider(args[0]); err != nil {
-					return err
-				}
-				if len(args) == 2 {
-					fmt.Fprintln(env.Stderr, "warning: a key on the command line lands in your shell history and the process list; "+
-						"next time let `thesystem keys set <provider>` prompt for it or read it from stdin")
-				}
-				return notYet("storing keys in the OS key store", 3)
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return keysSetAction(cmd.Context(), env, args, false)
 			},
 		},
 		&cobra.Command{
-			Use:     "get <provider>",
-			Short:   "Print a provider's key (only to a terminal, after confirmation)",
+			Use:   "get <provider>",
+			Short: "Print a provider's key (only to a terminal, after confirmation)",
+			Long: `Print a stored key. Only to a terminal, and only after you confirm; never
+to a pipe or a file, and never over the engine's API.`,
 			Example: `  thesystem keys get anthropic`,
 			Args:    usageArgs(cobra.ExactArgs(1)),
-			RunE: func(_ *cobra.Command, args []string) error {
-				if err := checkProvider(args[0]); err != nil {
-					return err
-				}
-				return notYet("reading keys from the OS key store", 3)
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return keysGetAction(cmd.Context(), env, args[0])
 			},
 		},
-		&cobra.Command{
-			Use:     "list",
-			Short:   "List providers with a stored key and its fingerprint (never the key)",
-			Example: `  thesystem keys list`,
-			Args:    usageArgs(cobra.NoArgs),
-			RunE: func(*cobra.Command, []string) error {
-				return notYet("listing keys in the OS key store", 3)
-			},
-		},
+		list,
 		&cobra.Command{
 			Use:     "delete <provider>",
 			Short:   "Delete a provider's key",
 			Example: `  thesystem keys delete openai`,
 			Args:    usageArgs(cobra.ExactArgs(1)),
-			RunE: func(_ *cobra.Command, args []string) error {
-				if err := checkProvider(args[0]); err != nil {
-					return err
-				}
-				return notYet("deleting keys from the OS key store", 3)
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return keysDeleteAction(cmd.Context(), env, args[0])
 			},
 		},
-		newKeysRotateCommand(),
+		newKeysRotateCommand(env),
 	)
 	return cmd
 }
 
-func newKeysRotateCommand() *cobra.Command {
+func newKeysRotateCommand(env *Env) *cobra.Command {
 	var tokens bool
 	cmd := &cobra.Command{
 		Use:   "rotate [provider]",
 		Short: "Store a new key and hot-swap it into the running proxy, or re-issue agent tokens",
+		Long: `With a provider: read a new key (as 'keys set' does), store it, and make
+the running proxy load it without dropping requests in flight.
+With --tokens: revoke every agent's token and issue new ones.`,
 		Example: `  thesystem keys rotate anthropic   # new key, no dropped requests
   thesystem keys rotate --tokens    # revoke and re-issue every agent token`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case tokens && len(args) > 0:
 				return usagef("give either a provider or --tokens, not both")
 			case !tokens && len(args) == 0:
 				return usagef("name the provider whose key to rotate, or give --tokens")
-			case len(args) == 1:
-				if err := checkProvider(args[0]); err != nil {
-					return err
-				}
+			case tokens:
+				return notYet("re-issuing agent tokens (agents get theirs from the running engine)", 4)
 			}
-			return notYet("rotating keys and tokens in the running proxy", 3)
+			return keysSetAction(cmd.Context(), env, args, true)
 		},
 	}
 	cmd.Flags().BoolVar(&tokens, "tokens", false, "revoke and re-issue every agent token")
 	return cmd
 }
 
-func checkProvider(p string) error {
-	if _, err := provider.Parse(p); err != nil {
+// keyService is the key store's service name; THESYSTEM_KEYRING_SERVICE
+// lets tests use their own.
+func keyService(env *Env) string {
+	if s, _ := env.lookup("THESYSTEM_KEYRING_SERVICE"); s != "" {
+		return s
+	}
+	return secrets.DefaultService
+}
+
+func openStore(ctx context.Context, env *Env) (secrets.Store, error) {
+	return secrets.Open(ctx, keyService(env))
+}
+
+func parseProvider(name string) (provider.Provider, error) {
+	p, err := provider.Parse(name)
+	if err != nil {
+		return provider.Provider{}, &usageError{err}
+	}
+	return p, nil
+}
+
+func isTerminal(v any) (int, bool) {
+	f, ok := v.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
+	}
+	return int(f.Fd()), true
+}
+
+// readKey takes the key from the argument (warned about), a no-echo
+// prompt, or stdin.
+func readKey(env *Env, p provider.Provider, args []string) (string, error) {
+	if len(args) == 2 {
+		fmt.Fprintln(env.Stderr, "warning: a key on the command line lands in your shell history and the process list; "+
+			"next time let `thesystem keys set <provider>` prompt for it or read it from stdin")
+		return args[1], nil
+	}
+	if fd, ok := isTerminal(env.Stdin); ok {
+		fmt.Fprintf(env.Stderr, "%s API key (input hidden): ", p.Name)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read key: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(env.Stdin, 8<<10))
+	if err != nil {
+		return "", fmt.Errorf("read key from stdin: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) error {
+	p, err := parseProvider(args[0])
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	var old secrets.Key
+	if rotate {
+		if old, err = store.Get(ctx, p.Name); errors.Is(err, secrets.ErrNotFound) {
+			return fmt.Errorf("no %s key is stored, nothing to rotate: use `thesystem keys set %s`", p.Name, p.Name)
+		} else if err != nil {
+			return err
+		}
+	}
+	k, err := readKey(env, p, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case k == "":
+		return usagef("no key given: type it at the prompt or pipe it on stdin")
+	case strings.HasPrefix(k, "tsu_") || strings.HasPrefix(k, "tsa_"):
+		return usagef("that is a TheSystem proxy token, not a %s key", p.Name)
+	}
+	if err := p.CheckKey(k); err != nil {
 		return &usageError{err}
 	}
+	key := secrets.NewKey(k)
+	if rotate && key.Fingerprint() == old.Fingerprint() {
+		return usagef("that is the key already stored for %s", p.Name)
+	}
+	if err := store.Set(ctx, p.Name, key); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "stored the %s key (%s) in the OS key store\n", p.Name, key.Fingerprint())
+	return notifyProxy(env)
+}
+
+// notifyProxy asks a running proxy to reload its keys (SIGHUP), so a new
+// key is hot-swapped in without dropping requests in flight.
+func notifyProxy(env *Env) error {
+	pidFile := config.HostPaths(env.lookup, home()).ProxyPIDFile()
+	b, err := os.ReadFile(pidFile)
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintln(env.Stdout, "no proxy is running; it loads the key when it starts")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", pidFile, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("%s does not hold a process id; remove it if no proxy runs", pidFile)
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		fmt.Fprintf(env.Stdout, "the proxy recorded in %s (pid %d) is gone; it loads the key when it starts\n", pidFile, pid)
+		return nil //nolint:nilerr // a stale pid file is not a failure of storing the key
+	}
+	fmt.Fprintf(env.Stdout, "hot-swapped into the running proxy (pid %d)\n", pid)
 	return nil
+}
+
+func home() string {
+	h, _ := os.UserHomeDir()
+	return h
+}
+
+func keysGetAction(ctx context.Context, env *Env, name string) error {
+	p, err := parseProvider(name)
+	if err != nil {
+		return err
+	}
+	if _, ok := isTerminal(env.Stdout); !ok {
+		return errors.New("refusing to print a key to a pipe or a file: run `thesystem keys get` in a terminal")
+	}
+	if _, ok := isTerminal(env.Stdin); !ok {
+		return errors.New("refusing to print a key without confirmation from a terminal")
+	}
+	store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	key, err := store.Get(ctx, p.Name)
+	if errors.Is(err, secrets.ErrNotFound) {
+		return fmt.Errorf("no %s key is stored", p.Name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "Print the %s key (%s) on this terminal? [y/N] ", p.Name, key.Fingerprint())
+	answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return errors.New("not confirmed; nothing printed")
+	}
+	fmt.Fprintln(env.Stdout, key.Reveal())
+	return nil
+}
+
+type keyEntry struct {
+	Provider    string `json:"provider"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+func keysListAction(ctx context.Context, env *Env, asJSON bool) error {
+	store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	names, err := store.List(ctx)
+	if err != nil {
+		return err
+	}
+	entries := []keyEntry{}
+	for _, n := range names {
+		k, err := store.Get(ctx, n)
+		if errors.Is(err, secrets.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		entries = append(entries, keyEntry{Provider: n, Fingerprint: k.Fingerprint()})
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(env.Stdout, "no keys stored: run `thesystem keys set <provider>`")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROVIDER\tFINGERPRINT")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\n", e.Provider, e.Fingerprint)
+	}
+	return tw.Flush()
+}
+
+func keysDeleteAction(ctx context.Context, env *Env, name string) error {
+	p, err := parseProvider(name)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := store.Delete(ctx, p.Name); errors.Is(err, secrets.ErrNotFound) {
+		return fmt.Errorf("no %s key is stored", p.Name)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "deleted the %s key\n", p.Name)
+	return notifyProxy(env)
 }

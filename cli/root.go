@@ -35,6 +35,8 @@ type Env struct {
 	// Getwd returns the working directory; nil means os.Getwd.
 	Getwd func() (string, error)
 	Build Build
+	// RunProxy runs the key proxy; set by the composition root.
+	RunProxy ProxyRunner
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -113,6 +115,7 @@ and the chat server and dashboard live in an expendable VM.`,
 		newReinstallCommand(env),
 		newRestartCommand(env),
 		newKeysCommand(env),
+		newProxyCommand(env, g),
 		newAgentsCommand(env),
 	)
 	return root

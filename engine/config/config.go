@@ -89,6 +89,18 @@ type VM struct {
 // Proxy configures agentauth, the key proxy.
 type Proxy struct {
 	Port int `yaml:"port" json:"port"`
+	// Upstreams overrides providers' base URLs (a corporate gateway, or a
+	// local fake in tests).
+	Upstreams map[string]string `yaml:"upstreams,omitempty" json:"upstreams,omitempty"`
+	// Budget limits what each agent may spend per period.
+	Budget Budget `yaml:"budget,omitempty" json:"budget"`
+}
+
+// Budget is the per-agent spending limit; 0 means unlimited.
+type Budget struct {
+	Tokens   int64  `yaml:"tokens,omitempty" json:"tokens,omitempty"`
+	Requests int64  `yaml:"requests,omitempty" json:"requests,omitempty"`
+	Period   string `yaml:"period,omitempty" json:"period"`
 }
 
 // Default returns the configuration used for every key the file leaves out.
@@ -105,7 +117,7 @@ func Default() Config {
 			Disk:   "40GiB",
 			Mount:  ".",
 		},
-		Proxy:    Proxy{Port: 9999},
+		Proxy:    Proxy{Port: 9999, Budget: Budget{Period: "24h"}},
 		Channels: []string{"#general", "#agents"},
 	}
 }

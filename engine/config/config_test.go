@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // env builds a LookupEnv from pairs, so tests never read the real environment.
@@ -238,6 +239,17 @@ func TestValidationErrors(t *testing.T) {
 			nil, []string{`thesystem.yaml:2: client.remote: ${1X}: "1X" is not a valid variable name`}},
 		{"env gives non-number", "server:\n  port: ${P}\n",
 			[]string{"P", "http"}, []string{`thesystem.yaml:2: server.port: must be a whole number, got "http"`}},
+		{"upstream unknown provider", "proxy:\n  upstreams:\n    acme: http://127.0.0.1:1\n",
+			nil, []string{`thesystem.yaml:3: proxy.upstreams.acme: unknown provider "acme"`}},
+		{"upstream not a URL", "proxy:\n  upstreams:\n    openai: ftp://x\n",
+			nil, []string{`thesystem.yaml:3: proxy.upstreams.openai: must be an http:// or https:// URL`}},
+		{"upstreams not a mapping", "proxy:\n  upstreams: [a]\n",
+			nil, []string{`thesystem.yaml:2: proxy.upstreams: must be a mapping, got a list`}},
+		{"budget negative", "proxy:\n  budget:\n    tokens: -1\n    requests: -2\n",
+			nil, []string{"thesystem.yaml:3: proxy.budget.tokens: must be 0 (unlimited) or more, got -1",
+				"thesystem.yaml:4: proxy.budget.requests: must be 0 (unlimited) or more, got -2"}},
+		{"budget period", "proxy:\n  budget:\n    period: weekly\n",
+			nil, []string{`thesystem.yaml:3: proxy.budget.period: must be a duration of a minute or more like 1h or 24h, got "weekly"`}},
 		{"several at once", "swarm:\n  agents: 0\nvm:\n  cpus: 0\n",
 			nil, []string{"thesystem.yaml:2: swarm.agents:", "thesystem.yaml:4: vm.cpus:"}},
 	} {
@@ -305,6 +317,18 @@ func TestUnknownKeysWarn(t *testing.T) {
 	}
 	if l.Config.Swarm.Agents != 2 {
 		t.Errorf("unknown key changed the config: %+v", l.Config.Swarm)
+	}
+}
+
+func TestProxySection(t *testing.T) {
+	l, err := parse(t, "proxy:\n  port: 19999\n  upstreams:\n    anthropic: http://127.0.0.1:8080\n    grok: ${X:-https://gw.example}\n  budget:\n    tokens: 1000\n    period: 1h\n", opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := l.Config.Proxy
+	if p.Port != 19999 || p.Upstreams["anthropic"] != "http://127.0.0.1:8080" || p.Upstreams["grok"] != "https://gw.example" ||
+		p.Budget.Tokens != 1000 || p.Budget.BudgetPeriod() != time.Hour {
+		t.Errorf("got %+v", p)
 	}
 }
 

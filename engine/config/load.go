@@ -239,6 +239,21 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 			d.explicit[p] = true
 			d.value(p, val, f)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n.Line, path, "must be a mapping, got %s", describe(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			d.lines[p] = k.Line
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.value(p, val, elem)
+			m.SetMapIndex(reflect.ValueOf(k.Value), elem)
+		}
+		v.Set(m)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n.Line, path, "must be a list, got %s", describe(n))

@@ -32,3 +32,15 @@ func HostPaths(lookup func(string) (string, bool), home string) Paths {
 	}
 	return p
 }
+
+// ProxySocket is the key proxy's unix socket, which the sandboxes reach.
+func (p Paths) ProxySocket() string { return filepath.Join(p.RuntimeDir, "agentauth.sock") }
+
+// ProxyPIDFile records the running proxy's process.
+func (p Paths) ProxyPIDFile() string { return filepath.Join(p.RuntimeDir, "agentauth.pid") }
+
+// UserTokenFile holds the user's proxy token (0600), new on each start.
+func (p Paths) UserTokenFile() string { return filepath.Join(p.StateDir, "agentauth.token") }
+
+// AuditFile is the proxy's audit log, one JSON line per request.
+func (p Paths) AuditFile() string { return filepath.Join(p.StateDir, "audit.log") }

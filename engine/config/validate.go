@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/provider"
 )
@@ -68,6 +70,7 @@ func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 	if cfg.Mode == ModeClient {
 		d.checkRemote(cfg.Client.Remote)
 	}
+	d.checkProxy(&cfg.Proxy)
 
 	d.checkSwarm(&cfg.Swarm, dir, opt)
 
@@ -101,6 +104,36 @@ func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 		}
 		seen[ch] = true
 	}
+}
+
+func (d *decoder) checkProxy(p *Proxy) {
+	for _, name := range slices.Sorted(maps.Keys(p.Upstreams)) {
+		key := "proxy.upstreams." + name
+		if !known(name) {
+			d.errorf(d.lineOf(key), key, "unknown provider %q (known: %s)", name, strings.Join(provider.Names(), ", "))
+			continue
+		}
+		u, err := url.Parse(p.Upstreams[name])
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			d.errorf(d.lineOf(key), key, "must be an http:// or https:// URL with a host and no credentials or query, got %q", p.Upstreams[name])
+		}
+	}
+	b := p.Budget
+	if b.Tokens < 0 {
+		d.errorf(d.lineOf("proxy.budget.tokens"), "proxy.budget.tokens", "must be 0 (unlimited) or more, got %d", b.Tokens)
+	}
+	if b.Requests < 0 {
+		d.errorf(d.lineOf("proxy.budget.requests"), "proxy.budget.requests", "must be 0 (unlimited) or more, got %d", b.Requests)
+	}
+	if period, err := time.ParseDuration(b.Period); err != nil || period < time.Minute {
+		d.errorf(d.lineOf("proxy.budget.period"), "proxy.budget.period", "must be a duration of a minute or more like 1h or 24h, got %q", b.Period)
+	}
+}
+
+// BudgetPeriod is the parsed proxy.budget.period of a validated config.
+func (b Budget) BudgetPeriod() time.Duration {
+	d, _ := time.ParseDuration(b.Period)
+	return d
 }
 
 func (d *decoder) checkRemote(remote string) {

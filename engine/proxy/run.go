@@ -1,0 +1,170 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/thesystem-dev/thesystem/engine/secrets"
+	"github.com/thesystem-dev/thesystem/engine/unixsock"
+)
+
+// RunOptions are what Run needs to serve the proxy as a process: where
+// the keys are, where to listen, and where its files go.
+type RunOptions struct {
+	Options
+	// Store is read once at start, and again on every Reload.
+	Store secrets.Store
+	// Addr is the TCP address for the user's own tools, e.g. 127.0.0.1:9999.
+	Addr string
+	// Socket is the unix socket the sandboxes reach.
+	Socket string
+	// TokenFile receives the user token (mode 0600), new on each start and
+	// removed on stop.
+	TokenFile string
+	// AuditFile is appended one JSON line per request (mode 0600).
+	AuditFile string
+	// PIDFile records this process while it serves, so `keys rotate` can
+	// ask it to reload.
+	PIDFile string
+	// Reload asks for the keys to be read again from the store.
+	Reload <-chan struct{}
+	// Out receives progress lines for the user.
+	Out io.Writer
+}
+
+// Run serves the proxy until ctx is cancelled. It refuses to start when
+// the port or the socket is taken, naming what to change; on stop it
+// removes its token, socket and pid files.
+func Run(ctx context.Context, ro RunOptions) error {
+	keys, err := secrets.LoadAll(ctx, ro.Store)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	for _, dir := range []string{filepath.Dir(ro.TokenFile), filepath.Dir(ro.AuditFile)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+	}
+	audit, err := os.OpenFile(ro.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	defer audit.Close()
+	ro.Audit = audit
+
+	var lc net.ListenConfig
+	tcp, err := lc.Listen(ctx, "tcp", ro.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s is in use (another thesystem proxy, or the upstream agentauth?): stop it or set proxy.port in thesystem.yaml: %w", ro.Addr, err)
+		}
+		return fmt.Errorf("listen %s: %w", ro.Addr, err)
+	}
+	defer tcp.Close()
+	ro.Port = tcp.Addr().(*net.TCPAddr).Port
+	sock, err := unixsock.Listen(ctx, ro.Socket, 0o600)
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+
+	p, err := New(ro.Options)
+	if err != nil {
+		return err
+	}
+	if err := p.SetKeys(keys); err != nil {
+		return err
+	}
+	userTok, err := p.Tokens().IssueUser()
+	if err != nil {
+		return err
+	}
+	if err := writePrivate(ro.TokenFile, userTok+"\n"); err != nil {
+		return err
+	}
+	defer os.Remove(ro.TokenFile)
+	if ro.PIDFile != "" {
+		if err := writePrivate(ro.PIDFile, strconv.Itoa(os.Getpid())+"\n"); err != nil {
+			return err
+		}
+		defer os.Remove(ro.PIDFile)
+	}
+
+	out := ro.Out
+	if out == nil {
+		out = io.Discard
+	}
+	fmt.Fprintf(out, "agentauth: listening on http://%s and unix:%s\n", tcp.Addr(), ro.Socket)
+	fmt.Fprintf(out, "agentauth: user token in %s (Authorization: Bearer <token>, or as the provider API key)\n", ro.TokenFile)
+	reportKeys(out, p.Backends())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, ln := range []net.Listener{tcp, sock} {
+		wg.Go(func() {
+			if err := p.Serve(ctx, ln); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			select {
+			case err := <-errs:
+				return err
+			default:
+				return nil
+			}
+		case <-ro.Reload:
+			keys, err := secrets.LoadAll(ctx, ro.Store)
+			if err != nil {
+				fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
+				continue
+			}
+			if err := p.SetKeys(keys); err != nil {
+				fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
+				continue
+			}
+			fmt.Fprint(out, "agentauth: keys reloaded; ")
+			reportKeys(out, p.Backends())
+		}
+	}
+}
+
+func reportKeys(out io.Writer, backends []string) {
+	if len(backends) == 0 {
+		fmt.Fprintln(out, "agentauth: no keys stored yet: run `thesystem keys set <provider>`")
+		return
+	}
+	fmt.Fprintf(out, "agentauth: keys for %s\n", strings.Join(backends, ", "))
+}
+
+// writePrivate writes a 0600 file atomically.
+func writePrivate(path, content string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
