@@ -58,7 +58,7 @@ func Run(ctx context.Context, ro RunOptions) error {
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	defer audit.Close()
+	defer func() { _ = audit.Close() }()
 	ro.Audit = audit
 
 	var lc net.ListenConfig
@@ -69,13 +69,13 @@ func Run(ctx context.Context, ro RunOptions) error {
 		}
 		return fmt.Errorf("listen %s: %w", ro.Addr, err)
 	}
-	defer tcp.Close()
+	defer func() { _ = tcp.Close() }()
 	ro.Port = tcp.Addr().(*net.TCPAddr).Port
 	sock, err := unixsock.Listen(ctx, ro.Socket, 0o600)
 	if err != nil {
 		return err
 	}
-	defer sock.Close()
+	defer func() { _ = sock.Close() }()
 
 	p, err := New(ro.Options)
 	if err != nil {
@@ -91,12 +91,12 @@ func Run(ctx context.Context, ro RunOptions) error {
 	if err := writePrivate(ro.TokenFile, userTok+"\n"); err != nil {
 		return err
 	}
-	defer os.Remove(ro.TokenFile)
+	defer func() { _ = os.Remove(ro.TokenFile) }()
 	if ro.PIDFile != "" {
 		if err := writePrivate(ro.PIDFile, strconv.Itoa(os.Getpid())+"\n"); err != nil {
 			return err
 		}
-		defer os.Remove(ro.PIDFile)
+		defer func() { _ = os.Remove(ro.PIDFile) }()
 	}
 
 	out := ro.Out
@@ -167,4 +167,3 @@ func writePrivate(path, content string) error {
 	}
 	return nil
 }
-
