@@ -42,6 +42,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitRoute$$' -fuzztime $(FUZZTIME) ./engine/proxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractToken$$' -fuzztime $(FUZZTIME) ./engine/proxy/
 
+## bench: the proxy against the same fake upstream direct, side by side
+BENCHTIME ?= 3000x
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./engine/proxy/
+
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...

@@ -45,7 +45,7 @@ type fakeUpstream struct {
 	ctxCh chan context.Context
 }
 
-func newFakeUpstream(t *testing.T) *fakeUpstream {
+func newFakeUpstream(t testing.TB) *fakeUpstream {
 	t.Helper()
 	f := &fakeUpstream{}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -186,7 +186,7 @@ func openaiEvents(model string) []string {
 // harness is a real proxy serving on 127.0.0.1 and a unix socket, in front
 // of a fake upstream, with its audit log and logs captured for scanning.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	p        *Proxy
 	up       *fakeUpstream
 	url      string // http://127.0.0.1:port
@@ -214,6 +214,11 @@ func (s *syncBuffer) String() string {
 }
 
 func newHarness(t *testing.T, mod func(*Options)) *harness {
+	t.Helper()
+	return newHarnessTB(t, mod)
+}
+
+func newHarnessTB(t testing.TB, mod func(*Options)) *harness {
 	t.Helper()
 	up := newFakeUpstream(t)
 	h := &harness{t: t, up: up, auditBuf: &syncBuffer{}, logBuf: &syncBuffer{}}

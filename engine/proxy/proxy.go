@@ -146,7 +146,7 @@ func New(opt Options) (*Proxy, error) {
 		FlushInterval:  -1,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.upstreamError,
-		ErrorLog:       nil,
+		BufferPool:     &bufferPool{},
 	}
 	return p, nil
 }
@@ -532,6 +532,19 @@ func (p *Proxy) providers(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"providers": out})
 }
+
+// bufferPool recycles the ReverseProxy's copy buffers, which it would
+// otherwise allocate (32 KiB) for every response.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // statusWriter records the status; Unwrap lets http.ResponseController
 // reach the real writer's Flush for streaming.
