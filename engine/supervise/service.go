@@ -1,0 +1,46 @@
+// Package supervise runs the stack's components: each is a Service with a
+// readiness and a liveness probe, started in dependency order behind
+// readiness gates and stopped in reverse; restarted on an unexpected exit
+// or a failed liveness probe with capped, jittered exponential backoff; put
+// in a visible failed state when it crash-loops. Child processes run in
+// their own process group and are stopped SIGTERM → 5 s → SIGKILL, group
+// and all. Every component's output is multiplexed line by line into
+// bounded per-component logs with followers, and every state change is
+// published to subscribers.
+package supervise
+
+import (
+	"context"
+	"errors"
+)
+
+// Service is one component. Serve runs it until ctx is cancelled (then it
+// returns, and a cancellation is not an error) or until it fails.
+type Service interface {
+	Serve(ctx context.Context) error
+}
+
+// ServiceFunc adapts a function to Service.
+type ServiceFunc func(ctx context.Context) error
+
+// Serve calls f.
+func (f ServiceFunc) Serve(ctx context.Context) error { return f(ctx) }
+
+// PermanentError marks a failure that restarting cannot fix (bad
+// configuration, a missing binary): the component goes to failed at once.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so the supervisor does not restart the service.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// IsPermanent reports whether err asks not to be restarted.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// pider is implemented by services that run a process.
+type pider interface{ PID() int }

@@ -1,0 +1,511 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var helper string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "supervise-helper")
+	if err != nil {
+		panic(err)
+	}
+	helper = filepath.Join(dir, "helper")
+	if out, err := exec.CommandContext(context.Background(), "go", "build", "-o", helper, "./testdata/helper").CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("build helper: %v\n%s", err, out))
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a helper component listening on a fresh port, ready when it
+// accepts.
+func proc(t *testing.T, logs *Logs, name string, deps []string, args ...string) (Spec, *ProcService) {
+	t.Helper()
+	addr := freeAddr(t)
+	ps := &ProcService{Name: name, Argv: append([]string{helper, "-listen", addr}, args...), Logs: logs, StopTimeout: 500 * time.Millisecond}
+	return Spec{
+		Name: name, DependsOn: deps, Service: ps,
+		Ready: TCPProbe{Addr: addr}, ReadyTimeout: 10 * time.Second,
+		Backoff: Backoff{Initial: 100 * time.Millisecond, Max: time.Second, StableAfter: time.Hour, MaxCrashes: 3},
+	}, ps
+}
+
+// recorder keeps every snapshot a subscriber sees.
+type recorder struct {
+	mu    sync.Mutex
+	snaps []Snapshot
+	stop  func()
+	done  chan struct{}
+}
+
+func record(s *Supervisor) *recorder {
+	first, ch, stop := s.Subscribe()
+	r := &recorder{snaps: []Snapshot{first}, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for snap := range ch {
+			r.mu.Lock()
+			r.snaps = append(r.snaps, snap)
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *recorder) close() []Snapshot {
+	r.stop()
+	<-r.done
+	return r.snaps
+}
+
+func state(s Snapshot, name string) ComponentStatus {
+	for _, c := range s.Components {
+		if c.Name == name {
+			return c
+		}
+	}
+	return ComponentStatus{}
+}
+
+// waitFor polls the supervisor until cond holds.
+func waitFor(t *testing.T, s *Supervisor, what string, cond func(Snapshot) bool) Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		snap := s.Status()
+		if cond(snap) {
+			return snap
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; status %+v", what, snap)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie (state Z) is dead, just not yet reaped.
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[2] != "Z"
+}
+
+func TestDependencyOrderAndReadiness(t *testing.T) {
+	logs := NewLogs(100)
+	a, _ := proc(t, logs, "chat", nil, "-ready-after", "300ms")
+	b, _ := proc(t, logs, "dashboard", []string{"chat"})
+	c, _ := proc(t, logs, "swarm", []string{"dashboard"})
+	s, err := New([]Spec{c, b, a}, logs) // given out of order
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Names(), ","); got != "chat,dashboard,swarm" {
+		t.Fatalf("order %s", got)
+	}
+	rec := record(s)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	snaps := rec.close()
+
+	// Nothing starts before what it depends on is healthy; nothing stops
+	// before what depends on it has stopped.
+	for _, snap := range snaps {
+		for _, pair := range [][2]string{{"chat", "dashboard"}, {"dashboard", "swarm"}} {
+			dep, user := state(snap, pair[0]), state(snap, pair[1])
+			if user.State == StateStarting || user.State == StateHealthy {
+				if dep.State != StateHealthy {
+					t.Fatalf("seq %d: %s is %s while %s is %s", snap.Seq, pair[1], user.State, pair[0], dep.State)
+				}
+			}
+		}
+	}
+	for i := 1; i < len(snaps); i++ {
+		if snaps[i].Seq != snaps[i-1].Seq+1 {
+			t.Fatalf("subscriber missed a change: seq %d after %d", snaps[i].Seq, snaps[i-1].Seq)
+		}
+	}
+	last := snaps[len(snaps)-1]
+	for _, n := range []string{"chat", "dashboard", "swarm"} {
+		if st := state(last, n); st.State != StateStopped || st.PID != 0 {
+			t.Errorf("%s after stop: %+v", n, st)
+		}
+	}
+}
+
+func TestKill9Restarts(t *testing.T) {
+	logs := NewLogs(100)
+	a, ps := proc(t, logs, "chat", nil)
+	a.Backoff.Initial = 200 * time.Millisecond
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	old := ps.PID()
+	rec := record(s)
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	snap := waitFor(t, s, "a restart", func(sn Snapshot) bool {
+		st := state(sn, "chat")
+		return st.State == StateHealthy && st.PID != 0 && st.PID != old
+	})
+	snaps := rec.close()
+	st := state(snap, "chat")
+	if st.Restarts != 1 || st.Crashes != 1 || !strings.Contains(st.LastError, "signal: killed") {
+		t.Errorf("after kill -9: %+v", st)
+	}
+	var saw bool
+	for _, sn := range snaps {
+		if c := state(sn, "chat"); c.State == StateRestarting {
+			saw = true
+			// Jitter 0: the first restart waits exactly the initial backoff.
+			if c.Detail != "restart 1 in 200ms" {
+				t.Errorf("backoff detail %q", c.Detail)
+			}
+		}
+	}
+	if !saw {
+		t.Error("never went through restarting")
+	}
+	if alive(old) {
+		t.Error("the killed process is still there")
+	}
+}
+
+func TestBackoffDelays(t *testing.T) {
+	b := Backoff{Initial: 100 * time.Millisecond, Max: time.Second}.withDefaults()
+	var got []string
+	for i := 1; i <= 6; i++ {
+		got = append(got, b.Delay(i).String())
+	}
+	if strings.Join(got, " ") != "100ms 200ms 400ms 800ms 1s 1s" {
+		t.Errorf("delays %v", got)
+	}
+	b.Jitter = 0.2
+	for range 100 {
+		if d := b.Delay(1); d < 80*time.Millisecond || d > 120*time.Millisecond {
+			t.Fatalf("jittered delay %s outside ±20%%", d)
+		}
+	}
+}
+
+func TestCrashLoopFails(t *testing.T) {
+	logs := NewLogs(100)
+	a, _ := proc(t, logs, "chat", nil, "-exit-after", "150ms", "-code", "7", "-print", "2")
+	a.Backoff = Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, StableAfter: time.Hour, MaxCrashes: 3}
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	snap := waitFor(t, s, "failed", func(sn Snapshot) bool { return state(sn, "chat").State == StateFailed })
+	st := state(snap, "chat")
+	if st.Restarts != 3 || !strings.Contains(st.LastError, "exit status 7") || st.Detail != "crashed 4 times in a row" {
+		t.Errorf("failed status %+v", st)
+	}
+	if !strings.Contains(strings.Join(st.LastLines, "\n"), "crashing with status 7") {
+		t.Errorf("last lines %q", st.LastLines)
+	}
+	// It stays failed: no hot spin, no silent stop.
+	time.Sleep(300 * time.Millisecond)
+	if st2 := state(s.Status(), "chat"); st2.State != StateFailed || st2.Restarts != 3 {
+		t.Errorf("after failing: %+v", st2)
+	}
+	// Restart brings it back from failed.
+	if err := s.Restart(t.Context(), "chat"); err != nil {
+		t.Fatal(err)
+	}
+	if st3 := state(s.Status(), "chat"); st3.State != StateHealthy || st3.Crashes != 0 {
+		t.Errorf("after restart: %+v", st3)
+	}
+}
+
+func TestStableUptimeResetsCrashes(t *testing.T) {
+	logs := NewLogs(100)
+	a, _ := proc(t, logs, "chat", nil, "-exit-after", "150ms")
+	a.Backoff = Backoff{Initial: 10 * time.Millisecond, StableAfter: 100 * time.Millisecond, MaxCrashes: 2}
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	// Each run lasts longer than StableAfter, so the consecutive count
+	// stays at 1 while the lifetime count grows past MaxCrashes.
+	snap := waitFor(t, s, "4 restarts", func(sn Snapshot) bool { return state(sn, "chat").Restarts >= 4 })
+	if st := state(snap, "chat"); st.State == StateFailed || st.Crashes != 1 {
+		t.Errorf("%+v", st)
+	}
+}
+
+func TestRestartOneAndDependents(t *testing.T) {
+	logs := NewLogs(100)
+	a, pa := proc(t, logs, "chat", nil)
+	b, pb := proc(t, logs, "dashboard", []string{"chat"})
+	c, pc := proc(t, logs, "proxy", nil)
+	s, _ := New([]Spec{c, a, b}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	before := [3]int{pa.PID(), pb.PID(), pc.PID()}
+	if err := s.Restart(t.Context(), "chat"); err != nil {
+		t.Fatal(err)
+	}
+	after := [3]int{pa.PID(), pb.PID(), pc.PID()}
+	if after[0] == before[0] || after[1] == before[1] || after[2] != before[2] {
+		t.Errorf("pids before %v after %v: chat and dashboard restart, proxy stays", before, after)
+	}
+	for _, n := range []string{"chat", "dashboard", "proxy"} {
+		if st := state(s.Status(), n); st.State != StateHealthy {
+			t.Errorf("%s: %+v", n, st)
+		}
+	}
+	if err := s.Restart(t.Context(), "db"); !errors.Is(err, ErrUnknownComponent) {
+		t.Errorf("unknown: %v", err)
+	}
+}
+
+// TestStopLeavesNothing: a component that ignores SIGTERM and has a child
+// that ignores it too is gone, group and all, after Stop.
+func TestStopLeavesNothing(t *testing.T) {
+	logs := NewLogs(100)
+	pids := filepath.Join(t.TempDir(), "pids")
+	a, _ := proc(t, logs, "stubborn", nil, "-ignore-term", "-child", "-pidfile", pids)
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var all []int
+	for deadline := time.Now().Add(5 * time.Second); len(all) < 2; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(pids)
+		all = all[:0]
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			all = append(all, n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pids: %v", all)
+		}
+	}
+	for _, p := range all {
+		if !alive(p) {
+			t.Fatalf("pid %d not running before stop", p)
+		}
+	}
+	s.Stop()
+	for _, p := range all {
+		for deadline := time.Now().Add(3 * time.Second); alive(p); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("pid %d survived stop", p)
+				break
+			}
+		}
+	}
+}
+
+func TestStartFailureRollsBack(t *testing.T) {
+	logs := NewLogs(100)
+	a, pa := proc(t, logs, "chat", nil)
+	b, _ := proc(t, logs, "dashboard", []string{"chat"}, "-exit-after", "10ms", "-code", "4")
+	b.Ready = TCPProbe{Addr: "127.0.0.1:1"} // never ready
+	s, _ := New([]Spec{a, b}, logs)
+	err := s.Start(t.Context())
+	var se *StartError
+	if !errors.As(err, &se) || se.Component != "dashboard" || !strings.Contains(err.Error(), "exited before it was ready") {
+		t.Fatalf("Start = %v", err)
+	}
+	snap := s.Status()
+	if st := state(snap, "chat"); st.State != StateStopped || pa.PID() != 0 {
+		t.Errorf("chat not rolled back: %+v", st)
+	}
+	if st := state(snap, "dashboard"); st.State != StateFailed || !strings.Contains(st.LastError, "exit status 4") {
+		t.Errorf("dashboard: %+v", st)
+	}
+}
+
+func TestReadyTimeout(t *testing.T) {
+	logs := NewLogs(100)
+	a, _ := proc(t, logs, "chat", nil, "-ready-after", "1h")
+	a.ReadyTimeout = 300 * time.Millisecond
+	s, _ := New([]Spec{a}, logs)
+	err := s.Start(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "chat: not ready after 300ms: dial") {
+		t.Fatalf("Start = %v", err)
+	}
+}
+
+func TestLivenessRestarts(t *testing.T) {
+	logs := NewLogs(100)
+	a, ps := proc(t, logs, "chat", nil)
+	sick := filepath.Join(t.TempDir(), "sick")
+	a.Live = ProbeFunc(func(context.Context) error {
+		if _, err := os.Stat(sick); err == nil {
+			return errors.New("sick")
+		}
+		return nil
+	})
+	a.LiveInterval, a.LiveFailures = 30*time.Millisecond, 2
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	old := ps.PID()
+	if err := os.WriteFile(sick, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, "degraded", func(sn Snapshot) bool { return state(sn, "chat").State == StateDegraded })
+	snap := waitFor(t, s, "restarting", func(sn Snapshot) bool { return state(sn, "chat").Restarts == 1 })
+	if st := state(snap, "chat"); !strings.Contains(st.LastError, "liveness probe failed 2 times: sick") {
+		t.Errorf("%+v", st)
+	}
+	_ = os.Remove(sick)
+	waitFor(t, s, "healthy again", func(sn Snapshot) bool {
+		st := state(sn, "chat")
+		return st.State == StateHealthy && st.PID != old && st.PID != 0
+	})
+	if alive(old) {
+		t.Error("the unhealthy process was not stopped")
+	}
+}
+
+func TestPermanentFailure(t *testing.T) {
+	s, _ := New([]Spec{{Name: "x", Service: &ProcService{Name: "x", Argv: []string{"/nonexistent/binary"}}}}, nil)
+	err := s.Start(t.Context())
+	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "x: exited before it was ready: start /nonexistent/binary") {
+		t.Fatalf("Start = %v", err)
+	}
+	// A permanent error after a good start: failed, no restart.
+	calls := 0
+	var mu sync.Mutex
+	svc := ServiceFunc(func(ctx context.Context) error {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(300 * time.Millisecond):
+			return Permanent(errors.New("config is wrong"))
+		}
+	})
+	s2, _ := New([]Spec{{Name: "y", Service: svc}}, nil)
+	if err := s2.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop()
+	snap := waitFor(t, s2, "failed", func(sn Snapshot) bool { return state(sn, "y").State == StateFailed })
+	if st := state(snap, "y"); st.Restarts != 0 || st.Detail != "will not be restarted" {
+		t.Errorf("%+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Errorf("served %d times", calls)
+	}
+}
+
+func TestSpecErrors(t *testing.T) {
+	svc := ServiceFunc(func(ctx context.Context) error { <-ctx.Done(); return nil })
+	for _, tc := range []struct {
+		name  string
+		specs []Spec
+		want  string
+	}{
+		{"cycle", []Spec{{Name: "a", DependsOn: []string{"b"}, Service: svc}, {Name: "b", DependsOn: []string{"a"}, Service: svc}}, "dependency cycle a → b → a"},
+		{"unknown dep", []Spec{{Name: "a", DependsOn: []string{"zz"}, Service: svc}}, `a depends on unknown component "zz"`},
+		{"duplicate", []Spec{{Name: "a", Service: svc}, {Name: "a", Service: svc}}, `two components named "a"`},
+		{"no service", []Spec{{Name: "a"}}, "needs a name and a service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.specs, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v", err)
+			}
+		})
+	}
+}
+
+func TestLogs(t *testing.T) {
+	logs := NewLogs(5)
+	a, _ := proc(t, logs, "chat", nil, "-print", "3")
+	s, _ := New([]Spec{a}, logs)
+	backlog, follow, stop := logs.Follow("chat", 100)
+	defer stop()
+	if len(backlog) != 0 {
+		t.Fatalf("backlog before start: %v", backlog)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	var got []Line
+	for len(got) < 6 {
+		select {
+		case l := <-follow:
+			got = append(got, l)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("followed %d lines: %+v", len(got), got)
+		}
+	}
+	streams := map[string]int{}
+	for _, l := range got {
+		if l.Component != "chat" || l.Time.IsZero() {
+			t.Errorf("line %+v", l)
+		}
+		streams[l.Stream]++
+	}
+	if streams["stdout"] != 3 || streams["stderr"] != 3 {
+		t.Errorf("streams %v", streams)
+	}
+	// The ring keeps the last 5.
+	if tail := logs.Tail("chat", 100); len(tail) != 5 {
+		t.Errorf("tail %d lines", len(tail))
+	}
+	w := logs.Writer("x", "stdout")
+	_, _ = w.Write([]byte("a\r\nb"))
+	_, _ = w.Write([]byte("c\n"))
+	_, _ = w.Write([]byte("partial"))
+	_ = w.Close()
+	var texts []string
+	for _, l := range logs.Tail("x", -1) {
+		texts = append(texts, l.Text)
+	}
+	if strings.Join(texts, "|") != "a|bc|partial" {
+		t.Errorf("line splitting: %q", texts)
+	}
+}
