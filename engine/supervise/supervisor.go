@@ -366,7 +366,9 @@ func (s *Supervisor) run(ctx context.Context, c *component, first chan<- error) 
 		}
 		cancel()
 		if !errors.Is(err, errExited) {
-			_ = <-exited
+			if e := <-exited; e != nil {
+				s.note(c, "stopped: %v", e)
+			}
 		}
 		if attempt == 0 && !ready {
 			// The first start failed: Start reports it; no restarts.
