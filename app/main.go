@@ -26,7 +26,9 @@ func main() {
 		Stderr: os.Stderr,
 		Build:  cli.Build{Version: version, Commit: commit},
 		// The engine's parts the CLI runs in-process.
-		RunProxy: runProxy,
+		RunProxy:  runProxy,
+		RunDaemon: runDaemon,
+		Doctor:    runDoctor,
 	})
 	stop()
 	os.Exit(code)

@@ -1,8 +1,13 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"text/tabwriter"
 
-func newAgentsCommand(*Env) *cobra.Command {
+	"github.com/spf13/cobra"
+)
+
+func newAgentsCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agents",
 		Short: "List the agents and read their logs",
@@ -17,8 +22,24 @@ func newAgentsCommand(*Env) *cobra.Command {
 		Short:   "List the agents with their backend, provider, state and uptime",
 		Example: `  thesystem agents list --json`,
 		Args:    usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			return notYet("the agent swarm", 5)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			agents, err := env.client().Agents(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONTo(env.Stdout, agents)
+			}
+			if len(agents) == 0 {
+				fmt.Fprintln(env.Stdout, "no agents (the swarm arrives with the sandbox tier, issue #5)")
+				return nil
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "AGENT\tBACKEND\tPROVIDER\tSTATE\tSINCE")
+			for _, a := range agents {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Backend, a.Provider, a.State, since(a.Since))
+			}
+			return tw.Flush()
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -102,15 +102,16 @@ func TestExitCodes(t *testing.T) {
 		{"unknown provider", good, []string{"keys", "set", "acme"}, 2, `unknown provider "acme"`},
 		{"rotate needs a target", good, []string{"keys", "rotate"}, 2, "name the provider"},
 		{"rotate both", good, []string{"keys", "rotate", "openai", "--tokens"}, 2, "not both"},
-		{"start not yet", good, []string{"start"}, 1, "not available yet: starting the stack"},
-		{"stop not yet", good, []string{"stop"}, 1, "not available yet"},
-		{"status not yet", good, []string{"status", "--json"}, 1, "not available yet"},
+		{"stop with nothing running", good, []string{"stop"}, 0, ""},
+		{"status without engine", good, []string{"status"}, 1, "the engine is not running (no daemon at"},
+		{"status --json without engine", good, []string{"status", "--json"}, 1, "the engine is not running"},
 		{"destroy not yet", good, []string{"destroy", "-y"}, 1, "issue #6"},
 		{"reinstall not yet", good, []string{"reinstall"}, 1, "issue #5"},
-		{"restart not yet", good, []string{"restart", "chat"}, 1, "issue #4"},
-		{"logs not yet", good, []string{"logs", "-f"}, 1, "issue #4"},
-		{"keys rotate tokens not yet", good, []string{"keys", "rotate", "--tokens"}, 1, "issue #4"},
-		{"agents not yet", good, []string{"agents", "list"}, 1, "issue #5"},
+		{"restart without engine", good, []string{"restart", "chat"}, 1, "the engine is not running"},
+		{"logs without engine", good, []string{"logs", "-f"}, 1, "the engine is not running"},
+		{"rotate tokens without engine", good, []string{"keys", "rotate", "--tokens"}, 1, "agent tokens exist only while it runs"},
+		{"agents without engine", good, []string{"agents", "list"}, 1, "the engine is not running"},
+		{"agent logs not yet", good, []string{"agents", "logs", "a1"}, 1, "issue #5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.dir, nil, tc.args...)
@@ -251,7 +252,7 @@ func TestEveryCommandDocumented(t *testing.T) {
 	}
 	walk(NewRootCommand(env))
 	want := []string{"init", "start", "stop", "status", "destroy", "doctor", "logs", "config", "version",
-		"reinstall", "restart", "proxy", "keys set", "keys get", "keys list", "keys delete", "keys rotate", "agents list", "agents logs"}
+		"reinstall", "restart", "proxy", "daemon", "keys set", "keys get", "keys list", "keys delete", "keys rotate", "agents list", "agents logs"}
 	have := map[string]bool{}
 	for _, p := range paths {
 		have[strings.Join(p, " ")] = true

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/config"
 )
 
@@ -56,7 +57,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &cerr), errors.As(err, &uerr):
+	case errors.As(err, &cerr), errors.As(err, &uerr),
+		errors.Is(err, api.ErrUnknownComponent), errors.Is(err, api.ErrBadRequest):
 		return ExitMisconfig
 	default:
 		return ExitError

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
@@ -104,7 +104,15 @@ With --tokens: revoke every agent's token and issue new ones.`,
 			case !tokens && len(args) == 0:
 				return usagef("name the provider whose key to rotate, or give --tokens")
 			case tokens:
-				return notYet("re-issuing agent tokens (agents get theirs from the running engine)", 4)
+				n, err := env.client().RotateTokens(cmd.Context())
+				if errors.Is(err, api.ErrNoDaemon) {
+					return errors.New("the engine is not running: agent tokens exist only while it runs (and are new at each start)")
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "revoked and re-issued %d agent token(s)\n", n)
+				return nil
 			}
 			return keysSetAction(cmd.Context(), env, args, true)
 		},
@@ -200,6 +208,15 @@ func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) er
 	if rotate && key.Fingerprint() == old.Fingerprint() {
 		return usagef("that is the key already stored for %s", p.Name)
 	}
+	// With the engine running, it stores the key and hot-swaps it in.
+	info, err := env.client().SetKey(ctx, p.Name, k)
+	switch {
+	case err == nil:
+		fmt.Fprintf(env.Stdout, "stored the %s key (%s) and hot-swapped it into the running engine\n", p.Name, info.Fingerprint)
+		return nil
+	case !errors.Is(err, api.ErrNoDaemon):
+		return err
+	}
 	if err := store.Set(ctx, p.Name, key); err != nil {
 		return err
 	}
@@ -210,7 +227,7 @@ func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) er
 // notifyProxy asks a running proxy to reload its keys (SIGHUP), so a new
 // key is hot-swapped in without dropping requests in flight.
 func notifyProxy(env *Env) error {
-	pidFile := config.HostPaths(env.lookup, home()).ProxyPIDFile()
+	pidFile := env.paths().ProxyPIDFile()
 	b, err := os.ReadFile(pidFile)
 	if errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintln(env.Stdout, "no proxy is running; it loads the key when it starts")
@@ -229,11 +246,6 @@ func notifyProxy(env *Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "hot-swapped into the running proxy (pid %d)\n", pid)
 	return nil
-}
-
-func home() string {
-	h, _ := os.UserHomeDir()
-	return h
 }
 
 func keysGetAction(ctx context.Context, env *Env, name string) error {
@@ -312,6 +324,15 @@ func keysListAction(ctx context.Context, env *Env, asJSON bool) error {
 func keysDeleteAction(ctx context.Context, env *Env, name string) error {
 	p, err := parseProvider(name)
 	if err != nil {
+		return err
+	}
+	switch err := env.client().DeleteKey(ctx, p.Name); {
+	case err == nil:
+		fmt.Fprintf(env.Stdout, "deleted the %s key; the running engine no longer uses it\n", p.Name)
+		return nil
+	case errors.Is(err, api.ErrNotFound):
+		return fmt.Errorf("no %s key is stored", p.Name)
+	case !errors.Is(err, api.ErrNoDaemon):
 		return err
 	}
 	store, err := openStore(ctx, env)

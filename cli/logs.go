@@ -1,38 +1,69 @@
 package cli
 
 import (
+	"fmt"
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 )
 
-func newLogsCommand(*Env) *cobra.Command {
+func newLogsCommand(env *Env) *cobra.Command {
 	var (
 		follow bool
 		lines  int
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "logs [component]",
 		Short: "Show the logs of every component, or of one",
-		Long: `Show the multiplexed logs, one line per entry with the component and a
-timestamp, or only one component's. -f follows new lines as they come.`,
+		Long: `Show the multiplexed logs, one line per entry with the time and the
+component, or only one component's. -f follows new lines as they come.`,
 		Example: `  thesystem logs
-  thesystem logs chat -f
-  thesystem logs agentauth-proxy -n 200`,
+  thesystem logs proxy -f
+  thesystem logs agentauth-proxy -n 200 --json`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			comp := ""
 			if len(args) == 1 {
-				if _, err := api.ParseComponent(args[0]); err != nil {
+				c, err := api.ParseComponent(args[0])
+				if err != nil {
 					return &usageError{err}
 				}
+				comp = c
 			}
 			if lines < 0 {
 				return usagef("-n must be 0 or more, got %d", lines)
 			}
-			return notYet("logs from the running engine", 4)
+			print := func(l api.LogLine) bool {
+				if asJSON {
+					_ = writeJSONLine(env.Stdout, l)
+				} else {
+					fmt.Fprintf(env.Stdout, "%s %-16s %s\n", l.Time.Local().Format("15:04:05.000"), l.Component, l.Text)
+				}
+				return true
+			}
+			c := env.client()
+			if follow {
+				return c.FollowLogs(cmd.Context(), comp, lines, print)
+			}
+			ls, err := c.Logs(cmd.Context(), comp, lines)
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				print(l)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow new lines")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 100, "how many recent lines to show")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON lines")
 	return cmd
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	return jsonEncoder(w).Encode(v)
 }

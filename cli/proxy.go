@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -37,8 +36,7 @@ keys; Ctrl-C stops it and cuts every client off.`,
 			if env.RunProxy == nil {
 				return notYet("the proxy in this build", 3)
 			}
-			h, _ := os.UserHomeDir()
-			return env.RunProxy(cmd.Context(), l, config.HostPaths(env.lookup, h), keyService(env), env.Stdout)
+			return env.RunProxy(cmd.Context(), l, env.paths(), keyService(env), env.Stdout)
 		},
 	}
 }

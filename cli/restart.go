@@ -1,25 +1,33 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 )
 
-func newRestartCommand(*Env) *cobra.Command {
+func newRestartCommand(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "restart <component>",
 		Short: "Restart one component and what depends on it",
 		Long: `Restart one component, then the components that depend on it, in
-dependency order (restarting chat also restarts the dashboard and swarm).`,
-		Example: `  thesystem restart chat
+dependency order (restarting chat also restarts the dashboard and swarm).
+A failed component comes back from failed this way.`,
+		Example: `  thesystem restart proxy
   thesystem restart swarm`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
-			if _, err := api.ParseComponent(args[0]); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			comp, err := api.ParseComponent(args[0])
+			if err != nil {
 				return &usageError{err}
 			}
-			return notYet("restarting a component of the running engine", 4)
+			if err := env.client().Restart(cmd.Context(), comp); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "restarted %s\n", comp)
+			return nil
 		},
 	}
 }

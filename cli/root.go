@@ -8,6 +8,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,11 @@ type Env struct {
 	// Getwd returns the working directory; nil means os.Getwd.
 	Getwd func() (string, error)
 	Build Build
-	// RunProxy runs the key proxy; set by the composition root.
-	RunProxy ProxyRunner
+	// Set by the composition root: the engine's parts the CLI runs
+	// in-process.
+	RunProxy  ProxyRunner
+	RunDaemon DaemonRunner
+	Doctor    DoctorRunner
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -116,6 +120,7 @@ and the chat server and dashboard live in an expendable VM.`,
 		newRestartCommand(env),
 		newKeysCommand(env),
 		newProxyCommand(env, g),
+		newDaemonCommand(env, g),
 		newAgentsCommand(env),
 	)
 	return root
@@ -146,3 +151,5 @@ func displayPath(env *Env, p string) string {
 // showHelp is the action of commands that only group others: with no
 // arguments it prints help; an unknown subcommand fails the Args check first.
 func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+func jsonEncoder(w io.Writer) *json.Encoder { return json.NewEncoder(w) }

@@ -1,21 +1,108 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-func newStatusCommand(*Env) *cobra.Command {
+	"github.com/spf13/cobra"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+func newStatusCommand(env *Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the health of every component",
 		Long: `Show vm, agentchat-server, dashboard, swarm and agentauth-proxy as
-healthy, degraded or failed, with the detail behind each state.`,
+healthy, degraded, failed or stopped, with the detail behind each state.
+Exits 1 when the engine is not running.`,
 		Example: `  thesystem status
   thesystem status --json | jq '.components[] | select(.state != "healthy")'`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			return notYet("status from the running engine (its local API)", 4)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := env.client().Status(cmd.Context())
+			if errors.Is(err, api.ErrNoDaemon) && asJSON {
+				_ = writeJSONTo(env.Stdout, map[string]any{"running": false, "daemon": false})
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONTo(env.Stdout, st)
+			}
+			printStatus(env.Stdout, st)
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+func writeJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// health folds the supervisor's states into the seed's words.
+func health(state string) string {
+	switch state {
+	case api.StateHealthy, api.StateFailed, api.StateStopped:
+		return state
+	default:
+		return "degraded"
+	}
+}
+
+// notYetComponents are shown in the table until their tier lands.
+func notYetComponents() map[string]string {
+	return map[string]string{
+		api.ComponentVM:        "not part of the stack yet (VM tier: issue #6)",
+		api.ComponentChat:      "not part of the stack yet (sandbox tier: issue #5)",
+		api.ComponentDashboard: "not part of the stack yet (sandbox tier: issue #5)",
+		api.ComponentSwarm:     "not part of the stack yet (sandbox tier: issue #5)",
+	}
+}
+
+func printStatus(w io.Writer, st api.Status) {
+	byName := map[string]api.Component{}
+	for _, c := range st.Components {
+		byName[c.Name] = c
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tHEALTH\tSTATE\tSINCE\tRESTARTS\tDETAIL")
+	for _, name := range api.Components() {
+		c, ok := byName[name]
+		if !ok {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", name, notYetComponents()[name])
+			continue
+		}
+		detail := c.Detail
+		if c.LastError != "" && c.State != api.StateHealthy {
+			detail = strings.TrimSpace(detail + " " + "last error: " + c.LastError)
+		}
+		if detail == "" && len(c.Ports) > 0 {
+			detail = fmt.Sprintf("127.0.0.1:%d", c.Ports[0])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", c.Name, health(c.State), c.State, since(c.Since), c.Restarts, detail)
+	}
+	_ = tw.Flush()
+	for _, c := range st.Components {
+		if c.State == api.StateFailed && len(c.LastLines) > 0 {
+			fmt.Fprintf(w, "\n%s failed; its last lines:\n  %s\n", c.Name, strings.Join(c.LastLines, "\n  "))
+		}
+	}
+}
+
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return time.Since(t).Round(time.Second).String()
 }

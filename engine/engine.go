@@ -1,5 +1,381 @@
-// Package engine is TheSystem's core: pure Go, no UI. Each subpackage has
-// one responsibility (config, secrets, proxy, supervise, vm, sandbox, chat,
-// api, compat, doctor). Imports point inward: engine never imports cli,
-// menubar or app, which a test in app/ enforces.
+// Package engine is TheSystem's core, pure Go, no UI: it owns the stack's
+// state and runs it. Each subpackage has one responsibility (config,
+// secrets, proxy, supervise, vm, sandbox, chat, api, compat, doctor); the
+// Engine composes them and implements api.Backend, so every transport (the
+// CLI through the local API, the menu bar) is a thin client. Imports point
+// inward: engine never imports cli, menubar or app, which a test in app/
+// enforces.
 package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/doctor"
+	"github.com/thesystem-dev/thesystem/engine/provider"
+	"github.com/thesystem-dev/thesystem/engine/proxy"
+	"github.com/thesystem-dev/thesystem/engine/secrets"
+	"github.com/thesystem-dev/thesystem/engine/supervise"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Config     *config.Loaded
+	Paths      config.Paths
+	KeyService string // "" for secrets.DefaultService
+	Version    string
+	Log        logrus.FieldLogger
+	// OnShutdown is called when a client asks the daemon to exit.
+	OnShutdown func()
+	// ExitOnStop makes a stop end the daemon too (a daemon that `start`
+	// spawned has nothing to do once the stack is down).
+	ExitOnStop bool
+}
+
+// Engine runs the stack. Its methods are safe for concurrent use.
+type Engine struct {
+	opt   Options
+	since time.Time
+	log   logrus.FieldLogger
+	proxy *proxy.Proxy
+	sup   *supervise.Supervisor
+
+	opMu sync.Mutex // one start/stop/restart at a time
+
+	storeOnce sync.Once
+	store     secrets.Store
+	storeErr  error
+}
+
+// New builds the engine for a configuration; nothing runs until Start.
+func New(opt Options) (*Engine, error) {
+	if opt.Log == nil {
+		l := logrus.New()
+		l.SetOutput(os.Stderr)
+		opt.Log = l
+	}
+	e := &Engine{opt: opt, since: time.Now(), log: opt.Log.WithField("component", "engine")}
+	cfg := opt.Config.Config
+	p, err := proxy.New(proxy.Options{
+		Port:      cfg.Proxy.Port,
+		Upstreams: cfg.Proxy.Upstreams,
+		Budget:    proxy.Budget{Tokens: cfg.Proxy.Budget.Tokens, Requests: cfg.Proxy.Budget.Requests, Period: cfg.Proxy.Budget.BudgetPeriod()},
+		Audit:     &auditFile{path: opt.Paths.AuditFile()},
+		Log:       opt.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.proxy = p
+	logs := supervise.NewLogs(2000)
+	e.sup, err = supervise.New(e.specs(logs), logs)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// specs is the stack, in dependency order. The VM tier, the chat server,
+// the dashboard and the swarm join it with the sandbox and VM work.
+func (e *Engine) specs(logs *supervise.Logs) []supervise.Spec {
+	cfg := e.opt.Config.Config
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Proxy.Port))
+	health := supervise.HTTPProbe{URL: "http://" + addr + "/agentauth/health"}
+	return []supervise.Spec{{
+		Name: api.ComponentProxy,
+		Service: supervise.ServiceFunc(func(ctx context.Context) error {
+			tcp, sock, err := proxy.Listen(ctx, addr, e.opt.Paths.ProxySocket())
+			if err != nil {
+				return err
+			}
+			logs.Append(supervise.Line{Component: api.ComponentProxy, Stream: "supervisor",
+				Text: fmt.Sprintf("listening on http://%s and unix:%s; keys for %v", addr, e.opt.Paths.ProxySocket(), e.proxy.Backends())})
+			return e.proxy.ServeListeners(ctx, tcp, sock)
+		}),
+		Ready: health, ReadyTimeout: 10 * time.Second,
+		Live: health, LiveInterval: 5 * time.Second,
+		Ports: []int{cfg.Proxy.Port},
+	}}
+}
+
+func (e *Engine) keyStore(ctx context.Context) (secrets.Store, error) {
+	e.storeOnce.Do(func() { e.store, e.storeErr = secrets.Open(ctx, e.opt.KeyService) })
+	return e.store, e.storeErr
+}
+
+// Start loads the keys, issues a fresh user token, and brings the stack up
+// in dependency order; a failure rolls back what had started.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.opMu.TryLock() {
+		return api.ErrBusy
+	}
+	defer e.opMu.Unlock()
+	store, err := e.keyStore(ctx)
+	if err != nil {
+		return api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	keys, err := secrets.LoadAll(ctx, store)
+	if err != nil {
+		return api.Errorf(api.ErrUnavailable, fmt.Sprintf("read keys: %v", err))
+	}
+	if err := e.proxy.SetKeys(keys); err != nil {
+		return err
+	}
+	tok, err := e.proxy.Tokens().IssueUser()
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WritePrivate(e.opt.Paths.UserTokenFile(), []byte(tok+"\n")); err != nil {
+		return err
+	}
+	if err := e.sup.Start(ctx); err != nil {
+		_ = os.Remove(e.opt.Paths.UserTokenFile())
+		return api.Errorf(api.ErrStartFailed, err.Error())
+	}
+	e.log.Info("stack started")
+	return nil
+}
+
+// Stop takes the stack down in reverse order.
+func (e *Engine) Stop(context.Context) error {
+	if !e.opMu.TryLock() {
+		return api.ErrBusy
+	}
+	defer e.opMu.Unlock()
+	wasRunning := e.Status().Running
+	e.sup.Stop()
+	_ = os.Remove(e.opt.Paths.UserTokenFile())
+	if wasRunning {
+		e.log.Info("stack stopped")
+	}
+	if e.opt.ExitOnStop && e.opt.OnShutdown != nil {
+		e.opt.OnShutdown()
+	}
+	return nil
+}
+
+// Restart restarts one component and what depends on it.
+func (e *Engine) Restart(ctx context.Context, name string) error {
+	canonical, err := api.ParseComponent(name)
+	if err != nil {
+		return api.Errorf(api.ErrUnknownComponent, err.Error())
+	}
+	if !e.opMu.TryLock() {
+		return api.ErrBusy
+	}
+	defer e.opMu.Unlock()
+	err = e.sup.Restart(ctx, canonical)
+	var se *supervise.StartError
+	switch {
+	case errors.Is(err, supervise.ErrUnknownComponent):
+		return api.Errorf(api.ErrUnknownComponent, fmt.Sprintf("%s is not part of this stack yet", canonical))
+	case errors.As(err, &se):
+		return api.Errorf(api.ErrStartFailed, err.Error())
+	}
+	return err
+}
+
+// Shutdown stops the stack and asks the daemon to exit.
+func (e *Engine) Shutdown() {
+	_ = e.Stop(context.Background())
+	if e.opt.OnShutdown != nil {
+		e.opt.OnShutdown()
+	}
+}
+
+func (e *Engine) status(snap supervise.Snapshot) api.Status {
+	st := api.Status{Seq: snap.Seq, PID: os.Getpid(), Version: e.opt.Version, Since: e.since, Config: e.opt.Config.File}
+	for _, c := range snap.Components {
+		st.Components = append(st.Components, api.Component{
+			Name: c.Name, State: string(c.State), Since: c.Since, Restarts: c.Restarts, Crashes: c.Crashes,
+			LastError: c.LastError, Detail: c.Detail, PID: c.PID, Ports: c.Ports, LastLines: c.LastLines,
+		})
+		if c.State != supervise.StateStopped {
+			st.Running = true
+		}
+	}
+	return st
+}
+
+// Status is the current state.
+func (e *Engine) Status() api.Status { return e.status(e.sup.Status()) }
+
+// Subscribe returns the current state and every change after it.
+func (e *Engine) Subscribe() (api.Status, <-chan api.Status, func()) {
+	first, ch, stop := e.sup.Subscribe()
+	out := make(chan api.Status, 64)
+	go func() {
+		defer close(out)
+		for snap := range ch {
+			out <- e.status(snap)
+		}
+	}()
+	return e.status(first), out, stop
+}
+
+func toLines(ls []supervise.Line) []api.LogLine {
+	out := make([]api.LogLine, len(ls))
+	for i, l := range ls {
+		out[i] = api.LogLine(l)
+	}
+	return out
+}
+
+func (e *Engine) logComponent(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	c, err := api.ParseComponent(name)
+	if err != nil {
+		return "", api.Errorf(api.ErrUnknownComponent, err.Error())
+	}
+	return c, nil
+}
+
+// Logs returns the last n lines of a component ("" for all).
+func (e *Engine) Logs(component string, n int) ([]api.LogLine, error) {
+	c, err := e.logComponent(component)
+	if err != nil {
+		return nil, err
+	}
+	return toLines(e.sup.Logs().Tail(c, n)), nil
+}
+
+// FollowLogs returns the last n lines and the ones after them.
+func (e *Engine) FollowLogs(component string, n int) ([]api.LogLine, <-chan api.LogLine, func(), error) {
+	c, err := e.logComponent(component)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	backlog, ch, stop := e.sup.Logs().Follow(c, n)
+	out := make(chan api.LogLine, 256)
+	go func() {
+		defer close(out)
+		for l := range ch {
+			out <- api.LogLine(l)
+		}
+	}()
+	return toLines(backlog), out, stop, nil
+}
+
+// Keys lists the stored keys' fingerprints.
+func (e *Engine) Keys(ctx context.Context) ([]api.KeyInfo, error) {
+	store, err := e.keyStore(ctx)
+	if err != nil {
+		return nil, api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	keys, err := secrets.LoadAll(ctx, store)
+	if err != nil {
+		return nil, api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	out := []api.KeyInfo{}
+	for _, pr := range provider.All() {
+		if k, ok := keys[pr.Name]; ok {
+			out = append(out, api.KeyInfo{Provider: pr.Name, Fingerprint: k.Fingerprint()})
+		}
+	}
+	return out, nil
+}
+
+// SetKey stores a key and hot-swaps it into the proxy; requests in flight
+// keep the key they were sent with.
+func (e *Engine) SetKey(ctx context.Context, name, key string) (api.KeyInfo, error) {
+	p, err := provider.Parse(name)
+	if err != nil {
+		return api.KeyInfo{}, api.Errorf(api.ErrBadRequest, err.Error())
+	}
+	if err := p.CheckKey(key); err != nil {
+		return api.KeyInfo{}, api.Errorf(api.ErrBadRequest, err.Error())
+	}
+	store, err := e.keyStore(ctx)
+	if err != nil {
+		return api.KeyInfo{}, api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	k := secrets.NewKey(key)
+	if err := store.Set(ctx, p.Name, k); err != nil {
+		return api.KeyInfo{}, api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	if err := e.proxy.SetKey(p.Name, k); err != nil {
+		return api.KeyInfo{}, err
+	}
+	e.log.WithField("provider", p.Name).Info("key stored and hot-swapped")
+	return api.KeyInfo{Provider: p.Name, Fingerprint: k.Fingerprint()}, nil
+}
+
+// DeleteKey deletes a key and drops it from the proxy.
+func (e *Engine) DeleteKey(ctx context.Context, name string) error {
+	p, err := provider.Parse(name)
+	if err != nil {
+		return api.Errorf(api.ErrBadRequest, err.Error())
+	}
+	store, err := e.keyStore(ctx)
+	if err != nil {
+		return api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	if err := store.Delete(ctx, p.Name); errors.Is(err, secrets.ErrNotFound) {
+		return api.Errorf(api.ErrNotFound, fmt.Sprintf("no %s key is stored", p.Name))
+	} else if err != nil {
+		return api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	return e.proxy.SetKey(p.Name, secrets.Key{})
+}
+
+// RotateTokens revokes and re-issues every agent token.
+func (e *Engine) RotateTokens(context.Context) (int, error) {
+	fresh, err := e.proxy.RotateAgentTokens()
+	return len(fresh), err
+}
+
+// Agents lists the swarm (empty until the sandbox tier runs agents).
+func (e *Engine) Agents() []api.Agent { return []api.Agent{} }
+
+// Doctor runs the checks with the engine's live view.
+func (e *Engine) Doctor(ctx context.Context) []api.Check {
+	store, err := e.keyStore(ctx)
+	ours := map[int]bool{}
+	for _, c := range e.Status().Components {
+		if c.State != api.StateStopped && c.State != api.StateFailed {
+			for _, p := range c.Ports {
+				ours[p] = true
+			}
+		}
+	}
+	return doctor.Run(ctx, doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours})
+}
+
+// auditFile appends to the audit log, opening it on first use.
+type auditFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func (a *auditFile) Write(b []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
+			return 0, err
+		}
+		f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		a.f = f
+	}
+	return a.f.Write(b)
+}
+
+var _ api.Backend = (*Engine)(nil)

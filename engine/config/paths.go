@@ -44,3 +44,9 @@ func (p Paths) UserTokenFile() string { return filepath.Join(p.StateDir, "agenta
 
 // AuditFile is the proxy's audit log, one JSON line per request.
 func (p Paths) AuditFile() string { return filepath.Join(p.StateDir, "audit.log") }
+
+// APISocket is the engine's local API socket.
+func (p Paths) APISocket() string { return filepath.Join(p.RuntimeDir, "api.sock") }
+
+// DaemonLog is where a daemon started by `thesystem start` writes.
+func (p Paths) DaemonLog() string { return filepath.Join(p.StateDir, "daemon.log") }

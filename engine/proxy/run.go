@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 )
@@ -61,21 +62,12 @@ func Run(ctx context.Context, ro RunOptions) error {
 	defer func() { _ = audit.Close() }()
 	ro.Audit = audit
 
-	var lc net.ListenConfig
-	tcp, err := lc.Listen(ctx, "tcp", ro.Addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("%s is in use (another thesystem proxy, or the upstream agentauth?): stop it or set proxy.port in thesystem.yaml: %w", ro.Addr, err)
-		}
-		return fmt.Errorf("listen %s: %w", ro.Addr, err)
-	}
-	defer func() { _ = tcp.Close() }()
-	ro.Port = tcp.Addr().(*net.TCPAddr).Port
-	sock, err := unixsock.Listen(ctx, ro.Socket, 0o600)
+	tcp, sock, err := Listen(ctx, ro.Addr, ro.Socket)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = sock.Close() }()
+	defer func() { _ = tcp.Close(); _ = sock.Close() }()
+	ro.Port = tcp.Addr().(*net.TCPAddr).Port
 
 	p, err := New(ro.Options)
 	if err != nil {
@@ -88,12 +80,12 @@ func Run(ctx context.Context, ro RunOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writePrivate(ro.TokenFile, userTok+"\n"); err != nil {
+	if err := atomicfile.WritePrivate(ro.TokenFile, []byte(userTok+"\n")); err != nil {
 		return err
 	}
 	defer func() { _ = os.Remove(ro.TokenFile) }()
 	if ro.PIDFile != "" {
-		if err := writePrivate(ro.PIDFile, strconv.Itoa(os.Getpid())+"\n"); err != nil {
+		if err := atomicfile.WritePrivate(ro.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
 			return err
 		}
 		defer func() { _ = os.Remove(ro.PIDFile) }()
@@ -107,35 +99,18 @@ func Run(ctx context.Context, ro RunOptions) error {
 	fmt.Fprintf(out, "agentauth: user token in %s (Authorization: Bearer <token>, or as the provider API key)\n", ro.TokenFile)
 	reportKeys(out, p.Backends())
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, ln := range []net.Listener{tcp, sock} {
-		wg.Go(func() {
-			if err := p.Serve(ctx, ln); err != nil {
-				errs <- err
-				cancel()
-			}
-		})
-	}
+	served := make(chan error, 1)
+	go func() { served <- p.ServeListeners(ctx, tcp, sock) }()
 	for {
 		select {
-		case <-ctx.Done():
-			wg.Wait()
-			select {
-			case err := <-errs:
-				return err
-			default:
-				return nil
-			}
+		case err := <-served:
+			return err
 		case <-ro.Reload:
 			keys, err := secrets.LoadAll(ctx, ro.Store)
-			if err != nil {
-				fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
-				continue
+			if err == nil {
+				err = p.SetKeys(keys)
 			}
-			if err := p.SetKeys(keys); err != nil {
+			if err != nil {
 				fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
 				continue
 			}
@@ -145,25 +120,53 @@ func Run(ctx context.Context, ro RunOptions) error {
 	}
 }
 
+// Listen opens the proxy's TCP listener and unix socket, with errors that
+// say what to change.
+func Listen(ctx context.Context, addr, socket string) (tcp, sock net.Listener, err error) {
+	var lc net.ListenConfig
+	tcp, err = lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("%s is in use (another thesystem proxy, or the upstream agentauth?): stop it or set proxy.port in thesystem.yaml: %w", addr, err)
+		}
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	sock, err = unixsock.Listen(ctx, socket, 0o600)
+	if err != nil {
+		_ = tcp.Close()
+		return nil, nil, err
+	}
+	return tcp, sock, nil
+}
+
+// ServeListeners serves on every listener until ctx ends (nil) or one of
+// them fails (its error; the others are stopped).
+func (p *Proxy) ServeListeners(ctx context.Context, lns ...net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(lns))
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Go(func() {
+			if err := p.Serve(ctx, ln); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
 func reportKeys(out io.Writer, backends []string) {
 	if len(backends) == 0 {
 		fmt.Fprintln(out, "agentauth: no keys stored yet: run `thesystem keys set <provider>`")
 		return
 	}
 	fmt.Fprintf(out, "agentauth: keys for %s\n", strings.Join(backends, ", "))
-}
-
-// writePrivate writes a 0600 file atomically.
-func writePrivate(path, content string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

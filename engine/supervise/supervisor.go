@@ -437,20 +437,37 @@ func exitErr(err error) error {
 }
 
 // waitReady polls the readiness probe until it passes, the service exits,
-// or the timeout.
+// or the timeout. A slow probe never hides an exit: each check races it.
 func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan error) error {
 	probe := c.spec.Ready
-	deadline := time.NewTimer(c.spec.ReadyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	if probe == nil {
 		probe = settled(time.Now())
 	}
-	var last error
+	deadline := time.NewTimer(c.spec.ReadyTimeout)
+	defer deadline.Stop()
+	last := errors.New("the probe did not answer")
 	for {
-		if last = probe.Check(ctx); last == nil {
-			return nil
+		pctx, cancel := context.WithCancel(ctx)
+		res := make(chan error, 1)
+		go func() { res <- probe.Check(pctx) }()
+		var wait <-chan time.Time
+		select {
+		case err := <-exited:
+			cancel()
+			return fmt.Errorf("exited before it was ready: %w", exitErr(err))
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		case <-deadline.C:
+			cancel()
+			return fmt.Errorf("not ready after %s: %w", c.spec.ReadyTimeout, last)
+		case err := <-res:
+			cancel()
+			if err == nil {
+				return nil
+			}
+			last = err
+			wait = time.After(50 * time.Millisecond)
 		}
 		select {
 		case err := <-exited:
@@ -459,7 +476,7 @@ func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan 
 			return ctx.Err()
 		case <-deadline.C:
 			return fmt.Errorf("not ready after %s: %w", c.spec.ReadyTimeout, last)
-		case <-tick.C:
+		case <-wait:
 		}
 	}
 }

@@ -1,0 +1,278 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/unixsock"
+)
+
+// Backend is what the API serves; the engine implements it. Handlers only
+// decode a request, call one method and encode the result.
+type Backend interface {
+	Status() Status
+	Subscribe() (Status, <-chan Status, func())
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Restart(ctx context.Context, component string) error
+	Logs(component string, n int) ([]LogLine, error)
+	FollowLogs(component string, n int) ([]LogLine, <-chan LogLine, func(), error)
+	Keys(ctx context.Context) ([]KeyInfo, error)
+	SetKey(ctx context.Context, provider, key string) (KeyInfo, error)
+	DeleteKey(ctx context.Context, provider string) error
+	RotateTokens(ctx context.Context) (int, error)
+	Agents() []Agent
+	Doctor(ctx context.Context) []Check
+	// Shutdown asks the daemon to stop the stack and exit.
+	Shutdown()
+}
+
+// Host is the Host header the client sends; the server refuses others, so
+// nothing that was not written as a client of this API (a browser, a
+// confused proxy) is served.
+const Host = "thesystem"
+
+// Server serves the API on a unix socket.
+type Server struct {
+	Backend Backend
+	Socket  string
+	// SocketMode is the socket's mode; 0 means 0600. The directory is
+	// always created 0700.
+	SocketMode fs.FileMode
+	// UID is the only peer user served; -1 means os.Getuid().
+	UID int
+}
+
+// Serve listens and serves until ctx ends. A stale socket left by a dead
+// daemon is replaced; a live one is not.
+func (s *Server) Serve(ctx context.Context) error {
+	mode := s.SocketMode
+	if mode == 0 {
+		mode = 0o600
+	}
+	ln, err := unixsock.Listen(ctx, s.Socket, mode)
+	if err != nil {
+		return err
+	}
+	uid := s.UID
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	})
+	defer stop()
+	err = srv.Serve(&peerListener{Listener: ln, uid: uid})
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// peerListener hands on only connections from uid; others get a 403 and
+// are closed.
+type peerListener struct {
+	net.Listener
+	uid int
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			_ = c.Close()
+			continue
+		}
+		peer, err := peerUID(uc)
+		if err == nil && peer == l.uid {
+			return c, nil
+		}
+		go refuse(uc, peer, err)
+	}
+}
+
+func refuse(c *net.UnixConn, peer int, err error) {
+	defer func() { _ = c.Close() }()
+	msg := fmt.Sprintf("uid %d may not use this engine", peer)
+	if err != nil {
+		msg = "could not identify the peer: " + err.Error()
+	}
+	body, _ := json.Marshal(map[string]any{"error": Error{Code: ErrForbidden.Code, Message: msg}})
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	// Half-close and drain what the peer sent, so closing does not reset
+	// the connection before the peer has read the answer.
+	_ = c.CloseWrite()
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+}
+
+// Handler is the route table.
+func (s *Server) Handler() http.Handler {
+	b := s.Backend
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Status()) })
+	mux.HandleFunc("POST /v1/start", func(w http.ResponseWriter, r *http.Request) { reply(w, nil, b.Start(r.Context())) })
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) { reply(w, nil, b.Stop(r.Context())) })
+	mux.HandleFunc("POST /v1/restart/{component}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, b.Restart(r.Context(), r.PathValue("component")))
+	})
+	mux.HandleFunc("GET /v1/logs", s.logs)
+	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
+		keys, err := b.Keys(r.Context())
+		reply(w, keys, err)
+	})
+	mux.HandleFunc("PUT /v1/keys/{provider}", func(w http.ResponseWriter, r *http.Request) {
+		var req SetKeyRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&req); err != nil {
+			reply(w, nil, Errorf(ErrBadRequest, "body must be {\"key\": \"…\"}"))
+			return
+		}
+		info, err := b.SetKey(r.Context(), r.PathValue("provider"), req.Key)
+		reply(w, info, err)
+	})
+	mux.HandleFunc("DELETE /v1/keys/{provider}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, b.DeleteKey(r.Context(), r.PathValue("provider")))
+	})
+	mux.HandleFunc("POST /v1/tokens/rotate", func(w http.ResponseWriter, r *http.Request) {
+		n, err := b.RotateTokens(r.Context())
+		reply(w, map[string]int{"rotated": n}, err)
+	})
+	mux.HandleFunc("GET /v1/agents", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Agents()) })
+	mux.HandleFunc("GET /v1/doctor", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Doctor(r.Context())) })
+	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, nil)
+		go b.Shutdown()
+	})
+	return guard(mux)
+}
+
+// guard refuses browsers and foreign hosts before any route runs.
+func guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "":
+			reply(w, nil, Errorf(ErrForbidden, "requests from web pages are refused"))
+		case r.Host != Host && r.Host != "localhost" && r.Host != "":
+			reply(w, nil, Errorf(ErrForbidden, fmt.Sprintf("host %q refused; clients send Host: %s", r.Host, Host)))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// reply writes v (or {} when nil) on success, the mapped error otherwise.
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		e := toError(err)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(e.Status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
+		return
+	}
+	if v == nil {
+		v = struct{}{}
+	}
+	writeJSON(w, v)
+}
+
+// stream writes JSON lines, flushing each.
+func stream(w http.ResponseWriter) func(v any) error {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	_ = rc.Flush()
+	return func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n := 100
+	if v := q.Get("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+			reply(w, nil, Errorf(ErrBadRequest, "n must be a number ≥ 0"))
+			return
+		}
+	}
+	comp := q.Get("component")
+	if q.Get("follow") != "1" {
+		lines, err := s.Backend.Logs(comp, n)
+		reply(w, lines, err)
+		return
+	}
+	backlog, ch, stop, err := s.Backend.FollowLogs(comp, n)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	defer stop()
+	send := stream(w)
+	for _, l := range backlog {
+		if send(l) != nil {
+			return
+		}
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case l, ok := <-ch:
+			if !ok || send(l) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	first, ch, stop := s.Backend.Subscribe()
+	defer stop()
+	send := stream(w)
+	if send(first) != nil {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case st, ok := <-ch:
+			if !ok || send(st) != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package api
+
+import "time"
+
+// Component states, as the supervisor reports them.
+const (
+	StateStopped    = "stopped"
+	StateStarting   = "starting"
+	StateHealthy    = "healthy"
+	StateDegraded   = "degraded"
+	StateRestarting = "restarting"
+	StateFailed     = "failed"
+	StateStopping   = "stopping"
+)
+
+// Component is one component's state on the wire.
+type Component struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	Restarts  int       `json:"restarts"`
+	Crashes   int       `json:"crashes"`
+	LastError string    `json:"last_error,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Ports     []int     `json:"ports,omitempty"`
+	LastLines []string  `json:"last_lines,omitempty"`
+}
+
+// Status is the engine's state: its own, then every component's in start
+// order.
+type Status struct {
+	Seq        uint64      `json:"seq"`
+	Running    bool        `json:"running"` // the stack is started
+	PID        int         `json:"pid"`     // the daemon's
+	Version    string      `json:"version"`
+	Since      time.Time   `json:"since"` // the daemon's start
+	Config     string      `json:"config,omitempty"`
+	Components []Component `json:"components"`
+}
+
+// LogLine is one line of a component's output.
+type LogLine struct {
+	Time      time.Time `json:"time"`
+	Component string    `json:"component"`
+	Stream    string    `json:"stream"`
+	Text      string    `json:"text"`
+}
+
+// KeyInfo describes a stored key without revealing it.
+type KeyInfo struct {
+	Provider    string `json:"provider"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// SetKeyRequest carries a key into the engine (PUT /v1/keys/{provider}).
+// The key is stored and hot-swapped into the proxy; no route returns it.
+type SetKeyRequest struct {
+	Key string `json:"key"`
+}
+
+// Check is one finding of the doctor.
+type Check struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // ok, warn, fail
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Check statuses.
+const (
+	CheckOK   = "ok"
+	CheckWarn = "warn"
+	CheckFail = "fail"
+)
+
+// Agent is one agent of the swarm.
+type Agent struct {
+	Name     string    `json:"name"`
+	Backend  string    `json:"backend"`
+	Provider string    `json:"provider"`
+	State    string    `json:"state"`
+	Since    time.Time `json:"since"`
+}
