@@ -44,8 +44,9 @@ fuzz:
 
 ## bench: the proxy against the same fake upstream direct, side by side
 BENCHTIME ?= 3000x
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./engine/proxy/
+	.ci/with-keyring $(GO) test -run '^$$' -bench Daemon -benchtime 2000x -count 1 ./cli/
 
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)

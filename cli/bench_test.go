@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+// cpuTicks is a process's user+system time in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th fields of the whole line.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s, nil
+}
+
+func rssKiB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// BenchmarkDaemon measures the real daemon with the stack up: `status`
+// round trips over the API socket against a bare HTTP round trip on a unix
+// socket (the transport's floor) in the same run, the daemon's CPU use
+// while idle, and its resident memory before and after the stack starts.
+func BenchmarkDaemon(b *testing.B) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		b.Skip("run under .ci/with-keyring (make bench)")
+	}
+	state := b.TempDir()
+	env := []string{
+		fmt.Sprintf("THESYSTEM_KEYRING_SERVICE=thesystem-bench-%d", time.Now().UnixNano()),
+		"THESYSTEM_STATE_DIR=" + state, "THESYSTEM_RUNTIME_DIR=" + filepath.Join(state, "run"),
+	}
+	var lc net.ListenConfig
+	pl, err := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := pl.Addr().(*net.TCPAddr).Port
+	_ = pl.Close()
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "thesystem.yaml"), fmt.Appendf(nil, "proxy:\n  port: %d\n", port), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	c := &api.Client{Socket: filepath.Join(state, "run", "api.sock")}
+	r := runBench(b, dir, env, "start")
+	if r.code != 0 {
+		b.Fatalf("start: %+v", r)
+	}
+	defer func() { _ = c.Shutdown(context.Background()) }()
+	st, err := c.Status(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pid := st.PID
+
+	// The transport's floor: a bare handler on a unix socket.
+	bsock := filepath.Join(b.TempDir(), "base.sock")
+	bl, err := lc.Listen(b.Context(), "unix", bsock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}\n")) }), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(bl) }()
+	defer srv.Close()
+	base := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", bsock)
+	}}}
+
+	var statusTotal, baseTotal time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := c.Status(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		statusTotal += time.Since(t0)
+		t0 = time.Now()
+		req, _ := http.NewRequestWithContext(b.Context(), "GET", "http://x/", nil)
+		resp, err := base.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		baseTotal += time.Since(t0)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(statusTotal.Microseconds())/n, "status-µs")
+	b.ReportMetric(float64(baseTotal.Microseconds())/n, "bare-unix-http-µs")
+	b.ReportMetric(float64(statusTotal)/float64(baseTotal), "status-ratio")
+
+	// Idle: 10 s with the stack up and nobody asking.
+	const idle = 10 * time.Second
+	t0, err := cpuTicks(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(idle)
+	t1, _ := cpuTicks(pid)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	b.ReportMetric(float64(t1-t0)/ticksPerSecond/idle.Seconds()*100, "idle-cpu-%")
+	rss, _ := rssKiB(pid)
+	b.ReportMetric(float64(rss)/1024, "rss-MiB")
+}
+
+func runBench(b *testing.B, dir string, env []string, args ...string) result {
+	b.Helper()
+	cmd := newCmd(b.Context(), dir, env, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	return result{code, out.String(), errb.String()}
+}
