@@ -24,9 +24,16 @@ deps:
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/thesystem ./app
 
-## run: build, then bring the whole stack up
+## run: build, then bring the whole stack up. Without a desktop session
+## (no D-Bus, so no Secret Service) it runs in the foreground with a
+## throwaway keyring and follows the logs; Ctrl-C stops everything.
 run: deps build
-	$(BIN)/thesystem start
+	@if [ -n "$$DBUS_SESSION_BUS_ADDRESS" ]; then \
+		$(BIN)/thesystem start; \
+	else \
+		echo "no D-Bus session: running in the foreground with a throwaway keyring (Ctrl-C stops)"; \
+		.ci/with-keyring sh -c 'trap "$(BIN)/thesystem stop" EXIT; $(BIN)/thesystem start && $(BIN)/thesystem logs -f'; \
+	fi
 
 ## test: unit and process tests with -race, then lint and the darwin cross-check
 test: deps unit fuzz lint cross
