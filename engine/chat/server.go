@@ -1,0 +1,520 @@
+// Package chat is an embedded chat server that speaks the subset of the
+// agentchat protocol TheSystem's agents and dashboard use: HTTP and
+// WebSocket on one port, JSON text frames with type and ts; ephemeral
+// identities and Ed25519 challenge-response ones; channels, direct
+// messages, presence; GET /health. The upstream npm package can be used
+// instead where it is installed; this one needs nothing but the binary.
+package chat
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/sirupsen/logrus"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Channels exist from the start (the configuration's channels).
+	Channels []string
+	// Name is reported in WELCOME and /health.
+	Name string
+	// ChallengeTimeout bounds the wait for VERIFY_IDENTITY; 0 means 30 s.
+	ChallengeTimeout time.Duration
+	Log              logrus.FieldLogger
+	Now              func() time.Time
+}
+
+// Server is the chat server. Its methods are safe for concurrent use.
+type Server struct {
+	opt   Options
+	log   logrus.FieldLogger
+	start time.Time
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	byID     map[string]*conn
+	channels map[string]map[*conn]struct{}
+	pending  map[string]*challenge
+	msgSeq   uint64
+}
+
+type challenge struct {
+	c       *conn
+	name    string
+	pemText string
+	pub     ed25519.PublicKey
+	nonce   string
+	expires time.Time
+}
+
+// conn is one client. Its identity fields are guarded by Server.mu.
+type conn struct {
+	ws   *websocket.Conn
+	out  chan []byte
+	done chan struct{}
+
+	id       string // without the @
+	name     string
+	verified bool
+	joined   map[string]bool
+}
+
+// New makes a server with opt.Channels created.
+func New(opt Options) *Server {
+	if opt.Name == "" {
+		opt.Name = "thesystem"
+	}
+	if opt.ChallengeTimeout <= 0 {
+		opt.ChallengeTimeout = 30 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	log := opt.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	s := &Server{opt: opt, log: log.WithField("component", "agentchat"), start: opt.Now(),
+		conns: map[*conn]struct{}{}, byID: map[string]*conn{}, channels: map[string]map[*conn]struct{}{}, pending: map[string]*challenge{}}
+	for _, ch := range opt.Channels {
+		s.channels[ch] = map[*conn]struct{}{}
+	}
+	return s
+}
+
+// Serve answers on ln until ctx ends; cancellation is not an error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Health is GET /health.
+type Health struct {
+	Status   string `json:"status"`
+	Server   string `json:"server"`
+	Agents   int    `json:"agents"`
+	Channels int    `json:"channels"`
+	Uptime   int64  `json:"uptime"`
+}
+
+func (s *Server) health() Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.id != "" {
+			n++
+		}
+	}
+	return Health{Status: "healthy", Server: s.opt.Name, Agents: n, Channels: len(s.channels), Uptime: int64(s.opt.Now().Sub(s.start).Seconds())}
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.health())
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept has answered
+	}
+	ws.SetReadLimit(maxContent + 64<<10)
+	c := &conn{ws: ws, out: make(chan []byte, 256), done: make(chan struct{}), joined: map[string]bool{}}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	ctx := r.Context()
+	go c.writeLoop(ctx)
+	defer func() {
+		s.disconnect(c)
+		close(c.done)
+		_ = ws.CloseNow()
+	}()
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			s.sendError(c, CodeInvalidMsg, "text frames only")
+			continue
+		}
+		s.handle(c, data)
+	}
+}
+
+func (c *conn) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-c.done:
+			return
+		case b := <-c.out:
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := c.ws.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				_ = c.ws.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// send queues a message; a client too slow to take it is disconnected
+// rather than allowed to stall everyone else.
+func (s *Server) send(c *conn, typ string, fields map[string]any) {
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields["type"] = typ
+	fields["ts"] = s.opt.Now().UnixMilli()
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return
+	}
+	select {
+	case c.out <- b:
+	default:
+		go func() { _ = c.ws.Close(websocket.StatusPolicyViolation, "too slow") }()
+	}
+}
+
+func (s *Server) sendError(c *conn, code, msg string) {
+	s.send(c, TypeError, map[string]any{"code": code, "message": msg})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) handle(c *conn, data []byte) {
+	var m inbound
+	if err := json.Unmarshal(data, &m); err != nil {
+		s.sendError(c, CodeInvalidMsg, "invalid JSON")
+		return
+	}
+	s.mu.Lock()
+	identified := c.id != ""
+	s.mu.Unlock()
+	switch m.Type {
+	case TypeIdentify:
+		s.identify(c, m)
+		return
+	case TypeVerifyIdentity:
+		s.verify(c, m)
+		return
+	case TypePing:
+		s.send(c, TypePong, nil)
+		return
+	case "":
+		s.sendError(c, CodeInvalidMsg, "missing message type")
+		return
+	}
+	if !identified {
+		switch m.Type {
+		case TypeJoin, TypeLeave, TypeMsg, TypeListChannels, TypeListAgents:
+			s.sendError(c, CodeAuthRequired, "IDENTIFY first")
+			return
+		}
+	}
+	switch m.Type {
+	case TypeJoin:
+		s.join(c, m.Channel)
+	case TypeLeave:
+		s.leave(c, m.Channel)
+	case TypeMsg:
+		s.message(c, m)
+	case TypeListChannels:
+		s.listChannels(c)
+	case TypeListAgents:
+		s.listAgents(c, m.Channel)
+	default:
+		s.sendError(c, CodeInvalidMsg, fmt.Sprintf("unknown message type %q", m.Type))
+	}
+}
+
+func (s *Server) identify(c *conn, m inbound) {
+	if !ValidName(m.Name) {
+		s.sendError(c, CodeInvalidName, "names are 1..32 of a-z A-Z 0-9 _ -")
+		return
+	}
+	s.mu.Lock()
+	if c.id != "" {
+		s.mu.Unlock()
+		s.sendError(c, CodeInvalidMsg, "already identified")
+		return
+	}
+	for _, ch := range s.pending {
+		if ch.c == c {
+			s.mu.Unlock()
+			s.sendError(c, CodeInvalidMsg, "challenge already pending")
+			return
+		}
+	}
+	if m.Pubkey == "" {
+		c.id, c.name = randomHex(4), m.Name
+		s.byID[c.id] = c
+		id := c.id
+		s.mu.Unlock()
+		s.log.WithFields(logrus.Fields{"id": id, "name": m.Name}).Info("identify (ephemeral)")
+		s.send(c, TypeWelcome, map[string]any{"agent_id": "@" + id, "name": m.Name, "server": s.opt.Name})
+		return
+	}
+	s.mu.Unlock()
+	pub, err := parsePubkey(m.Pubkey)
+	if err != nil {
+		s.sendError(c, CodeInvalidMsg, "invalid public key format (must be Ed25519 PEM): "+err.Error())
+		return
+	}
+	ch := &challenge{c: c, name: m.Name, pemText: m.Pubkey, pub: pub, nonce: randomHex(16), expires: s.opt.Now().Add(s.opt.ChallengeTimeout)}
+	id := "chal_" + randomHex(8)
+	s.mu.Lock()
+	s.pending[id] = ch
+	s.mu.Unlock()
+	time.AfterFunc(s.opt.ChallengeTimeout, func() {
+		s.mu.Lock()
+		_, still := s.pending[id]
+		delete(s.pending, id)
+		s.mu.Unlock()
+		if still {
+			s.sendError(c, CodeVerificationExpired, "challenge expired")
+		}
+	})
+	s.send(c, TypeChallenge, map[string]any{"challenge_id": id, "nonce": ch.nonce, "expires_at": ch.expires.UnixMilli()})
+}
+
+func (s *Server) verify(c *conn, m inbound) {
+	s.mu.Lock()
+	ch, ok := s.pending[m.ChallengeID]
+	if ok && ch.c == c {
+		delete(s.pending, m.ChallengeID)
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		s.sendError(c, CodeVerificationExpired, "challenge not found or expired")
+		return
+	case ch.c != c:
+		s.sendError(c, CodeInvalidMsg, "challenge belongs to a different connection")
+		return
+	case s.opt.Now().After(ch.expires):
+		s.sendError(c, CodeVerificationExpired, "challenge expired")
+		return
+	}
+	sig, err := base64.StdEncoding.DecodeString(m.Signature)
+	if err != nil || !ed25519.Verify(ch.pub, []byte(AuthSigningContent(ch.nonce, m.ChallengeID, m.Timestamp)), sig) {
+		s.sendError(c, CodeVerificationFailed, "invalid signature")
+		return
+	}
+	id := PubkeyToAgentID(ch.pemText)
+	s.mu.Lock()
+	if old, taken := s.byID[id]; taken && old != c {
+		s.mu.Unlock()
+		s.disconnect(old)
+		go func() { _ = old.ws.Close(websocket.StatusNormalClosure, "identity claimed by a verified connection") }()
+		s.mu.Lock()
+	}
+	c.id, c.name, c.verified = id, ch.name, true
+	s.byID[id] = c
+	s.mu.Unlock()
+	s.log.WithFields(logrus.Fields{"id": id, "name": ch.name}).Info("identify (verified)")
+	s.send(c, TypeWelcome, map[string]any{"agent_id": "@" + id, "name": ch.name, "server": s.opt.Name, "verified": true})
+}
+
+// members lists a channel's agents; s.mu is held.
+func (s *Server) membersLocked(channel string) []AgentRef {
+	out := []AgentRef{}
+	for m := range s.channels[channel] {
+		out = append(out, AgentRef{ID: "@" + m.id, Name: m.name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (s *Server) join(c *conn, channel string) {
+	if !ValidChannel(channel) {
+		s.sendError(c, CodeInvalidMsg, "invalid channel name")
+		return
+	}
+	s.mu.Lock()
+	members, ok := s.channels[channel]
+	if !ok {
+		s.mu.Unlock()
+		s.sendError(c, CodeChannelNotFound, fmt.Sprintf("channel %s does not exist", channel))
+		return
+	}
+	others := peers(members, c)
+	members[c] = struct{}{}
+	c.joined[channel] = true
+	list := s.membersLocked(channel)
+	id, name := c.id, c.name
+	s.mu.Unlock()
+	s.send(c, TypeJoined, map[string]any{"channel": channel, "agents": list})
+	for _, o := range others {
+		s.send(o, TypeAgentJoined, map[string]any{"channel": channel, "agent": "@" + id, "name": name})
+	}
+}
+
+func peers(members map[*conn]struct{}, except *conn) []*conn {
+	out := make([]*conn, 0, len(members))
+	for m := range members {
+		if m != except {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *Server) leave(c *conn, channel string) {
+	s.mu.Lock()
+	if !c.joined[channel] {
+		s.mu.Unlock()
+		s.sendError(c, CodeNotInvited, fmt.Sprintf("not in %s", channel))
+		return
+	}
+	delete(s.channels[channel], c)
+	delete(c.joined, channel)
+	others := peers(s.channels[channel], c)
+	id, name := c.id, c.name
+	s.mu.Unlock()
+	s.send(c, TypeLeft, map[string]any{"channel": channel})
+	for _, o := range others {
+		s.send(o, TypeAgentLeft, map[string]any{"channel": channel, "agent": "@" + id, "name": name})
+	}
+}
+
+func (s *Server) message(c *conn, m inbound) {
+	if m.Content == nil {
+		s.sendError(c, CodeInvalidMsg, "missing or invalid content")
+		return
+	}
+	if len(*m.Content) > maxContent {
+		s.sendError(c, CodeInvalidMsg, "content too long (max 2MB)")
+		return
+	}
+	s.mu.Lock()
+	s.msgSeq++
+	out := map[string]any{"from": "@" + c.id, "from_name": c.name, "to": m.To, "content": *m.Content,
+		"msg_id": fmt.Sprintf("m%d", s.msgSeq)}
+	var targets []*conn
+	switch {
+	case len(m.To) > 0 && m.To[0] == '#':
+		if !c.joined[m.To] {
+			s.mu.Unlock()
+			s.sendError(c, CodeNotInvited, fmt.Sprintf("join %s before sending to it", m.To))
+			return
+		}
+		targets = peers(s.channels[m.To], nil)
+	case len(m.To) > 0 && m.To[0] == '@':
+		t, ok := s.byID[m.To[1:]]
+		if !ok {
+			s.mu.Unlock()
+			s.sendError(c, CodeAgentNotFound, fmt.Sprintf("agent %s not found", m.To))
+			return
+		}
+		targets = []*conn{t}
+		if t != c {
+			targets = append(targets, c)
+		}
+	default:
+		s.mu.Unlock()
+		s.sendError(c, CodeInvalidMsg, "invalid target (must start with # or @)")
+		return
+	}
+	s.mu.Unlock()
+	for _, t := range targets {
+		fields := make(map[string]any, len(out)+2)
+		for k, v := range out {
+			fields[k] = v
+		}
+		s.send(t, TypeMsg, fields)
+	}
+}
+
+// ChannelInfo is an entry of CHANNELS.
+type ChannelInfo struct {
+	Name   string `json:"name"`
+	Agents int    `json:"agents"`
+}
+
+func (s *Server) listChannels(c *conn) {
+	s.mu.Lock()
+	list := make([]ChannelInfo, 0, len(s.channels))
+	for name, members := range s.channels {
+		list = append(list, ChannelInfo{Name: name, Agents: len(members)})
+	}
+	s.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	s.send(c, TypeChannels, map[string]any{"list": list})
+}
+
+func (s *Server) listAgents(c *conn, channel string) {
+	s.mu.Lock()
+	if _, ok := s.channels[channel]; !ok {
+		s.mu.Unlock()
+		s.sendError(c, CodeChannelNotFound, fmt.Sprintf("channel %s does not exist", channel))
+		return
+	}
+	list := s.membersLocked(channel)
+	s.mu.Unlock()
+	s.send(c, TypeAgents, map[string]any{"channel": channel, "list": list})
+}
+
+// disconnect forgets c and tells its channels.
+func (s *Server) disconnect(c *conn) {
+	s.mu.Lock()
+	if _, ok := s.conns[c]; !ok {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.conns, c)
+	if s.byID[c.id] == c {
+		delete(s.byID, c.id)
+	}
+	type note struct {
+		to      *conn
+		channel string
+	}
+	var notes []note
+	for ch := range c.joined {
+		delete(s.channels[ch], c)
+		for _, o := range peers(s.channels[ch], c) {
+			notes = append(notes, note{o, ch})
+		}
+	}
+	for id, p := range s.pending {
+		if p.c == c {
+			delete(s.pending, id)
+		}
+	}
+	id, name := c.id, c.name
+	s.mu.Unlock()
+	for _, n := range notes {
+		s.send(n.to, TypeAgentLeft, map[string]any{"channel": n.channel, "agent": "@" + id, "name": name})
+	}
+}

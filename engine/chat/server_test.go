@@ -1,0 +1,308 @@
+package chat
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func startServer(t *testing.T, opt Options) string {
+	t.Helper()
+	s := New(opt)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// client is a real WebSocket client speaking the protocol.
+type client struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	ws, resp, err := websocket.Dial(t.Context(), "ws://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &client{t: t, ws: ws}
+}
+
+func (c *client) send(m map[string]any) {
+	c.t.Helper()
+	b, _ := json.Marshal(m)
+	if err := c.ws.Write(c.t.Context(), websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) recv() map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.t.Context(), 5*time.Second)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, ok := m["ts"].(float64); !ok {
+		c.t.Errorf("frame without ts: %s", b)
+	}
+	return m
+}
+
+// expect reads the next frame and checks its type.
+func (c *client) expect(typ string) map[string]any {
+	c.t.Helper()
+	m := c.recv()
+	if m["type"] != typ {
+		c.t.Fatalf("got %v, want %s", m, typ)
+	}
+	return m
+}
+
+func (c *client) identify(name string) string {
+	c.t.Helper()
+	c.send(map[string]any{"type": "IDENTIFY", "name": name})
+	w := c.expect("WELCOME")
+	if w["name"] != name || !strings.HasPrefix(w["agent_id"].(string), "@") {
+		c.t.Fatalf("welcome %v", w)
+	}
+	return w["agent_id"].(string)
+}
+
+func TestHealth(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}})
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/health", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Status != "healthy" || h.Channels != 1 {
+		t.Fatalf("health %+v %v", h, err)
+	}
+}
+
+func TestChannelsAndMessages(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general", "#agents"}})
+	a, b := dial(t, addr), dial(t, addr)
+
+	// Nothing before IDENTIFY.
+	a.send(map[string]any{"type": "JOIN", "channel": "#general"})
+	if e := a.expect("ERROR"); e["code"] != CodeAuthRequired {
+		t.Errorf("join before identify: %v", e)
+	}
+	aid, bid := a.identify("alice"), b.identify("bob")
+
+	a.send(map[string]any{"type": "JOIN", "channel": "#general"})
+	j := a.expect("JOINED")
+	if j["channel"] != "#general" || len(j["agents"].([]any)) != 1 {
+		t.Errorf("joined %v", j)
+	}
+	b.send(map[string]any{"type": "JOIN", "channel": "#general"})
+	if j := b.expect("JOINED"); len(j["agents"].([]any)) != 2 {
+		t.Errorf("bob joined %v", j)
+	}
+	if n := a.expect("AGENT_JOINED"); n["agent"] != bid || n["name"] != "bob" || n["channel"] != "#general" {
+		t.Errorf("agent joined %v", n)
+	}
+
+	// A message reaches every member, the sender included.
+	a.send(map[string]any{"type": "MSG", "to": "#general", "content": "hello <b>team</b>"})
+	for _, c := range []*client{a, b} {
+		m := c.expect("MSG")
+		if m["from"] != aid || m["from_name"] != "alice" || m["to"] != "#general" || m["content"] != "hello <b>team</b>" || m["msg_id"] == "" {
+			t.Errorf("msg %v", m)
+		}
+	}
+	// A direct message reaches the target and echoes to the sender.
+	b.send(map[string]any{"type": "MSG", "to": aid, "content": "psst"})
+	if m := a.expect("MSG"); m["from"] != bid || m["to"] != aid {
+		t.Errorf("dm %v", m)
+	}
+	b.expect("MSG")
+
+	a.send(map[string]any{"type": "LIST_CHANNELS"})
+	ch := a.expect("CHANNELS")
+	if list := ch["list"].([]any); len(list) != 2 || list[1].(map[string]any)["name"] != "#general" || list[1].(map[string]any)["agents"] != float64(2) {
+		t.Errorf("channels %v", ch)
+	}
+	a.send(map[string]any{"type": "LIST_AGENTS", "channel": "#general"})
+	if ag := a.expect("AGENTS"); len(ag["list"].([]any)) != 2 {
+		t.Errorf("agents %v", ag)
+	}
+	a.send(map[string]any{"type": "PING"})
+	a.expect("PONG")
+
+	b.send(map[string]any{"type": "LEAVE", "channel": "#general"})
+	b.expect("LEFT")
+	if n := a.expect("AGENT_LEFT"); n["agent"] != bid {
+		t.Errorf("agent left %v", n)
+	}
+	// After LEAVE, bob may not send to the channel.
+	b.send(map[string]any{"type": "MSG", "to": "#general", "content": "x"})
+	if e := b.expect("ERROR"); e["code"] != CodeNotInvited {
+		t.Errorf("%v", e)
+	}
+	// Disconnecting tells the channel.
+	b.send(map[string]any{"type": "JOIN", "channel": "#general"})
+	b.expect("JOINED")
+	a.expect("AGENT_JOINED")
+	_ = b.ws.Close(websocket.StatusNormalClosure, "bye")
+	if n := a.expect("AGENT_LEFT"); n["agent"] != bid {
+		t.Errorf("disconnect %v", n)
+	}
+}
+
+// TestErrorsKeepTheConnection: every bad message gets an ERROR with a code
+// and the connection stays usable.
+func TestErrorsKeepTheConnection(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}})
+	c := dial(t, addr)
+	c.identify("carol")
+	for _, tc := range []struct {
+		name string
+		msg  any
+		code string
+	}{
+		{"unknown type", map[string]any{"type": "DANCE"}, CodeInvalidMsg},
+		{"no type", map[string]any{"name": "x"}, CodeInvalidMsg},
+		{"not JSON", "{nope", CodeInvalidMsg},
+		{"identify twice", map[string]any{"type": "IDENTIFY", "name": "again"}, CodeInvalidMsg},
+		{"bad channel", map[string]any{"type": "JOIN", "channel": "general"}, CodeInvalidMsg},
+		{"no such channel", map[string]any{"type": "JOIN", "channel": "#nope"}, CodeChannelNotFound},
+		{"bad target", map[string]any{"type": "MSG", "to": "general", "content": "x"}, CodeInvalidMsg},
+		{"no content", map[string]any{"type": "MSG", "to": "#general"}, CodeInvalidMsg},
+		{"unknown agent", map[string]any{"type": "MSG", "to": "@ffffffff", "content": "x"}, CodeAgentNotFound},
+		{"list agents of nothing", map[string]any{"type": "LIST_AGENTS", "channel": "#nope"}, CodeChannelNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s, ok := tc.msg.(string); ok {
+				_ = c.ws.Write(t.Context(), websocket.MessageText, []byte(s))
+			} else {
+				c.send(tc.msg.(map[string]any))
+			}
+			e := c.expect("ERROR")
+			if e["code"] != tc.code || e["message"] == "" {
+				t.Errorf("error %v, want code %s", e, tc.code)
+			}
+		})
+	}
+	c.send(map[string]any{"type": "PING"})
+	c.expect("PONG")
+
+	bad := dial(t, addr)
+	bad.send(map[string]any{"type": "IDENTIFY", "name": "no spaces allowed"})
+	if e := bad.expect("ERROR"); e["code"] != CodeInvalidName {
+		t.Errorf("%v", e)
+	}
+}
+
+func pemOf(t *testing.T, pub ed25519.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func TestChallengeIdentity(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}})
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemText := pemOf(t, pub)
+
+	answer := func(c *client, key ed25519.PrivateKey) map[string]any {
+		c.send(map[string]any{"type": "IDENTIFY", "name": "dave", "pubkey": pemText})
+		ch := c.expect("CHALLENGE")
+		id, nonce := ch["challenge_id"].(string), ch["nonce"].(string)
+		ts := time.Now().UnixMilli()
+		sig := ed25519.Sign(key, []byte(AuthSigningContent(nonce, id, ts)))
+		c.send(map[string]any{"type": "VERIFY_IDENTITY", "challenge_id": id, "signature": base64.StdEncoding.EncodeToString(sig), "timestamp": ts})
+		return c.recv()
+	}
+
+	good := dial(t, addr)
+	w := answer(good, priv)
+	if w["type"] != "WELCOME" || w["agent_id"] != "@"+PubkeyToAgentID(pemText) || w["verified"] != true {
+		t.Fatalf("welcome %v", w)
+	}
+	if len(PubkeyToAgentID(pemText)) != 16 {
+		t.Error("agent ids are 16 hex digits")
+	}
+
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	if e := answer(dial(t, addr), other); e["type"] != "ERROR" || e["code"] != CodeVerificationFailed {
+		t.Errorf("wrong key: %v", e)
+	}
+
+	c := dial(t, addr)
+	c.send(map[string]any{"type": "VERIFY_IDENTITY", "challenge_id": "chal_nope", "signature": "x", "timestamp": 1})
+	if e := c.expect("ERROR"); e["code"] != CodeVerificationExpired {
+		t.Errorf("unknown challenge: %v", e)
+	}
+	c.send(map[string]any{"type": "IDENTIFY", "name": "eve", "pubkey": "not a key"})
+	if e := c.expect("ERROR"); e["code"] != CodeInvalidMsg {
+		t.Errorf("bad pubkey: %v", e)
+	}
+
+	// The same identity verified again takes over: the old connection goes.
+	again := dial(t, addr)
+	if w := answer(again, priv); w["type"] != "WELCOME" {
+		t.Fatalf("second welcome %v", w)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := good.ws.Read(ctx); err != nil {
+			break
+		}
+	}
+}
+
+func TestChallengeExpires(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}, ChallengeTimeout: 100 * time.Millisecond})
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	c := dial(t, addr)
+	c.send(map[string]any{"type": "IDENTIFY", "name": "slow", "pubkey": pemOf(t, pub)})
+	c.expect("CHALLENGE")
+	if e := c.expect("ERROR"); e["code"] != CodeVerificationExpired {
+		t.Errorf("%v", e)
+	}
+}
