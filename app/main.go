@@ -29,6 +29,8 @@ func main() {
 		RunProxy:  runProxy,
 		RunDaemon: runDaemon,
 		Doctor:    runDoctor,
+		RunInit:   runInit,
+		RunChat:   runChat,
 	})
 	stop()
 	os.Exit(code)

@@ -41,6 +41,8 @@ type Env struct {
 	RunProxy  ProxyRunner
 	RunDaemon DaemonRunner
 	Doctor    DoctorRunner
+	RunInit   InitRunner
+	RunChat   ChatRunner
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -69,6 +71,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
 	}
 	code := exitCode(err)
 	fmt.Fprintf(env.Stderr, "thesystem: %v\n", err)
@@ -121,6 +127,8 @@ and the chat server and dashboard live in an expendable VM.`,
 		newKeysCommand(env),
 		newProxyCommand(env, g),
 		newDaemonCommand(env, g),
+		newSandboxInitCommand(env),
+		newChatCommand(env, g),
 		newAgentsCommand(env),
 	)
 	return root

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 )
@@ -142,25 +142,7 @@ func Listen(ctx context.Context, addr, socket string) (tcp, sock net.Listener, e
 // ServeListeners serves on every listener until ctx ends (nil) or one of
 // them fails (its error; the others are stopped).
 func (p *Proxy) ServeListeners(ctx context.Context, lns ...net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(lns))
-	var wg sync.WaitGroup
-	for _, ln := range lns {
-		wg.Go(func() {
-			if err := p.Serve(ctx, ln); err != nil {
-				errs <- err
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return listeners.Serve(ctx, p.Serve, lns...)
 }
 
 func reportKeys(out io.Writer, backends []string) {

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/listeners"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/unixsock"
+)
+
+func runInit(ctx context.Context, socketDir, proxyAddr, chatAddr string, argv []string) (int, error) {
+	return sandbox.RunInit(ctx, sandbox.InitOptions{
+		SocketDir: socketDir, ProxyAddr: proxyAddr, ChatAddr: chatAddr, Argv: argv,
+		Env: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr,
+	})
+}
+
+func runChat(ctx context.Context, listen, socket string, channels []string, out io.Writer) error {
+	s := chat.New(chat.Options{Channels: channels})
+	var lns []net.Listener
+	if listen != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", listen, err)
+		}
+		lns = append(lns, ln)
+	}
+	if socket != "" {
+		ln, err := unixsock.Listen(ctx, socket, 0o666)
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	for _, ln := range lns {
+		fmt.Fprintf(out, "agentchat: listening on %s %s\n", ln.Addr().Network(), ln.Addr())
+	}
+	return listeners.Serve(ctx, s.Serve, lns...)
+}

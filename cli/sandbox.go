@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// InitRunner is the in-container init; it returns the runtime's exit
+// status.
+type InitRunner func(ctx context.Context, socketDir, proxyAddr, chatAddr string, argv []string) (int, error)
+
+// ChatRunner serves the embedded chat server.
+type ChatRunner func(ctx context.Context, listen, socket string, channels []string, out io.Writer) error
+
+// exitStatus ends the process with a status and no message: the init
+// passes on its child's.
+type exitStatus int
+
+func (e exitStatus) Error() string { return "exit status" }
+
+func newSandboxInitCommand(env *Env) *cobra.Command {
+	var socketDir, proxyAddr, chatAddr string
+	cmd := &cobra.Command{
+		Use:    "sandbox-init [flags] -- <runtime> [args...]",
+		Short:  "PID 1 of an agent container: relays the proxy and chat sockets, runs the runtime",
+		Hidden: true,
+		Long: `The in-container init (bind-mounted read-only into every agent container
+as PID 1): relays 127.0.0.1:9999 and 127.0.0.1:6667 to the proxy and chat
+sockets in the socket directory, runs the agent runtime as its only child
+with the proxy URLs and the agent's token (read from <socket-dir>/token) in
+its environment, reaps zombies, forwards signals, and exits with the
+runtime's status.`,
+		Example: `  thesystem sandbox-init -- claude -p "fix the tests"`,
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env.RunInit == nil {
+				return errors.New("this build has no sandbox init")
+			}
+			code, err := env.RunInit(cmd.Context(), socketDir, proxyAddr, chatAddr, args)
+			if err != nil {
+				return err
+			}
+			return exitStatus(code)
+		},
+	}
+	cmd.Flags().StringVar(&socketDir, "socket-dir", "/run/thesystem", "directory with agentauth.sock, chat.sock and token")
+	cmd.Flags().StringVar(&proxyAddr, "proxy-addr", "127.0.0.1:9999", "where the agent finds the proxy")
+	cmd.Flags().StringVar(&chatAddr, "chat-addr", "127.0.0.1:6667", "where the agent finds the chat server")
+	return cmd
+}
+
+func newChatCommand(env *Env, g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "chat",
+		Short:   "The embedded agentchat-compatible chat server",
+		Example: "  thesystem chat serve --listen 127.0.0.1:6667",
+		Args:    usageArgs(cobra.NoArgs),
+		RunE:    showHelp,
+	}
+	var listen, socket string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the chat server (HTTP + WebSocket) on a TCP address and a unix socket",
+		Long: `Serve the embedded chat server, which speaks the agentchat protocol subset
+TheSystem's agents and dashboard use, with the channels of thesystem.yaml.
+It runs as a container of the stack; run it by hand to try a client.`,
+		Example: `  thesystem chat serve --listen 127.0.0.1:6667
+  thesystem chat serve --socket /run/thesystem/chat.sock`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := loadConfig(env, g)
+			if err != nil {
+				return err
+			}
+			if listen == "" && socket == "" {
+				return usagef("give --listen, --socket or both")
+			}
+			if env.RunChat == nil {
+				return errors.New("this build has no chat server")
+			}
+			return env.RunChat(cmd.Context(), listen, socket, l.Config.Channels, env.Stdout)
+		},
+	}
+	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:6667")
+	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
+	cmd.AddCommand(serve)
+	return cmd
+}

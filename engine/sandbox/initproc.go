@@ -1,0 +1,152 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/thesystem-dev/thesystem/engine/provider"
+)
+
+// Paths inside a sandbox: the socket directory bind-mounted from the
+// container host.
+const (
+	SocketDir   = "/run/thesystem"
+	ProxySocket = "agentauth.sock"
+	ChatSocket  = "chat.sock"
+	TokenFile   = "token"
+)
+
+// InitOptions configure the in-container init.
+type InitOptions struct {
+	// SocketDir holds the proxy and chat sockets and the agent's token.
+	SocketDir string
+	// ProxyAddr and ChatAddr are where the agent finds them on its own
+	// loopback (127.0.0.1:9999 and :6667 in a container).
+	ProxyAddr string
+	ChatAddr  string
+	// Argv is the agent runtime to run as the only child.
+	Argv []string
+	// Env is the environment the runtime starts from (the container's).
+	Env    []string
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// ChildEnv is the runtime's environment: env, plus for every provider
+// <P>_BASE_URL (its route on the local proxy) and <P>_API_KEY (the agent's
+// token, never a key), AGENTAUTH_URL/AGENTAUTH_TOKEN for gro, and
+// AGENTCHAT_URL. Values set here win over inherited ones.
+func ChildEnv(env []string, proxyAddr, chatAddr, token string) []string {
+	set := map[string]string{
+		"AGENTAUTH_URL":   "http://" + proxyAddr,
+		"AGENTAUTH_TOKEN": token,
+		"AGENTCHAT_URL":   "ws://" + chatAddr,
+	}
+	for _, p := range provider.All() {
+		base := "http://" + proxyAddr + "/" + p.Name
+		if p.Auth == provider.AuthBearer {
+			base += "/v1" // OpenAI-style SDKs expect the version in the base URL
+		}
+		set[p.EnvPrefix+"_BASE_URL"] = base
+		set[p.EnvPrefix+"_API_KEY"] = token
+	}
+	out := make([]string, 0, len(env)+len(set))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ours := set[name]; !ours {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// forward listens on addr and relays every connection to the unix socket.
+func forward(ctx context.Context, addr, socket string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go relay(ctx, c, socket)
+		}
+	}()
+	return ln, nil
+}
+
+func relay(ctx context.Context, c net.Conn, socket string) {
+	defer func() { _ = c.Close() }()
+	u, err := (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	if err != nil {
+		return
+	}
+	defer func() { _ = u.Close() }()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = io.Copy(u, c)
+		if uc, ok := u.(*net.UnixConn); ok {
+			_ = uc.CloseWrite()
+		}
+	})
+	_, _ = io.Copy(c, u)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	wg.Wait()
+}
+
+// readToken reads the agent's token from the socket directory.
+func readToken(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, TokenFile))
+	if err != nil {
+		return "", fmt.Errorf("agent token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", errors.New("agent token file is empty")
+	}
+	return tok, nil
+}
+
+// RunInit is the sandbox's PID 1: it relays the proxy and chat sockets to
+// the container's loopback, runs the agent runtime as its child with the
+// proxy's URLs and the agent's token in its environment (and nowhere
+// else), reaps every zombie, forwards signals to the runtime, and returns
+// the runtime's exit status (128+signal when it was killed).
+func RunInit(ctx context.Context, opt InitOptions) (int, error) {
+	if len(opt.Argv) == 0 {
+		return 2, errors.New("no agent runtime to run")
+	}
+	tok, err := readToken(opt.SocketDir)
+	if err != nil {
+		return 2, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, f := range []struct{ addr, sock string }{
+		{opt.ProxyAddr, filepath.Join(opt.SocketDir, ProxySocket)},
+		{opt.ChatAddr, filepath.Join(opt.SocketDir, ChatSocket)},
+	} {
+		ln, err := forward(ctx, f.addr, f.sock)
+		if err != nil {
+			return 2, err
+		}
+		defer func() { _ = ln.Close() }()
+	}
+	return superviseChild(opt.Argv, ChildEnv(opt.Env, opt.ProxyAddr, opt.ChatAddr, tok), opt.Stdout, opt.Stderr)
+}
