@@ -1,0 +1,148 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/bindings"
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/bindings/system"
+	"github.com/containers/podman/v5/pkg/bindings/volumes"
+	"github.com/containers/podman/v5/pkg/domain/entities/types"
+)
+
+// Podman is a connection to a podman API service: the host's (vm.driver
+// none) or the VM's, forwarded to the host.
+type Podman struct {
+	conn   context.Context // carries the bindings' connection
+	socket string
+	// Version is the server's podman version.
+	Version string
+}
+
+// Connect dials the podman service at socket and checks that it answers.
+func Connect(ctx context.Context, socket string) (*Podman, error) {
+	if _, err := os.Stat(socket); err != nil {
+		return nil, fmt.Errorf("podman service socket %s: %w (is `podman system service` running?)", socket, err)
+	}
+	conn, err := bindings.NewConnection(context.WithoutCancel(ctx), "unix://"+socket)
+	if err != nil {
+		return nil, fmt.Errorf("podman service at %s: %w", socket, err)
+	}
+	v, err := system.Version(conn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("podman service at %s does not answer: %w", socket, err)
+	}
+	return &Podman{conn: conn, socket: socket, Version: v.Server.Version}, nil
+}
+
+// EnsureVolume creates the named volume unless it exists.
+func (p *Podman) EnsureVolume(name string, labels map[string]string) error {
+	ok, err := volumes.Exists(p.conn, name, nil)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", name, err)
+	}
+	if ok {
+		return nil
+	}
+	if _, err := volumes.Create(p.conn, types.VolumeCreateOptions{Name: name, Label: labels}, nil); err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// ImportImage imports a root filesystem tarball as image ref.
+func (p *Podman) ImportImage(tarPath, ref string) error {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return fmt.Errorf("image tarball: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := images.Import(p.conn, f, new(images.ImportOptions).WithReference(ref)); err != nil {
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	return nil
+}
+
+// ImageExists reports whether ref is in the store.
+func (p *Podman) ImageExists(ref string) (bool, error) {
+	return images.Exists(p.conn, ref, nil)
+}
+
+// CreateAgent creates (not starts) the agent's container, its workspace
+// volume first. A leftover container of the same name is replaced.
+func (p *Podman) CreateAgent(a AgentSpec) (string, error) {
+	g, err := a.Generator()
+	if err != nil {
+		return "", err
+	}
+	if err := p.EnsureVolume(a.Workspace, map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}); err != nil {
+		return "", err
+	}
+	_, _ = containers.Remove(p.conn, g.Name, new(containers.RemoveOptions).WithForce(true).WithIgnore(true).WithTimeout(0))
+	resp, err := containers.CreateWithSpec(p.conn, g, nil)
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", g.Name, err)
+	}
+	return resp.ID, nil
+}
+
+// Start starts a created container.
+func (p *Podman) Start(id string) error {
+	if err := containers.Start(p.conn, id, nil); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	return nil
+}
+
+// Stop sends SIGTERM, then SIGKILL after timeout.
+func (p *Podman) Stop(id string, timeout time.Duration) error {
+	err := containers.Stop(p.conn, id, new(containers.StopOptions).WithTimeout(uint(timeout.Seconds())).WithIgnore(true))
+	if err != nil && !strings.Contains(err.Error(), "no such container") {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
+	return nil
+}
+
+// Remove removes a container (not its volumes).
+func (p *Podman) Remove(id string) error {
+	_, err := containers.Remove(p.conn, id, new(containers.RemoveOptions).WithForce(true).WithIgnore(true).WithTimeout(0))
+	return err
+}
+
+// Wait blocks until the container stops and returns its exit code.
+func (p *Podman) Wait(id string) (int, error) {
+	code, err := containers.Wait(p.conn, id, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}))
+	return int(code), err
+}
+
+// Inspect returns podman's view of a container.
+func (p *Podman) Inspect(id string) (*define.InspectContainerData, error) {
+	return containers.Inspect(p.conn, id, nil)
+}
+
+// ListManaged lists the containers carrying our labels, for one stack ("" for all).
+func (p *Podman) ListManaged(stack string) ([]string, error) {
+	filters := map[string][]string{"label": {LabelManaged + "=true"}}
+	if stack != "" {
+		filters["label"] = append(filters["label"], LabelStack+"="+stack)
+	}
+	list, err := containers.List(p.conn, new(containers.ListOptions).WithAll(true).WithFilters(filters))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range list {
+		out = append(out, c.ID)
+	}
+	return out, nil
+}
+
+// ErrNotRunning is returned by Wait callers for a container that is gone.
+var ErrNotRunning = errors.New("container not running")

@@ -1,0 +1,128 @@
+package sandbox
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containers/podman/v5/pkg/specgen"
+)
+
+// Labels that mark a container or volume as TheSystem's.
+const (
+	LabelManaged = "dev.thesystem.managed"
+	LabelAgent   = "dev.thesystem.agent"
+	LabelStack   = "dev.thesystem.stack"
+)
+
+// Paths inside an agent container.
+const (
+	InitPath     = "/thesystem"
+	ProjectPath  = "/project"
+	WorkspaceDir = "/workspace"
+)
+
+// AgentSpec is one agent's container.
+type AgentSpec struct {
+	Agent string // the agent's name
+	Stack string // the stack it belongs to (labels; cleanup)
+	Image string
+	// InitBinary is the host path of the static thesystem binary, mounted
+	// read-only as the container's PID 1.
+	InitBinary string
+	// SocketDir is the host directory with the proxy and chat sockets and
+	// this agent's token, mounted at /run/thesystem.
+	SocketDir string
+	// ProjectDir is mounted read-only at /project; "" for none.
+	ProjectDir string
+	// Workspace is the named volume mounted at /workspace; it survives
+	// stop.
+	Workspace string
+	// Argv is the agent runtime.
+	Argv []string
+	// Env is the container's environment (already allowlisted).
+	Env    []string
+	User   string // uid:gid, never root
+	Memory int64  // bytes
+	CPUs   float64
+	Pids   int64
+}
+
+// ContainerName is the agent's container name.
+func (a AgentSpec) ContainerName() string { return "thesystem-" + a.Stack + "-" + a.Agent }
+
+// Generator turns the spec into podman's container spec: no network, a
+// read-only root with a tmpfs /tmp, every capability dropped,
+// no-new-privileges, pids/memory/cpu limits and ulimits, a non-root user,
+// our labels, and the init as PID 1.
+func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
+	if a.User == "" || a.User == "0" || a.User == "root" || a.User[0] == '0' && (len(a.User) == 1 || a.User[1] == ':') {
+		return nil, fmt.Errorf("agent %s: containers never run as root, got user %q", a.Agent, a.User)
+	}
+	if len(a.Argv) == 0 {
+		return nil, fmt.Errorf("agent %s: no runtime command", a.Agent)
+	}
+	g := specgen.NewSpecGenerator(a.Image, false)
+	g.Name = a.ContainerName()
+	g.Labels = map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}
+	g.Entrypoint = []string{InitPath, "sandbox-init", "--"}
+	g.Command = a.Argv
+	g.Env = map[string]string{}
+	for _, kv := range a.Env {
+		for i := range len(kv) {
+			if kv[i] == '=' {
+				g.Env[kv[:i]] = kv[i+1:]
+				break
+			}
+		}
+	}
+	g.Env["HOME"] = WorkspaceDir
+	g.WorkDir = WorkspaceDir
+	g.User = a.User
+	g.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+	ro, no, rwTmpfs := true, true, false
+	g.ReadOnlyFilesystem = &ro
+	g.ReadWriteTmpfs = &rwTmpfs // only our /tmp, with our options
+	g.NoNewPrivileges = &no
+	g.CapDrop = []string{"ALL"}
+	term := syscall.SIGTERM
+	g.StopSignal = &term
+	timeout := uint(5)
+	g.StopTimeout = &timeout
+	g.Mounts = []spec.Mount{
+		// podman gives the tmpfs the mode of the image's /tmp (1777 in
+		// every distribution's root filesystem).
+		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw", "nosuid", "nodev", "mode=1777", "size=256m"}},
+		{Destination: InitPath, Type: "bind", Source: a.InitBinary, Options: []string{"ro", "bind"}},
+		{Destination: SocketDir, Type: "bind", Source: a.SocketDir, Options: []string{"rw", "bind"}},
+	}
+	if a.ProjectDir != "" {
+		g.Mounts = append(g.Mounts, spec.Mount{Destination: ProjectPath, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "bind"}})
+	}
+	g.Volumes = []*specgen.NamedVolume{{Name: a.Workspace, Dest: WorkspaceDir}}
+	pids := a.Pids
+	if pids <= 0 {
+		pids = 512
+	}
+	mem := a.Memory
+	if mem <= 0 {
+		mem = 2 << 30
+	}
+	cpus := a.CPUs
+	if cpus <= 0 {
+		cpus = 1
+	}
+	period := uint64(100000)
+	quota := int64(cpus * float64(period))
+	g.ResourceLimits = &spec.LinuxResources{
+		Pids:   &spec.LinuxPids{Limit: pids},
+		Memory: &spec.LinuxMemory{Limit: &mem},
+		CPU:    &spec.LinuxCPU{Period: &period, Quota: &quota},
+	}
+	g.Rlimits = []spec.POSIXRlimit{{Type: "nofile", Hard: 1024, Soft: 1024}, {Type: "nproc", Hard: 1024, Soft: 1024}}
+	sort.Slice(g.Mounts, func(i, j int) bool { return g.Mounts[i].Destination < g.Mounts[j].Destination })
+	return g, nil
+}
