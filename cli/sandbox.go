@@ -10,7 +10,7 @@ import (
 
 // InitRunner is the in-container init; it returns the runtime's exit
 // status.
-type InitRunner func(ctx context.Context, socketDir, proxyAddr, chatAddr string, argv []string) (int, error)
+type InitRunner func(ctx context.Context, socketDir, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error)
 
 // ChatRunner serves the embedded chat server.
 type ChatRunner func(ctx context.Context, listen, socket string, channels []string, out io.Writer) error
@@ -22,7 +22,7 @@ type exitStatus int
 func (e exitStatus) Error() string { return "exit status" }
 
 func newSandboxInitCommand(env *Env) *cobra.Command {
-	var socketDir, proxyAddr, chatAddr string
+	var socketDir, tokenFile, proxyAddr, chatAddr string
 	cmd := &cobra.Command{
 		Use:    "sandbox-init [flags] -- <runtime> [args...]",
 		Short:  "PID 1 of an agent container: relays the proxy and chat sockets, runs the runtime",
@@ -30,7 +30,7 @@ func newSandboxInitCommand(env *Env) *cobra.Command {
 		Long: `The in-container init (bind-mounted read-only into every agent container
 as PID 1): relays 127.0.0.1:9999 and 127.0.0.1:6667 to the proxy and chat
 sockets in the socket directory, runs the agent runtime as its only child
-with the proxy URLs and the agent's token (read from <socket-dir>/token) in
+with the proxy URLs and the agent's token (read from --token-file) in
 its environment, reaps zombies, forwards signals, and exits with the
 runtime's status.`,
 		Example: `  thesystem sandbox-init -- claude -p "fix the tests"`,
@@ -39,14 +39,15 @@ runtime's status.`,
 			if env.RunInit == nil {
 				return errors.New("this build has no sandbox init")
 			}
-			code, err := env.RunInit(cmd.Context(), socketDir, proxyAddr, chatAddr, args)
+			code, err := env.RunInit(cmd.Context(), socketDir, tokenFile, proxyAddr, chatAddr, args)
 			if err != nil {
 				return err
 			}
 			return exitStatus(code)
 		},
 	}
-	cmd.Flags().StringVar(&socketDir, "socket-dir", "/run/thesystem", "directory with agentauth.sock, chat.sock and token")
+	cmd.Flags().StringVar(&socketDir, "socket-dir", "/run/thesystem/sockets", "directory with agentauth.sock and chat.sock")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "/run/thesystem/agent/token", "the agent's proxy token")
 	cmd.Flags().StringVar(&proxyAddr, "proxy-addr", "127.0.0.1:9999", "where the agent finds the proxy")
 	cmd.Flags().StringVar(&chatAddr, "chat-addr", "127.0.0.1:6667", "where the agent finds the chat server")
 	return cmd

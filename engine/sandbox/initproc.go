@@ -14,10 +14,11 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/provider"
 )
 
-// Paths inside a sandbox: the socket directory bind-mounted from the
-// container host.
+// Paths inside a sandbox: the shared socket directory and the agent's own
+// directory, both bind-mounted read-only from the container host.
 const (
-	SocketDir   = "/run/thesystem"
+	SocketDir   = "/run/thesystem/sockets"
+	AgentDir    = "/run/thesystem/agent"
 	ProxySocket = "agentauth.sock"
 	ChatSocket  = "chat.sock"
 	TokenFile   = "token"
@@ -25,8 +26,10 @@ const (
 
 // InitOptions configure the in-container init.
 type InitOptions struct {
-	// SocketDir holds the proxy and chat sockets and the agent's token.
+	// SocketDir holds the proxy and chat sockets.
 	SocketDir string
+	// TokenFile holds the agent's token.
+	TokenFile string
 	// ProxyAddr and ChatAddr are where the agent finds them on its own
 	// loopback (127.0.0.1:9999 and :6667 in a container).
 	ProxyAddr string
@@ -110,9 +113,9 @@ func relay(ctx context.Context, c net.Conn, socket string) {
 	wg.Wait()
 }
 
-// readToken reads the agent's token from the socket directory.
-func readToken(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, TokenFile))
+// readToken reads the agent's token.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("agent token: %w", err)
 	}
@@ -132,7 +135,7 @@ func RunInit(ctx context.Context, opt InitOptions) (int, error) {
 	if len(opt.Argv) == 0 {
 		return 2, errors.New("no agent runtime to run")
 	}
-	tok, err := readToken(opt.SocketDir)
+	tok, err := readToken(opt.TokenFile)
 	if err != nil {
 		return 2, err
 	}

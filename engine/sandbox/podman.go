@@ -42,8 +42,9 @@ func Connect(ctx context.Context, socket string) (*Podman, error) {
 	return &Podman{conn: conn, socket: socket, Version: v.Server.Version}, nil
 }
 
-// EnsureVolume creates the named volume unless it exists.
-func (p *Podman) EnsureVolume(name string, labels map[string]string) error {
+// EnsureVolume creates the named volume unless it exists, owned by uid:gid
+// ("" leaves it root's).
+func (p *Podman) EnsureVolume(name, owner string, labels map[string]string) error {
 	ok, err := volumes.Exists(p.conn, name, nil)
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", name, err)
@@ -51,7 +52,11 @@ func (p *Podman) EnsureVolume(name string, labels map[string]string) error {
 	if ok {
 		return nil
 	}
-	if _, err := volumes.Create(p.conn, types.VolumeCreateOptions{Name: name, Label: labels}, nil); err != nil {
+	opts := types.VolumeCreateOptions{Name: name, Label: labels}
+	if uid, gid, ok := strings.Cut(owner, ":"); ok {
+		opts.Options = map[string]string{"o": "uid=" + uid + ",gid=" + gid}
+	}
+	if _, err := volumes.Create(p.conn, opts, nil); err != nil {
 		return fmt.Errorf("create volume %s: %w", name, err)
 	}
 	return nil
@@ -82,7 +87,7 @@ func (p *Podman) CreateAgent(a AgentSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := p.EnsureVolume(a.Workspace, map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}); err != nil {
+	if err := p.EnsureVolume(a.Workspace, a.User, map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}); err != nil {
 		return "", err
 	}
 	_, _ = containers.Remove(p.conn, g.Name, new(containers.RemoveOptions).WithForce(true).WithIgnore(true).WithTimeout(0))

@@ -101,7 +101,7 @@ func testImage(t *testing.T, p *Podman) string {
 	tarPath := filepath.Join(dir, "rootfs.tar")
 	f, _ := os.Create(tarPath)
 	tw := tar.NewWriter(f)
-	for _, d := range []string{"etc/", "run/", "run/thesystem/", "workspace/", "project/"} {
+	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/agent/", "workspace/", "project/"} {
 		_ = tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
 	}
 	// As in any distribution's root: the tmpfs on /tmp takes this mode.
@@ -128,8 +128,15 @@ func socketDir(t *testing.T, token string) (string, *[]string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	_ = os.Chmod(dir, 0o777)
-	if err := os.WriteFile(filepath.Join(dir, TokenFile), []byte(token+"\n"), 0o644); err != nil {
+	_ = os.Chmod(dir, 0o755)
+	agentDir := filepath.Join(dir, "agent")
+	if err := os.Mkdir(agentDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(agentDir, TokenFile), []byte(token+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(agentDir, TokenFile), 1000, 1000); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -191,7 +198,7 @@ func TestAgentContainer(t *testing.T) {
 
 	kept, _ := ForwardEnv([]string{"ANTHROPIC_MODEL=claude-test", "ANTHROPIC_API_KEY=" + planted, "THESYSTEM_NOTE=" + planted})
 	spec := AgentSpec{
-		Agent: "agent-1", Stack: "test", Image: img, InitBinary: initBin, SocketDir: sock, ProjectDir: project,
+		Agent: "agent-1", Stack: "test", Image: img, InitBinary: initBin, SocketDir: sock, AgentDir: filepath.Join(sock, "agent"), ProjectDir: project,
 		Workspace: "thesystem-test-agent-1", Argv: []string{"/netcheck", hostLn.Addr().String(), "10.0.0.1:80"},
 		Env: kept, User: "1000:1000", Memory: 256 << 20, CPUs: 0.5, Pids: 128,
 	}
@@ -207,7 +214,7 @@ func TestAgentContainer(t *testing.T) {
 		out, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
 		t.Fatalf("container exited %d, %v:\n%s", code, err, out)
 	}
-	b, err := os.ReadFile(filepath.Join(sock, "result.json"))
+	b, err := os.ReadFile(filepath.Join(svc.dir, "root", "volumes", spec.Workspace, "_data", "result.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,9 +33,12 @@ type AgentSpec struct {
 	// InitBinary is the host path of the static thesystem binary, mounted
 	// read-only as the container's PID 1.
 	InitBinary string
-	// SocketDir is the host directory with the proxy and chat sockets and
-	// this agent's token, mounted at /run/thesystem.
+	// SocketDir is the host directory with the proxy and chat sockets,
+	// mounted read-only at /run/thesystem/sockets.
 	SocketDir string
+	// AgentDir is the host directory with this agent's token, mounted
+	// read-only at /run/thesystem/agent.
+	AgentDir string
 	// ProjectDir is mounted read-only at /project; "" for none.
 	ProjectDir string
 	// Workspace is the named volume mounted at /workspace; it survives
@@ -68,7 +71,7 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 	g := specgen.NewSpecGenerator(a.Image, false)
 	g.Name = a.ContainerName()
 	g.Labels = map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}
-	g.Entrypoint = []string{InitPath, "sandbox-init", "--"}
+	g.Entrypoint = []string{InitPath, "sandbox-init", "--socket-dir", SocketDir, "--token-file", AgentDir + "/" + TokenFile, "--"}
 	g.Command = a.Argv
 	g.Env = map[string]string{}
 	for _, kv := range a.Env {
@@ -97,7 +100,8 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 		// every distribution's root filesystem).
 		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw", "nosuid", "nodev", "mode=1777", "size=256m"}},
 		{Destination: InitPath, Type: "bind", Source: a.InitBinary, Options: []string{"ro", "bind"}},
-		{Destination: SocketDir, Type: "bind", Source: a.SocketDir, Options: []string{"rw", "bind"}},
+		{Destination: SocketDir, Type: "bind", Source: a.SocketDir, Options: []string{"ro", "bind"}},
+		{Destination: AgentDir, Type: "bind", Source: a.AgentDir, Options: []string{"ro", "bind"}},
 	}
 	if a.ProjectDir != "" {
 		g.Mounts = append(g.Mounts, spec.Mount{Destination: ProjectPath, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "bind"}})

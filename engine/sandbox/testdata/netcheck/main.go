@@ -61,5 +61,8 @@ func main() {
 		res["rootfs"] = "writable"
 	}
 	b, _ := json.Marshal(res)
-	_ = os.WriteFile("/run/thesystem/result.json", b, 0o644)
+	if err := os.WriteFile("/workspace/result.json", b, 0o644); err != nil {
+		os.Stderr.Write(b)
+		os.Exit(3)
+	}
 }
