@@ -17,13 +17,27 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all deps build run test unit fuzz bench lint cross clean
+.PHONY: all deps runtimes build run test unit fuzz bench lint cross clean
+
+# The default agent runtime, from npm (the platform package holds the
+# native binary; its install script is not needed).
+CLAUDE_CODE_VERSION := 2.1.330
+ARCH := $(subst x86_64,x64,$(subst aarch64,arm64,$(shell uname -m)))
+RUNTIMES := $(BIN)/runtimes
+CLAUDE := $(RUNTIMES)/node_modules/@anthropic-ai/claude-code-linux-$(ARCH)/claude
 
 all: build
 
 ## deps: the Debian packages the build and tests need (only the missing ones)
 deps:
 	@.ci/deps
+
+## runtimes: claude-code $(CLAUDE_CODE_VERSION) from npm into bin/runtimes
+runtimes: $(CLAUDE)
+
+$(CLAUDE):
+	npm install --prefix $(RUNTIMES) --no-audit --no-fund --ignore-scripts --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	@test -x $@ || { echo "claude-code's linux-$(ARCH) binary is missing from the npm install" >&2; exit 1; }
 
 ## build: the thesystem binary in bin/
 build:
@@ -46,8 +60,8 @@ test: deps unit fuzz lint cross
 # In a private D-Bus session with a throwaway unlocked gnome-keyring, so the
 # key store is tested for real; the sandbox tests start podman services of
 # their own (THESYSTEM_TEST_PODMAN=1: missing podman fails, not skips).
-unit:
-	THESYSTEM_TEST_PODMAN=1 .ci/with-keyring $(GO) test -race -count=1 ./...
+unit: runtimes
+	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
 
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 FUZZTIME ?= 10s

@@ -1,0 +1,194 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/proxy"
+	"github.com/thesystem-dev/thesystem/engine/secrets"
+)
+
+// fakeAnthropic answers /v1/messages with a streamed reply and records the
+// key every request carried.
+type fakeAnthropic struct {
+	mu   sync.Mutex
+	keys []string
+	reqs []string
+}
+
+func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.keys = append(f.keys, r.Header.Get("X-Api-Key"))
+	f.reqs = append(f.reqs, r.Method+" "+r.URL.Path)
+	f.mu.Unlock()
+	if r.URL.Path != "/v1/messages" {
+		http.NotFound(w, r)
+		return
+	}
+	var req struct {
+		Model  string `json:"model"`
+		Stream bool   `json:"stream"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	msg := map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": req.Model,
+		"content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 12, "output_tokens": 1}}
+	if !req.Stream {
+		msg["content"] = []any{map[string]any{"type": "text", "text": "Hello from the fake upstream"}}
+		msg["stop_reason"] = "end_turn"
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(msg)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	ev := func(name string, data any) {
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+		w.(http.Flusher).Flush()
+	}
+	ev("message_start", map[string]any{"type": "message_start", "message": msg})
+	ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "Hello from the fake upstream"}})
+	ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 6}})
+	ev("message_stop", map[string]any{"type": "message_stop"})
+}
+
+// TestClaudeCodeInContainer runs the real claude-code binary in an agent
+// container: `claude -p` goes through the in-container init's loopback
+// relay to the real key proxy on the host, which calls a fake Anthropic
+// API on 127.0.0.1 with the real key. THESYSTEM_TEST_CLAUDE names the
+// binary (`make runtimes` installs it from npm).
+func TestClaudeCodeInContainer(t *testing.T) {
+	claudeBin := os.Getenv("THESYSTEM_TEST_CLAUDE")
+	if claudeBin == "" {
+		t.Skip("THESYSTEM_TEST_CLAUDE not set (make runtimes installs claude-code)")
+	}
+	svc := startPodman(t)
+	p, err := Connect(t.Context(), svc.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "claude.tar")
+	f, _ := os.Create(tarPath)
+	if err := RuntimeRootfs(t.Context(), claudeBin, "claude", 1000, 1000, f); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	const ref = "localhost/thesystem-test:claude"
+	if err := p.ImportImage(tarPath, ref); err != nil {
+		t.Fatal(err)
+	}
+
+	const planted = "sk-ant-api03-PLANTEDclaudeKEY0123456789abcdef"
+	up := &fakeAnthropic{}
+	upstream := httptest.NewServer(up)
+	defer upstream.Close()
+	audit := &strings.Builder{}
+	var auditMu sync.Mutex
+	px, err := proxy.New(proxy.Options{Upstreams: map[string]string{"anthropic": upstream.URL}, Audit: writerFunc(func(b []byte) (int, error) {
+		auditMu.Lock()
+		defer auditMu.Unlock()
+		return audit.Write(b)
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = px.SetKeys(map[string]secrets.Key{"anthropic": secrets.NewKey(planted)})
+	token, _ := px.Tokens().Issue("agent-1")
+
+	run, err := os.MkdirTemp("", "thesystem-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(run)
+	sockets, agentDir := filepath.Join(run, "sockets"), filepath.Join(run, "agent-1")
+	for _, d := range []string{run, sockets, agentDir} {
+		_ = os.MkdirAll(d, 0o755)
+		_ = os.Chmod(d, 0o755)
+	}
+	tokFile := filepath.Join(agentDir, TokenFile)
+	_ = os.WriteFile(tokFile, []byte(token+"\n"), 0o400)
+	_ = os.Chown(tokFile, 1000, 1000)
+	var lc net.ListenConfig
+	pl, err := lc.Listen(t.Context(), "unix", filepath.Join(sockets, ProxySocket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := lc.Listen(t.Context(), "unix", filepath.Join(sockets, ChatSocket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{ProxySocket, ChatSocket} {
+		_ = os.Chmod(filepath.Join(sockets, s), 0o666)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = px.Serve(ctx, pl) }()
+	go func() { _ = chat.New(chat.Options{Channels: []string{"#general"}}).Serve(ctx, cl) }()
+
+	initBin := filepath.Join(t.TempDir(), "thesystem")
+	buildStatic(t, "../../app", initBin)
+	_ = os.Chmod(filepath.Dir(initBin), 0o755)
+
+	spec := AgentSpec{
+		Agent: "agent-1", Stack: "test", Image: ref, InitBinary: initBin, SocketDir: sockets, AgentDir: agentDir,
+		Workspace: "thesystem-test-claude-1", User: "1000:1000", Memory: 1 << 30, CPUs: 1, Pids: 256,
+		Argv: []string{"claude", "-p", "Say hello", "--model", "claude-test-model"},
+		Env:  []string{"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1"},
+	}
+	id, err := p.CreateAgent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(id); err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Wait(id)
+	logs, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
+	if err != nil || code != 0 {
+		t.Fatalf("claude exited %d, %v:\n%s\nupstream saw %v", code, err, logs, up.reqs)
+	}
+	if !strings.Contains(string(logs), "Hello from the fake upstream") {
+		t.Errorf("claude's output:\n%s", logs)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	sawMessages := false
+	for i, k := range up.keys {
+		if k != planted {
+			t.Errorf("request %s reached the upstream without the real key", up.reqs[i])
+		}
+		if up.reqs[i] == "POST /v1/messages" {
+			sawMessages = true
+		}
+	}
+	if !sawMessages {
+		t.Errorf("no POST /v1/messages reached the upstream: %v", up.reqs)
+	}
+	data, _ := p.Inspect(id)
+	raw, _ := json.Marshal(data)
+	auditMu.Lock()
+	all := string(raw) + string(logs) + audit.String()
+	auditMu.Unlock()
+	if strings.Contains(all, "PLANTED") || strings.Contains(string(raw), token) {
+		t.Error("a key or the token leaked into inspect, the logs or the audit")
+	}
+	t.Logf("upstream saw %v", up.reqs)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+var _ io.Writer = writerFunc(nil)
