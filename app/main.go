@@ -31,6 +31,7 @@ func main() {
 		Doctor:    runDoctor,
 		RunInit:   runInit,
 		RunChat:   runChat,
+		RunAgent:  runAgent,
 	})
 	stop()
 	os.Exit(code)

@@ -20,6 +20,13 @@ func runInit(ctx context.Context, socketDir, tokenFile, proxyAddr, chatAddr stri
 	})
 }
 
+func runAgent(ctx context.Context, name string, channels []string, mission string, argv []string) error {
+	return sandbox.RunAgent(ctx, sandbox.RunnerOptions{
+		Name: name, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: channels, Mission: mission,
+		Argv: argv, Env: os.Environ(), Log: os.Stderr,
+	})
+}
+
 func runChat(ctx context.Context, listen, socket string, channels []string, out io.Writer) error {
 	s := chat.New(chat.Options{Channels: channels})
 	var lns []net.Listener

@@ -43,6 +43,7 @@ type Env struct {
 	Doctor    DoctorRunner
 	RunInit   InitRunner
 	RunChat   ChatRunner
+	RunAgent  AgentRunner
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -128,6 +129,7 @@ and the chat server and dashboard live in an expendable VM.`,
 		newProxyCommand(env, g),
 		newDaemonCommand(env, g),
 		newSandboxInitCommand(env),
+		newSandboxAgentCommand(env),
 		newChatCommand(env, g),
 		newAgentsCommand(env),
 	)

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -88,5 +90,44 @@ It runs as a container of the stack; run it by hand to try a client.`,
 	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:6667")
 	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
 	cmd.AddCommand(serve)
+	return cmd
+}
+
+// AgentRunner is an agent's chat loop inside its container.
+type AgentRunner func(ctx context.Context, name string, channels []string, mission string, argv []string) error
+
+func newSandboxAgentCommand(env *Env) *cobra.Command {
+	var name, mission, missionFile string
+	var channels []string
+	cmd := &cobra.Command{
+		Use:    "sandbox-agent [flags] -- <runtime> [args...]",
+		Short:  "An agent's chat loop: answer mentions by running the runtime once per task",
+		Hidden: true,
+		Long: `Runs inside an agent container as the init's child: connects to the chat
+server at $AGENTCHAT_URL as --name, joins --channels, and for each message
+that mentions @name (or is sent to it directly) runs the runtime with the
+mission and the message appended as the last argument, then posts the
+answer back.`,
+		Example: `  thesystem sandbox-agent --name agent-1 --channels '#agents' -- claude -p`,
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if env.RunAgent == nil {
+				return errors.New("this build has no agent runner")
+			}
+			if missionFile != "" {
+				b, err := os.ReadFile(missionFile)
+				if err != nil {
+					return fmt.Errorf("mission: %w", err)
+				}
+				mission = string(b)
+			}
+			return env.RunAgent(cmd.Context(), name, channels, mission, args)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the agent's chat name")
+	cmd.Flags().StringSliceVar(&channels, "channels", []string{"#general"}, "channels to join")
+	cmd.Flags().StringVar(&mission, "mission", "", "the mission, prepended to every prompt")
+	cmd.Flags().StringVar(&missionFile, "mission-file", "", "read the mission from this file")
+	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -1,0 +1,163 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// RunnerOptions configure an agent's chat loop.
+type RunnerOptions struct {
+	// Name is the agent's chat name.
+	Name string
+	// ChatURL is the chat server (ws://127.0.0.1:6667 in a container).
+	ChatURL string
+	// Channels to join; the agent answers messages there that mention it
+	// (@name) and direct messages.
+	Channels []string
+	// Mission is prepended to every prompt.
+	Mission string
+	// Argv is the runtime; the prompt is appended as its last argument
+	// (claude -p …).
+	Argv []string
+	// Env is the runtime's environment.
+	Env []string
+	// Timeout bounds one run of the runtime; 0 means 10 minutes.
+	Timeout time.Duration
+	// Log receives what the runner does.
+	Log io.Writer
+}
+
+type chatFrame struct {
+	Type     string `json:"type"`
+	From     string `json:"from,omitempty"`
+	FromName string `json:"from_name,omitempty"`
+	To       string `json:"to,omitempty"`
+	Content  string `json:"content,omitempty"`
+	AgentID  string `json:"agent_id,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// RunAgent is an agent's life in the swarm: connect to the chat server,
+// join the channels, and for every message that mentions it (or is sent to
+// it directly) run the runtime once with the mission and the message, and
+// post the runtime's answer back where the message came from. It returns
+// when ctx ends or the chat connection is lost (the supervisor restarts
+// the container).
+func RunAgent(ctx context.Context, opt RunnerOptions) error {
+	logf := func(format string, args ...any) {
+		if opt.Log != nil {
+			fmt.Fprintf(opt.Log, "runner: "+format+"\n", args...)
+		}
+	}
+	ws, resp, err := websocket.Dial(ctx, opt.ChatURL, nil)
+	if err != nil {
+		return fmt.Errorf("chat %s: %w", opt.ChatURL, err)
+	}
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	defer func() { _ = ws.CloseNow() }()
+	ws.SetReadLimit(4 << 20)
+	send := func(v any) error {
+		b, _ := json.Marshal(v)
+		return ws.Write(ctx, websocket.MessageText, b)
+	}
+	read := func() (chatFrame, error) {
+		var f chatFrame
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			return f, err
+		}
+		return f, json.Unmarshal(b, &f)
+	}
+	if err := send(map[string]string{"type": "IDENTIFY", "name": opt.Name}); err != nil {
+		return err
+	}
+	welcome, err := read()
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	if welcome.Type != "WELCOME" {
+		return fmt.Errorf("chat refused %s: %s %s", opt.Name, welcome.Code, welcome.Message)
+	}
+	me := welcome.AgentID
+	for _, ch := range opt.Channels {
+		if err := send(map[string]string{"type": "JOIN", "channel": ch}); err != nil {
+			return err
+		}
+	}
+	logf("%s (%s) joined %s", opt.Name, me, strings.Join(opt.Channels, " "))
+	for {
+		f, err := read()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("chat connection lost: %w", err)
+		}
+		if f.Type != "MSG" || f.From == me {
+			continue
+		}
+		direct := f.To == me
+		if !direct && !strings.Contains(f.Content, "@"+opt.Name) {
+			continue
+		}
+		reply := f.To
+		if direct {
+			reply = f.From
+		}
+		logf("task from %s in %s", f.FromName, f.To)
+		answer := runOnce(ctx, opt, f)
+		if err := send(map[string]string{"type": "MSG", "to": reply, "content": answer}); err != nil {
+			return err
+		}
+	}
+}
+
+// runOnce runs the runtime with the mission and the message as its prompt.
+func runOnce(ctx context.Context, opt RunnerOptions, f chatFrame) string {
+	timeout := opt.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	prompt := fmt.Sprintf("%s\n\nMessage from %s in %s:\n%s", opt.Mission, f.FromName, f.To, f.Content)
+	argv := append(append([]string(nil), opt.Argv...), strings.TrimSpace(prompt))
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = opt.Env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	answer := strings.TrimSpace(out.String())
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(errb.String()))
+	case err != nil:
+		return fmt.Sprintf("(the runtime could not run: %v)", err)
+	case answer == "":
+		return "(no answer)"
+	}
+	return answer
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
