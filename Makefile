@@ -40,8 +40,9 @@ $(CLAUDE):
 	@test -x $@ || { echo "claude-code's linux-$(ARCH) binary is missing from the npm install" >&2; exit 1; }
 
 ## build: the thesystem binary in bin/
+# Static (no cgo on Linux): the same binary is every container's init.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/thesystem ./app
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/thesystem ./app
 
 ## run: build, then bring the whole stack up. Without a desktop session
 ## (no D-Bus, so no Secret Service) it runs in the foreground with a

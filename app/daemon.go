@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -23,9 +24,19 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("own executable: %w", err)
+	}
 	eng, err := engine.New(engine.Options{
 		Config: l, Paths: paths, KeyService: keyService, Version: version, Log: log,
 		OnShutdown: cancel, ExitOnStop: exitOnStop,
+		// With vm.driver none the containers run on this host, and this
+		// (static) binary is their init. The VM tier brings its own.
+		Sandbox:       l.Config.VM.Driver == config.DriverNone && l.Config.Mode == config.ModeServer,
+		InitBinary:    self,
+		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
+		RuntimeBinary: os.Getenv("THESYSTEM_CLAUDE_BIN"),
 	})
 	if err != nil {
 		return err

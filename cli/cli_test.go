@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "thesystem")
 	build := exec.CommandContext(context.Background(), "go", "build", "-o", binary, "../app")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static: it is the containers' init too
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build thesystem: " + err.Error())

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 )
@@ -19,18 +23,52 @@ import (
 // daemonEnv is a project and an environment for a daemon of its own: its
 // own state and runtime dirs, keyring service and proxy port.
 type daemonEnv struct {
-	dir  string
-	env  []string
-	port int
-	sock string
+	dir      string
+	env      []string
+	port     int
+	chatPort int
+	sock     string
+}
+
+// podmanEnv gives the engine's podman service a storage of the test's own
+// and this machine's containers.conf (runc, cgroupfs, ulimits), and makes
+// /bin/echo the agents' runtime: it answers every task with its prompt.
+func podmanEnv(t *testing.T) []string {
+	t.Helper()
+	if _, err := exec.LookPath("podman"); err != nil {
+		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
+			t.Fatal("THESYSTEM_TEST_PODMAN=1 but podman is not installed")
+		}
+		t.Skip("podman not installed")
+	}
+	dir, err := os.MkdirTemp("", "thesystem-daemon-podman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := fmt.Sprintf("--root %s/root --runroot %s/runroot --storage-driver vfs", dir, dir)
+	t.Cleanup(func() {
+		cmd := exec.CommandContext(context.Background(), "podman", append(strings.Fields(args), "rm", "-af", "-t", "0")...)
+		cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+filepath.Join(dir, "containers.conf"))
+		_ = cmd.Run()
+		_ = os.RemoveAll(dir)
+	})
+	write(t, filepath.Join(dir, "containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n")
+	return []string{"CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo"}
+}
+
+func (d *daemonEnv) podman(t *testing.T, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(t.Context(), "podman", append(strings.Fields(envValue(d.env, "THESYSTEM_PODMAN_ARGS")), args...)...)
+	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+envValue(d.env, "CONTAINERS_CONF"))
+	return cmd.CombinedOutput()
 }
 
 func newDaemonEnv(t *testing.T) *daemonEnv {
 	t.Helper()
-	env := keyringEnv(t)
-	d := &daemonEnv{dir: t.TempDir(), env: env, port: freePort(t)}
+	env := append(keyringEnv(t), podmanEnv(t)...)
+	d := &daemonEnv{dir: t.TempDir(), env: env, port: freePort(t), chatPort: freePort(t)}
 	d.sock = filepath.Join(envValue(env, "THESYSTEM_RUNTIME_DIR"), "api.sock")
-	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n", d.port))
+	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\nchannels: ['#general']\n",
+		d.port, d.chatPort, freePort(t)))
 	t.Cleanup(func() {
 		// Whatever a failed test left running goes.
 		c := &api.Client{Socket: d.sock}
@@ -74,6 +112,11 @@ func TestDaemonLifecycle(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "started the engine daemon") ||
 		!strings.Contains(r.stderr, "agentauth-proxy    healthy") || !strings.Contains(r.stdout, "agentauth-proxy   healthy") {
 		t.Fatalf("start: %+v", r)
+	}
+	for _, c := range []string{"vm", "agentchat-server", "swarm", "  agent-1", "  agent-2"} {
+		if !strings.Contains(r.stdout, c+" ") || !strings.Contains(r.stdout, "healthy") {
+			t.Errorf("%s not in the status table:\n%s", c, r.stdout)
+		}
 	}
 	// A second start finds the daemon and the stack running.
 	if r := d.run(t, "start"); r.code != 0 || strings.Contains(r.stderr, "started the engine daemon") {
@@ -119,12 +162,42 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Errorf("followers saw\n %v\n %v", seen[0], seen[1])
 	}
 
+	talkToAgent(t, d.chatPort, "agent-1")
+
+	// An agent container killed behind the engine's back is restarted.
+	if out, err := d.podman(t, "kill", "thesystem-"+stackOf(t, d)+"-agent-2"); err != nil {
+		t.Fatalf("podman kill: %v %s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err := d.client().Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a2 api.Component
+		for _, c := range st.Components {
+			if c.Name == "agent-2" {
+				a2 = c
+			}
+		}
+		if a2.Restarts == 1 && a2.State == api.StateHealthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent-2 not restarted: %+v", a2)
+		}
+	}
+	r = d.run(t, "agents", "list", "--json")
+	var agents []api.Agent
+	if err := json.Unmarshal([]byte(r.stdout), &agents); err != nil || len(agents) != 2 || agents[0].Backend != "claude" {
+		t.Errorf("agents list: %v %+v", err, r)
+	}
+
 	r = d.run(t, "logs", "proxy", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"component":"agentauth-proxy"`) || !strings.Contains(r.stdout, "listening on http://127.0.0.1:") {
 		t.Errorf("logs: %+v", r)
 	}
-	if r := d.run(t, "restart", "chat"); r.code != 2 || !strings.Contains(r.stderr, "agentchat-server is not part of this stack yet") {
-		t.Errorf("restart chat: %+v", r)
+	if r := d.run(t, "restart", "dashboard"); r.code != 2 || !strings.Contains(r.stderr, "dashboard is not part of this stack yet") {
+		t.Errorf("restart dashboard: %+v", r)
 	}
 	r = d.run(t, "doctor", "--json")
 	if !strings.Contains(r.stdout, `"engine_running": true`) || !strings.Contains(r.stdout, fmt.Sprintf("127.0.0.1:%d held by this engine", d.port)) {
@@ -144,6 +217,82 @@ func TestDaemonLifecycle(t *testing.T) {
 	state := envValue(d.env, "THESYSTEM_STATE_DIR")
 	if _, err := os.Stat(filepath.Join(state, "agentauth.token")); err == nil {
 		t.Error("user token left after stop")
+	}
+	if out, _ := d.podman(t, "ps", "-aq"); len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("containers left after stop: %s", out)
+	}
+	if out, _ := d.podman(t, "volume", "ls", "-q"); !strings.Contains(string(out), "agent-1") {
+		t.Errorf("the workspaces should survive stop: %s", out)
+	}
+}
+
+// stackOf reads the stack name off the running containers.
+func stackOf(t *testing.T, d *daemonEnv) string {
+	out, err := d.podman(t, "ps", "--format", "{{.Names}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range strings.Fields(string(out)) {
+		if rest, ok := strings.CutPrefix(n, "thesystem-"); ok && strings.HasSuffix(rest, "-agentchat-server") {
+			return strings.TrimSuffix(rest, "-agentchat-server")
+		}
+	}
+	t.Fatalf("no chat container in %s", out)
+	return ""
+}
+
+// talkToAgent mentions the agent in #general and waits for its answer:
+// the agent, in its container, got the message through the chat socket and
+// ran its runtime (/bin/echo here) with the prompt.
+func talkToAgent(t *testing.T, chatPort int, agent string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d", chatPort), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	defer ws.CloseNow()
+	send := func(v any) {
+		b, _ := json.Marshal(v)
+		_ = ws.Write(ctx, websocket.MessageText, b)
+	}
+	send(map[string]any{"type": "IDENTIFY", "name": "tester"})
+	send(map[string]any{"type": "JOIN", "channel": "#general"})
+	asked := false
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("no answer from %s: %v", agent, err)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		switch {
+		case m["type"] == "JOINED" || (m["type"] == "AGENTS" && !asked):
+			var names []string
+			list, _ := m["agents"].([]any)
+			if list == nil {
+				list, _ = m["list"].([]any)
+			}
+			for _, a := range list {
+				names = append(names, a.(map[string]any)["name"].(string))
+			}
+			if slices.Contains(names, agent) {
+				asked = true
+				send(map[string]any{"type": "MSG", "to": "#general", "content": "@" + agent + " are you there?"})
+			} else {
+				time.Sleep(100 * time.Millisecond)
+				send(map[string]any{"type": "LIST_AGENTS", "channel": "#general"})
+			}
+		case m["type"] == "MSG" && m["from_name"] == agent:
+			if c, _ := m["content"].(string); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
+				t.Errorf("%s answered %q", agent, c)
+			}
+			return
+		}
 	}
 }
 

@@ -64,6 +64,7 @@ func newChatCommand(env *Env, g *globals) *cobra.Command {
 		RunE:    showHelp,
 	}
 	var listen, socket string
+	var channels []string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the chat server (HTTP + WebSocket) on a TCP address and a unix socket",
@@ -84,11 +85,16 @@ It runs as a container of the stack; run it by hand to try a client.`,
 			if env.RunChat == nil {
 				return errors.New("this build has no chat server")
 			}
-			return env.RunChat(cmd.Context(), listen, socket, l.Config.Channels, env.Stdout)
+			chans := l.Config.Channels
+			if len(channels) > 0 {
+				chans = channels
+			}
+			return env.RunChat(cmd.Context(), listen, socket, chans, env.Stdout)
 		},
 	}
 	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:6667")
 	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
+	serve.Flags().StringSliceVar(&channels, "channels", nil, "channels (default: thesystem.yaml's)")
 	cmd.AddCommand(serve)
 	return cmd
 }

@@ -63,10 +63,10 @@ func health(state string) string {
 // notYetComponents are shown in the table until their tier lands.
 func notYetComponents() map[string]string {
 	return map[string]string{
-		api.ComponentVM:        "not part of the stack yet (VM tier: issue #6)",
-		api.ComponentChat:      "not part of the stack yet (sandbox tier: issue #5)",
-		api.ComponentDashboard: "not part of the stack yet (sandbox tier: issue #5)",
-		api.ComponentSwarm:     "not part of the stack yet (sandbox tier: issue #5)",
+		api.ComponentVM:        "not in this stack: vm.driver lima arrives with issue #6",
+		api.ComponentChat:      "not in this stack: the container tier runs with vm.driver none in server mode",
+		api.ComponentDashboard: "not part of the stack yet (issue #5)",
+		api.ComponentSwarm:     "not in this stack: the container tier runs with vm.driver none in server mode",
 	}
 }
 
@@ -77,11 +77,29 @@ func printStatus(w io.Writer, st api.Status) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tHEALTH\tSTATE\tSINCE\tRESTARTS\tDETAIL")
+	known := map[string]bool{}
 	for _, name := range api.Components() {
+		known[name] = true
+	}
+	var rows []string
+	for _, name := range api.Components() {
+		rows = append(rows, name)
+		if name == api.ComponentSwarm {
+			for _, c := range st.Components { // the agents, under the swarm
+				if !known[c.Name] {
+					rows = append(rows, c.Name)
+				}
+			}
+		}
+	}
+	for _, name := range rows {
 		c, ok := byName[name]
 		if !ok {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", name, notYetComponents()[name])
 			continue
+		}
+		if !known[name] {
+			c.Name = "  " + c.Name
 		}
 		detail := c.Detail
 		if c.LastError != "" && c.State != api.StateHealthy {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -42,6 +43,17 @@ type Options struct {
 	// ExitOnStop makes a stop end the daemon too (a daemon that `start`
 	// spawned has nothing to do once the stack is down).
 	ExitOnStop bool
+	// InitBinary is a static linux build of thesystem, mounted into every
+	// container as its program (on Linux: this very binary).
+	InitBinary string
+	// PodmanArgs are global flags for the podman service the engine runs
+	// (e.g. --root/--runroot/--storage-driver).
+	PodmanArgs []string
+	// RuntimeBinary overrides the agent runtime (claude-code's binary);
+	// "" installs claude-code from npm into the state dir.
+	RuntimeBinary string
+	// Sandbox adds the container tier (podman, chat, swarm) to the stack.
+	Sandbox bool
 }
 
 // Engine runs the stack. Its methods are safe for concurrent use.
@@ -53,6 +65,8 @@ type Engine struct {
 	sup   *supervise.Supervisor
 
 	opMu sync.Mutex // one start/stop/restart at a time
+
+	agentImageRef atomic.Pointer[string]
 
 	storeOnce sync.Once
 	store     secrets.Store
@@ -93,10 +107,19 @@ func (e *Engine) specs(logs *supervise.Logs) []supervise.Spec {
 	cfg := e.opt.Config.Config
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Proxy.Port))
 	health := supervise.HTTPProbe{URL: "http://" + addr + "/agentauth/health"}
-	return []supervise.Spec{{
+	specs := []supervise.Spec{{
 		Name: api.ComponentProxy,
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
-			tcp, sock, err := proxy.Listen(ctx, addr, e.opt.Paths.ProxySocket())
+			// The socket dir is shared with the containers, whose agent user
+			// must reach the socket; the runtime dir above it stays private.
+			if err := os.MkdirAll(e.opt.Paths.SocketDir(), 0o755); err != nil {
+				return err
+			}
+			_ = os.Chmod(e.opt.Paths.SocketDir(), 0o755)
+			if e.opt.Sandbox {
+				_ = os.Chown(e.opt.Paths.SocketDir(), agentUID, agentGID)
+			}
+			tcp, sock, err := proxy.Listen(ctx, addr, e.opt.Paths.ProxySocket(), 0o666)
 			if err != nil {
 				return err
 			}
@@ -108,6 +131,10 @@ func (e *Engine) specs(logs *supervise.Logs) []supervise.Spec {
 		Live: health, LiveInterval: 5 * time.Second,
 		Ports: []int{cfg.Proxy.Port},
 	}}
+	if e.opt.Sandbox {
+		specs = append(specs, e.sandboxSpecs(logs)...)
+	}
+	return specs
 }
 
 func (e *Engine) keyStore(ctx context.Context) (secrets.Store, error) {
@@ -338,8 +365,30 @@ func (e *Engine) RotateTokens(context.Context) (int, error) {
 	return len(fresh), err
 }
 
-// Agents lists the swarm (empty until the sandbox tier runs agents).
-func (e *Engine) Agents() []api.Agent { return []api.Agent{} }
+// Agents lists the swarm's agents and their state.
+func (e *Engine) Agents() []api.Agent {
+	out := []api.Agent{}
+	byName := map[string]api.Component{}
+	for _, c := range e.Status().Components {
+		byName[c.Name] = c
+	}
+	names := e.agentNames()
+	groups := e.opt.Config.Config.Swarm.AgentGroups()
+	i := 0
+	for _, g := range groups {
+		for range g.Count {
+			if i >= len(names) {
+				break
+			}
+			c, ok := byName[names[i]]
+			if ok {
+				out = append(out, api.Agent{Name: names[i], Backend: g.Backend, Provider: g.Provider, State: c.State, Since: c.Since})
+			}
+			i++
+		}
+	}
+	return out
+}
 
 // Doctor runs the checks with the engine's live view.
 func (e *Engine) Doctor(ctx context.Context) []api.Check {

@@ -33,8 +33,24 @@ func HostPaths(lookup func(string) (string, bool), home string) Paths {
 	return p
 }
 
+// SocketDir is the directory shared with the containers: the proxy's and
+// the chat server's sockets.
+func (p Paths) SocketDir() string { return filepath.Join(p.RuntimeDir, "sockets") }
+
 // ProxySocket is the key proxy's unix socket, which the sandboxes reach.
-func (p Paths) ProxySocket() string { return filepath.Join(p.RuntimeDir, "agentauth.sock") }
+func (p Paths) ProxySocket() string { return filepath.Join(p.SocketDir(), "agentauth.sock") }
+
+// ChatSocket is the chat server's unix socket.
+func (p Paths) ChatSocket() string { return filepath.Join(p.SocketDir(), "chat.sock") }
+
+// AgentDir holds one agent's token.
+func (p Paths) AgentDir(agent string) string { return filepath.Join(p.RuntimeDir, "agents", agent) }
+
+// PodmanSocket is the podman service the engine runs (vm.driver none).
+func (p Paths) PodmanSocket() string { return filepath.Join(p.RuntimeDir, "podman.sock") }
+
+// RuntimesDir caches the agent runtimes installed from npm.
+func (p Paths) RuntimesDir() string { return filepath.Join(p.StateDir, "runtimes") }
 
 // ProxyPIDFile records the running proxy's process.
 func (p Paths) ProxyPIDFile() string { return filepath.Join(p.RuntimeDir, "agentauth.pid") }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ func Run(ctx context.Context, ro RunOptions) error {
 	defer func() { _ = audit.Close() }()
 	ro.Audit = audit
 
-	tcp, sock, err := Listen(ctx, ro.Addr, ro.Socket)
+	tcp, sock, err := Listen(ctx, ro.Addr, ro.Socket, 0o600)
 	if err != nil {
 		return err
 	}
@@ -120,9 +121,9 @@ func Run(ctx context.Context, ro RunOptions) error {
 	}
 }
 
-// Listen opens the proxy's TCP listener and unix socket, with errors that
-// say what to change.
-func Listen(ctx context.Context, addr, socket string) (tcp, sock net.Listener, err error) {
+// Listen opens the proxy's TCP listener and unix socket (with mode), with
+// errors that say what to change.
+func Listen(ctx context.Context, addr, socket string, mode fs.FileMode) (tcp, sock net.Listener, err error) {
 	var lc net.ListenConfig
 	tcp, err = lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -131,7 +132,7 @@ func Listen(ctx context.Context, addr, socket string) (tcp, sock net.Listener, e
 		}
 		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	sock, err = unixsock.Listen(ctx, socket, 0o600)
+	sock, err = unixsock.Listen(ctx, socket, mode)
 	if err != nil {
 		_ = tcp.Close()
 		return nil, nil, err

@@ -73,8 +73,9 @@ func ChildEnv(env []string, proxyAddr, chatAddr, token string) []string {
 	return out
 }
 
-// forward listens on addr and relays every connection to the unix socket.
-func forward(ctx context.Context, addr, socket string) (net.Listener, error) {
+// Forward listens on addr and relays every connection to the unix socket,
+// until the listener is closed.
+func Forward(ctx context.Context, addr, socket string) (net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -145,7 +146,7 @@ func RunInit(ctx context.Context, opt InitOptions) (int, error) {
 		{opt.ProxyAddr, filepath.Join(opt.SocketDir, ProxySocket)},
 		{opt.ChatAddr, filepath.Join(opt.SocketDir, ChatSocket)},
 	} {
-		ln, err := forward(ctx, f.addr, f.sock)
+		ln, err := Forward(ctx, f.addr, f.sock)
 		if err != nil {
 			return 2, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/containers/podman/v5/pkg/specgen"
 )
 
 // Podman is a connection to a podman API service: the host's (vm.driver
@@ -90,12 +92,42 @@ func (p *Podman) CreateAgent(a AgentSpec) (string, error) {
 	if err := p.EnsureVolume(a.Workspace, a.User, map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}); err != nil {
 		return "", err
 	}
-	_, _ = containers.Remove(p.conn, g.Name, new(containers.RemoveOptions).WithForce(true).WithIgnore(true).WithTimeout(0))
+	_ = p.Remove(g.Name)
+	return p.create(g)
+}
+
+func (p *Podman) create(g *specgen.SpecGenerator) (string, error) {
 	resp, err := containers.CreateWithSpec(p.conn, g, nil)
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", g.Name, err)
 	}
 	return resp.ID, nil
+}
+
+// ImportImageFrom imports a root filesystem written by write as ref,
+// unless ref exists already.
+func (p *Podman) ImportImageFrom(ref string, write func(io.Writer) error) error {
+	if ok, err := p.ImageExists(ref); err != nil {
+		return fmt.Errorf("image %s: %w", ref, err)
+	} else if ok {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	if _, err := images.Import(p.conn, pr, new(images.ImportOptions).WithReference(ref)); err != nil {
+		_ = pr.CloseWithError(err)
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Running reports whether the container is running.
+func (p *Podman) Running(id string) (bool, error) {
+	d, err := containers.Inspect(p.conn, id, nil)
+	if err != nil {
+		return false, err
+	}
+	return d.State.Running, nil
 }
 
 // Start starts a created container.

@@ -1,0 +1,89 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"syscall"
+
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containers/podman/v5/pkg/specgen"
+)
+
+// ServiceSpec is a container of the stack's own (the chat server, the
+// dashboard): our static binary as its only program, the shared socket
+// directory writable so it can listen there, and otherwise the agents'
+// hardening.
+type ServiceSpec struct {
+	Name       string // e.g. agentchat-server
+	Stack      string
+	Image      string
+	InitBinary string
+	SocketDir  string
+	Args       []string // arguments to the binary
+	User       string
+}
+
+// ContainerName is the service's container name.
+func (s ServiceSpec) ContainerName() string { return "thesystem-" + s.Stack + "-" + s.Name }
+
+// Generator is podman's spec for the service container.
+func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
+	a := AgentSpec{Agent: s.Name, Stack: s.Stack, Image: s.Image, InitBinary: s.InitBinary, SocketDir: s.SocketDir,
+		AgentDir: s.SocketDir, Argv: []string{InitPath}, User: s.User, Memory: 512 << 20, CPUs: 1, Pids: 256}
+	g, err := a.Generator()
+	if err != nil {
+		return nil, err
+	}
+	g.Name = s.ContainerName()
+	g.Entrypoint = append([]string{InitPath}, s.Args...)
+	g.Command = nil
+	g.Volumes = nil
+	g.WorkDir = "/"
+	g.Env = map[string]string{"HOME": "/tmp"}
+	term := syscall.SIGTERM
+	g.StopSignal = &term
+	var mounts []spec.Mount
+	for _, m := range g.Mounts {
+		switch m.Destination {
+		case AgentDir:
+			continue
+		case SocketDir:
+			m.Options = []string{"rw", "bind"}
+		}
+		mounts = append(mounts, m)
+	}
+	g.Mounts = mounts
+	return g, nil
+}
+
+// CreateService creates (not starts) a service container, replacing a
+// leftover of the same name.
+func (p *Podman) CreateService(s ServiceSpec) (string, error) {
+	g, err := s.Generator()
+	if err != nil {
+		return "", err
+	}
+	_ = p.Remove(g.Name)
+	return p.create(g)
+}
+
+// BaseRootfs writes the root filesystem of the stack's service containers:
+// nothing but mount points, since the program is our static binary,
+// mounted in.
+func BaseRootfs(w io.Writer) error {
+	tw := tar.NewWriter(w)
+	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/agent/", "workspace/", "project/"} {
+		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			return fmt.Errorf("base rootfs: %w", err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}); err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "thesystem", Mode: 0o755}); err != nil {
+		return err
+	}
+	return tw.Close()
+}

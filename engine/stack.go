@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/supervise"
+)
+
+// The agents' user in every container.
+const (
+	agentUID = 1000
+	agentGID = 1000
+)
+
+// ClaudeCodeVersion is the claude-code release the swarm installs.
+const ClaudeCodeVersion = "2.1.330"
+
+func (e *Engine) stackName() string {
+	sum := sha256.Sum256([]byte(e.opt.Config.Dir))
+	return hex.EncodeToString(sum[:3])
+}
+
+func (e *Engine) agentNames() []string {
+	var names []string
+	for _, g := range e.opt.Config.Config.Swarm.AgentGroups() {
+		for range g.Count {
+			names = append(names, fmt.Sprintf("agent-%d", len(names)+1))
+		}
+	}
+	return names
+}
+
+// sandboxSpecs is the container tier with vm.driver none: the host's
+// podman (a service the engine runs), the chat server in a container, and
+// the agents, each in its own container.
+func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
+	cfg := e.opt.Config.Config
+	paths := e.opt.Paths
+	chatAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
+	podmanArgs := append(append([]string{"podman"}, e.opt.PodmanArgs...), "system", "service", "--time", "0", "unix://"+paths.PodmanSocket())
+	connect := func(ctx context.Context) (*sandbox.Podman, error) { return sandbox.Connect(ctx, paths.PodmanSocket()) }
+
+	specs := []supervise.Spec{{
+		Name:         api.ComponentVM,
+		Service:      &supervise.ProcService{Name: api.ComponentVM, Argv: podmanArgs, Logs: logs},
+		Ready:        supervise.ProbeFunc(func(ctx context.Context) error { _, err := connect(ctx); return err }),
+		Live:         supervise.ProbeFunc(func(ctx context.Context) error { _, err := connect(ctx); return err }),
+		ReadyTimeout: 30 * time.Second, LiveInterval: 10 * time.Second,
+	}, {
+		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
+		Service: supervise.ServiceFunc(func(ctx context.Context) error {
+			p, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			if err := p.ImportImageFrom(e.baseImage(), sandbox.BaseRootfs); err != nil {
+				return err
+			}
+			id, err := p.CreateService(sandbox.ServiceSpec{
+				Name: api.ComponentChat, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
+				SocketDir: paths.SocketDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
+				Args: []string{"chat", "serve", "--socket", sandbox.SocketDir + "/" + sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ",")},
+			})
+			if err != nil {
+				return err
+			}
+			relay, err := sandbox.Forward(ctx, chatAddr, paths.ChatSocket())
+			if err != nil {
+				_ = p.Remove(id)
+				return fmt.Errorf("chat port: %w (set server.port in thesystem.yaml)", err)
+			}
+			defer func() { _ = relay.Close() }()
+			return e.runContainer(ctx, p, id, logs, api.ComponentChat)
+		}),
+		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, ReadyTimeout: 60 * time.Second,
+		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, LiveInterval: 10 * time.Second,
+		Ports: []int{cfg.Server.Port},
+	}}
+
+	var imageReady atomic.Bool
+	specs = append(specs, supervise.Spec{
+		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentChat},
+		Service: supervise.ServiceFunc(func(ctx context.Context) error {
+			imageReady.Store(false)
+			p, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			bin, err := e.runtimeBinary(ctx, logs)
+			if err != nil {
+				return supervise.Permanent(err)
+			}
+			ref, err := agentImage(bin)
+			if err != nil {
+				return err
+			}
+			logs.Append(supervise.Line{Component: api.ComponentSwarm, Stream: "supervisor", Text: "agent image " + ref})
+			if err := p.ImportImageFrom(ref, func(w io.Writer) error {
+				return sandbox.RuntimeRootfs(ctx, bin, "claude", agentUID, agentGID, w)
+			}); err != nil {
+				return err
+			}
+			e.agentImageRef.Store(&ref)
+			imageReady.Store(true)
+			<-ctx.Done()
+			return nil
+		}),
+		Ready: supervise.ProbeFunc(func(context.Context) error {
+			if !imageReady.Load() {
+				return errors.New("building the agent image")
+			}
+			return nil
+		}),
+		ReadyTimeout: 15 * time.Minute,
+	})
+	for _, name := range e.agentNames() {
+		var current atomic.Pointer[string]
+		specs = append(specs, supervise.Spec{
+			Name: name, DependsOn: []string{api.ComponentSwarm},
+			Service: supervise.ServiceFunc(func(ctx context.Context) error {
+				return e.runAgent(ctx, connect, name, &current, logs)
+			}),
+			Ready: supervise.ProbeFunc(func(ctx context.Context) error {
+				id := current.Load()
+				if id == nil {
+					return errors.New("not created")
+				}
+				p, err := connect(ctx)
+				if err != nil {
+					return err
+				}
+				ok, err := p.Running(*id)
+				switch {
+				case err != nil:
+					return fmt.Errorf("container: %w", err)
+				case !ok:
+					return errors.New("container not running")
+				}
+				return nil
+			}),
+			ReadyTimeout: 60 * time.Second,
+		})
+	}
+	return specs
+}
+
+func (e *Engine) baseImage() string { return "localhost/thesystem-base:1" }
+
+// agentImage names the agent image after the runtime binary's content, so
+// a new runtime gets a new image and an unchanged one is reused.
+func agentImage(bin string) (string, error) {
+	f, err := os.Open(bin)
+	if err != nil {
+		return "", fmt.Errorf("agent runtime: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "localhost/thesystem-agent-claude:" + hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// runtimeBinary finds claude-code, installing it from npm into the state
+// dir when it is not there yet.
+func (e *Engine) runtimeBinary(ctx context.Context, logs *supervise.Logs) (string, error) {
+	if e.opt.RuntimeBinary != "" {
+		return e.opt.RuntimeBinary, nil
+	}
+	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
+	dir := e.opt.Paths.RuntimesDir()
+	bin := filepath.Join(dir, "node_modules", "@anthropic-ai", "claude-code-linux-"+arch, "claude")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	note := func(s string) {
+		logs.Append(supervise.Line{Component: api.ComponentSwarm, Stream: "supervisor", Text: s})
+	}
+	note("installing @anthropic-ai/claude-code@" + ClaudeCodeVersion + " from npm into " + dir)
+	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--ignore-scripts",
+		"--loglevel=error", "@anthropic-ai/claude-code@"+ClaudeCodeVersion)
+	w := logs.Writer(api.ComponentSwarm, "npm")
+	cmd.Stdout, cmd.Stderr = w, w
+	err := cmd.Run()
+	_ = w.Close()
+	if err != nil {
+		return "", fmt.Errorf("install claude-code with npm: %w", err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("claude-code installed but %s is missing", bin)
+	}
+	note("installed claude-code")
+	return bin, nil
+}
+
+// runAgent is one agent's container: a fresh token, the container created
+// and started, and waited on; stopping revokes the token and removes the
+// container (the workspace volume stays).
+func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*sandbox.Podman, error), name string, current *atomic.Pointer[string], logs *supervise.Logs) error {
+	p, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	ref := e.agentImageRef.Load()
+	if ref == nil {
+		return errors.New("no agent image yet")
+	}
+	tok, err := e.proxy.Tokens().Issue(name)
+	if err != nil {
+		return err
+	}
+	defer e.proxy.Revoke(name)
+	dir := e.opt.Paths.AgentDir(name)
+	tokFile := filepath.Join(dir, sandbox.TokenFile)
+	if err := atomicfile.Write(tokFile, []byte(tok+"\n"), 0o400); err != nil {
+		return err
+	}
+	for _, p := range []string{dir, tokFile} {
+		if err := os.Chown(p, agentUID, agentGID); err != nil {
+			return fmt.Errorf("token for %s: %w", name, err)
+		}
+	}
+	_ = os.Chmod(dir, 0o755)
+	cfg := e.opt.Config.Config
+	env, dropped := sandbox.ForwardEnv(os.Environ())
+	for _, d := range dropped {
+		logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: fmt.Sprintf("not forwarded: %s (%s)", d.Name, d.Reason)})
+	}
+	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
+	argv := []string{sandbox.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
+	if cfg.Swarm.Mission != "" {
+		argv = append(argv, "--mission", cfg.Swarm.Mission)
+	}
+	argv = append(argv, "--", "claude", "-p")
+	id, err := p.CreateAgent(sandbox.AgentSpec{
+		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.opt.InitBinary,
+		SocketDir: e.opt.Paths.SocketDir(), AgentDir: dir, ProjectDir: cfg.VM.Mount,
+		Workspace: "thesystem-" + e.stackName() + "-" + name, Argv: argv, Env: env,
+		User: fmt.Sprintf("%d:%d", agentUID, agentGID),
+	})
+	if err != nil {
+		return err
+	}
+	current.Store(&id)
+	return e.runContainer(ctx, p, id, logs, name)
+}
+
+// runContainer starts a created container and waits for it; when ctx ends
+// it is stopped (SIGTERM, 5 s, SIGKILL) and removed.
+func (e *Engine) runContainer(ctx context.Context, p *sandbox.Podman, id string, logs *supervise.Logs, name string) error {
+	defer func() { _ = p.Remove(id) }()
+	if err := p.Start(id); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() {
+		code, err := p.Wait(id)
+		if err == nil {
+			err = fmt.Errorf("container exited with status %d", code)
+		}
+		exited <- err
+	}()
+	select {
+	case err := <-exited:
+		if out, lerr := exec.CommandContext(context.WithoutCancel(ctx), "podman", append(append([]string{}, e.opt.PodmanArgs...), "logs", "--tail", "20", id)...).CombinedOutput(); lerr == nil {
+			w := logs.Writer(name, "container")
+			_, _ = w.Write(out)
+			_ = w.Close()
+		}
+		return err
+	case <-ctx.Done():
+		_ = p.Stop(id, supervise.DefaultStopTimeout)
+		if err := <-exited; err != nil {
+			logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: "stopped: " + err.Error()})
+		}
+		return nil
+	}
+}
