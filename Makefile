@@ -62,7 +62,7 @@ test: deps unit fuzz lint cross
 # key store is tested for real; the sandbox tests start podman services of
 # their own (THESYSTEM_TEST_PODMAN=1: missing podman fails, not skips).
 unit: runtimes
-	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
+	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
 
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 FUZZTIME ?= 10s

@@ -1,0 +1,356 @@
+// Package dashboard is the read-only live page of the stack: channels,
+// messages, agents and health, fed by the chat server (as a client of it,
+// like the upstream agentdash, which reads AGENTCHAT_URL). Everything it
+// shows is rendered as text, never as markup, under a strict
+// Content-Security-Policy.
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/sirupsen/logrus"
+)
+
+//go:embed static
+var static embed.FS
+
+// CSP is the page's Content-Security-Policy: only its own script and
+// style, no inline code, no frames, no forms, no other origin.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Options configure a Dashboard.
+type Options struct {
+	// ChatURL is the chat server, ws://host:port.
+	ChatURL string
+	// ChatSocket, when set, is dialed instead of ChatURL's host.
+	ChatSocket string
+	// Name is the dashboard's chat name.
+	Name string
+	// History is how many messages per channel are kept.
+	History int
+	Log     logrus.FieldLogger
+}
+
+// Message is one chat message as the page shows it.
+type Message struct {
+	Time     time.Time `json:"time"`
+	From     string    `json:"from"`
+	FromName string    `json:"from_name"`
+	Content  string    `json:"content"`
+}
+
+// Channel is one channel's members and recent messages.
+type Channel struct {
+	Name     string            `json:"name"`
+	Agents   map[string]string `json:"agents"` // id → name
+	Messages []Message         `json:"messages"`
+}
+
+// State is what the page shows.
+type State struct {
+	Connected bool       `json:"connected"`
+	Channels  []*Channel `json:"channels"`
+	Seq       uint64     `json:"seq"`
+}
+
+// Dashboard serves the page and keeps its state from the chat server.
+type Dashboard struct {
+	opt Options
+	log logrus.FieldLogger
+
+	mu        sync.Mutex
+	connected bool
+	channels  map[string]*Channel
+	seq       uint64
+	subs      map[chan struct{}]struct{}
+}
+
+// New makes a dashboard; Run connects it.
+func New(opt Options) *Dashboard {
+	if opt.Name == "" {
+		opt.Name = "dashboard"
+	}
+	if opt.History <= 0 {
+		opt.History = 200
+	}
+	log := opt.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	return &Dashboard{opt: opt, log: log.WithField("component", "dashboard"), channels: map[string]*Channel{}, subs: map[chan struct{}]struct{}{}}
+}
+
+func (d *Dashboard) changed() {
+	d.seq++
+	for ch := range d.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Snapshot copies the state.
+func (d *Dashboard) Snapshot() State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := State{Connected: d.connected, Seq: d.seq}
+	for _, c := range d.channels {
+		cp := &Channel{Name: c.Name, Agents: map[string]string{}, Messages: append([]Message(nil), c.Messages...)}
+		for k, v := range c.Agents {
+			cp.Agents[k] = v
+		}
+		st.Channels = append(st.Channels, cp)
+	}
+	sort.Slice(st.Channels, func(i, j int) bool { return st.Channels[i].Name < st.Channels[j].Name })
+	return st
+}
+
+// Run keeps a connection to the chat server until ctx ends, reconnecting
+// with a growing delay when it drops.
+func (d *Dashboard) Run(ctx context.Context) error {
+	delay := 200 * time.Millisecond
+	for {
+		err := d.session(ctx)
+		d.mu.Lock()
+		d.connected = false
+		d.changed()
+		d.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil
+		}
+		d.log.WithError(err).Warn("chat connection lost; reconnecting")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+type frame struct {
+	Type     string            `json:"type"`
+	Channel  string            `json:"channel"`
+	Agent    string            `json:"agent"`
+	Name     string            `json:"name"`
+	From     string            `json:"from"`
+	FromName string            `json:"from_name"`
+	To       string            `json:"to"`
+	Content  string            `json:"content"`
+	TS       int64             `json:"ts"`
+	Agents   []json.RawMessage `json:"agents"`
+	List     []struct {
+		Name string `json:"name"`
+	} `json:"list"`
+}
+
+func (d *Dashboard) session(ctx context.Context) error {
+	opts := &websocket.DialOptions{}
+	if d.opt.ChatSocket != "" {
+		sock := d.opt.ChatSocket
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	}
+	ws, resp, err := websocket.Dial(ctx, d.opt.ChatURL, opts)
+	if err != nil {
+		return err
+	}
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	defer func() { _ = ws.CloseNow() }()
+	ws.SetReadLimit(4 << 20)
+	send := func(v any) error { b, _ := json.Marshal(v); return ws.Write(ctx, websocket.MessageText, b) }
+	if err := send(map[string]string{"type": "IDENTIFY", "name": d.opt.Name}); err != nil {
+		return err
+	}
+	if err := send(map[string]string{"type": "LIST_CHANNELS"}); err != nil {
+		return err
+	}
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var f frame
+		if json.Unmarshal(b, &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case "WELCOME":
+			d.mu.Lock()
+			d.connected = true
+			d.changed()
+			d.mu.Unlock()
+		case "CHANNELS":
+			for _, c := range f.List {
+				_ = send(map[string]string{"type": "JOIN", "channel": c.Name})
+			}
+		default:
+			d.apply(f)
+		}
+	}
+}
+
+// apply folds one chat event into the state.
+func (d *Dashboard) apply(f frame) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ch := func(name string) *Channel {
+		c := d.channels[name]
+		if c == nil {
+			c = &Channel{Name: name, Agents: map[string]string{}}
+			d.channels[name] = c
+		}
+		return c
+	}
+	switch f.Type {
+	case "JOINED":
+		c := ch(f.Channel)
+		for _, raw := range f.Agents {
+			var a struct{ ID, Name string }
+			if json.Unmarshal(raw, &a) == nil && a.Name != d.opt.Name {
+				c.Agents[a.ID] = a.Name
+			}
+		}
+	case "AGENT_JOINED":
+		ch(f.Channel).Agents[f.Agent] = f.Name
+	case "AGENT_LEFT":
+		delete(ch(f.Channel).Agents, f.Agent)
+	case "MSG":
+		if len(f.To) == 0 || f.To[0] != '#' {
+			return // direct messages are not the dashboard's to show
+		}
+		c := ch(f.To)
+		c.Messages = append(c.Messages, Message{Time: time.UnixMilli(f.TS).UTC(), From: f.From, FromName: f.FromName, Content: f.Content})
+		if len(c.Messages) > d.opt.History {
+			c.Messages = c.Messages[len(c.Messages)-d.opt.History:]
+		}
+	default:
+		return
+	}
+	d.changed()
+}
+
+func secure(h http.Header) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+}
+
+// ServeHTTP serves the page, its state and its events; only GET.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	secure(w.Header())
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	switch r.URL.Path {
+	case "/api/health":
+		d.mu.Lock()
+		ok := d.connected
+		d.mu.Unlock()
+		writeJSON(w, map[string]any{"status": "ok", "connected": ok})
+	case "/api/state":
+		writeJSON(w, d.Snapshot())
+	case "/api/events":
+		d.events(w, r)
+	case "/", "/index.html":
+		d.index(w)
+	case "/app.js":
+		serveStatic(w, "static/app.js", "text/javascript; charset=utf-8")
+	case "/style.css":
+		serveStatic(w, "static/style.css", "text/css; charset=utf-8")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// page is index.html with the current state embedded as JSON data in a
+// non-executable script element. encoding/json escapes <, > and & (as
+// \u003c …), so no message can close the element or open another.
+var page = template.Must(template.ParseFS(static, "static/index.html"))
+
+func (d *Dashboard) index(w http.ResponseWriter) {
+	b, err := json.Marshal(d.Snapshot())
+	if err != nil {
+		http.Error(w, "state", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = page.Execute(w, template.JS(b)) //nolint:gosec // JSON from json.Marshal, HTML-escaped by it
+}
+
+func serveStatic(w http.ResponseWriter, name, ctype string) {
+	b, err := static.ReadFile(name)
+	if err != nil {
+		http.Error(w, "missing asset", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// events streams the state as server-sent events, one per change.
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
+	ch := make(chan struct{}, 1)
+	d.mu.Lock()
+	d.subs[ch] = struct{}{}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.subs, ch)
+		d.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	rc := http.NewResponseController(w)
+	for {
+		b, _ := json.Marshal(d.Snapshot())
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return
+		}
+		if rc.Flush() != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ch:
+		case <-time.After(15 * time.Second):
+		}
+	}
+}
+
+// Serve answers on ln until ctx ends.
+func (d *Dashboard) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
