@@ -26,12 +26,13 @@ func main() {
 		Stderr: os.Stderr,
 		Build:  cli.Build{Version: version, Commit: commit},
 		// The engine's parts the CLI runs in-process.
-		RunProxy:  runProxy,
-		RunDaemon: runDaemon,
-		Doctor:    runDoctor,
-		RunInit:   runInit,
-		RunChat:   runChat,
-		RunAgent:  runAgent,
+		RunProxy:     runProxy,
+		RunDaemon:    runDaemon,
+		Doctor:       runDoctor,
+		RunInit:      runInit,
+		RunChat:      runChat,
+		RunAgent:     runAgent,
+		RunDashboard: runDashboard,
 	})
 	stop()
 	os.Exit(code)

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/dashboard"
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
@@ -27,23 +28,46 @@ func runAgent(ctx context.Context, name string, channels []string, mission strin
 	})
 }
 
-func runChat(ctx context.Context, listen, socket string, channels []string, out io.Writer) error {
-	s := chat.New(chat.Options{Channels: channels})
+func runDashboard(ctx context.Context, chatSocket, chatURL, listen, socket string) error {
+	if v := os.Getenv("AGENTCHAT_URL"); v != "" && chatSocket == "" {
+		chatURL = v
+	}
+	d := dashboard.New(dashboard.Options{ChatURL: chatURL, ChatSocket: chatSocket})
+	lns, err := listenOn(ctx, listen, socket)
+	if err != nil {
+		return err
+	}
+	go func() { _ = d.Run(ctx) }()
+	return listeners.Serve(ctx, d.Serve, lns...)
+}
+
+// listenOn opens the TCP address and/or the unix socket (mode 0666: the
+// socket directory decides who reaches it).
+func listenOn(ctx context.Context, listen, socket string) ([]net.Listener, error) {
 	var lns []net.Listener
 	if listen != "" {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(ctx, "tcp", listen)
 		if err != nil {
-			return fmt.Errorf("listen %s: %w", listen, err)
+			return nil, fmt.Errorf("listen %s: %w", listen, err)
 		}
 		lns = append(lns, ln)
 	}
 	if socket != "" {
 		ln, err := unixsock.Listen(ctx, socket, 0o666)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func runChat(ctx context.Context, listen, socket string, channels []string, out io.Writer) error {
+	s := chat.New(chat.Options{Channels: channels})
+	lns, err := listenOn(ctx, listen, socket)
+	if err != nil {
+		return err
 	}
 	for _, ln := range lns {
 		fmt.Fprintf(out, "agentchat: listening on %s %s\n", ln.Addr().Network(), ln.Addr())

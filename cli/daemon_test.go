@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,7 @@ type daemonEnv struct {
 	env      []string
 	port     int
 	chatPort int
+	dashPort int
 	sock     string
 }
 
@@ -67,8 +69,9 @@ func newDaemonEnv(t *testing.T) *daemonEnv {
 	env := append(keyringEnv(t), podmanEnv(t)...)
 	d := &daemonEnv{dir: t.TempDir(), env: env, port: freePort(t), chatPort: freePort(t)}
 	d.sock = filepath.Join(envValue(env, "THESYSTEM_RUNTIME_DIR"), "api.sock")
+	d.dashPort = freePort(t)
 	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\nchannels: ['#general']\n",
-		d.port, d.chatPort, freePort(t)))
+		d.port, d.chatPort, d.dashPort))
 	t.Cleanup(func() {
 		// Whatever a failed test left running goes.
 		c := &api.Client{Socket: d.sock}
@@ -113,7 +116,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		!strings.Contains(r.stderr, "agentauth-proxy    healthy") || !strings.Contains(r.stdout, "agentauth-proxy   healthy") {
 		t.Fatalf("start: %+v", r)
 	}
-	for _, c := range []string{"vm", "agentchat-server", "swarm", "  agent-1", "  agent-2"} {
+	for _, c := range []string{"vm", "agentchat-server", "dashboard", "swarm", "  agent-1", "  agent-2"} {
 		if !strings.Contains(r.stdout, c+" ") || !strings.Contains(r.stdout, "healthy") {
 			t.Errorf("%s not in the status table:\n%s", c, r.stdout)
 		}
@@ -163,6 +166,31 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	talkToAgent(t, d.chatPort, "agent-1")
+	// The dashboard, in its container, saw the conversation.
+	var state struct {
+		Connected bool
+		Channels  []struct {
+			Name     string
+			Messages []struct{ FromName string `json:"from_name"` }
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", fmt.Sprintf("http://127.0.0.1:%d/api/state", d.dashPort), nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&state)
+			_ = resp.Body.Close()
+		}
+		n := 0
+		for _, c := range state.Channels {
+			n += len(c.Messages)
+		}
+		if state.Connected && n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard did not follow the chat: %+v", state)
+		}
+	}
 
 	// An agent container killed behind the engine's back is restarted.
 	if out, err := d.podman(t, "kill", "thesystem-"+stackOf(t, d)+"-agent-2"); err != nil {
@@ -196,7 +224,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"component":"agentauth-proxy"`) || !strings.Contains(r.stdout, "listening on http://127.0.0.1:") {
 		t.Errorf("logs: %+v", r)
 	}
-	if r := d.run(t, "restart", "dashboard"); r.code != 2 || !strings.Contains(r.stderr, "dashboard is not part of this stack yet") {
+	if r := d.run(t, "restart", "dashboard"); r.code != 0 || !strings.Contains(r.stdout, "restarted dashboard") {
 		t.Errorf("restart dashboard: %+v", r)
 	}
 	r = d.run(t, "doctor", "--json")
@@ -214,8 +242,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	if _, err := d.client().Status(t.Context()); !errors.Is(err, api.ErrNoDaemon) {
 		t.Errorf("after stop: %v", err)
 	}
-	state := envValue(d.env, "THESYSTEM_STATE_DIR")
-	if _, err := os.Stat(filepath.Join(state, "agentauth.token")); err == nil {
+	if _, err := os.Stat(filepath.Join(envValue(d.env, "THESYSTEM_STATE_DIR"), "agentauth.token")); err == nil {
 		t.Error("user token left after stop")
 	}
 	if out, _ := d.podman(t, "ps", "-aq"); len(strings.TrimSpace(string(out))) > 0 {

@@ -38,12 +38,13 @@ type Env struct {
 	Build Build
 	// Set by the composition root: the engine's parts the CLI runs
 	// in-process.
-	RunProxy  ProxyRunner
-	RunDaemon DaemonRunner
-	Doctor    DoctorRunner
-	RunInit   InitRunner
-	RunChat   ChatRunner
-	RunAgent  AgentRunner
+	RunProxy     ProxyRunner
+	RunDaemon    DaemonRunner
+	Doctor       DoctorRunner
+	RunInit      InitRunner
+	RunChat      ChatRunner
+	RunAgent     AgentRunner
+	RunDashboard DashboardRunner
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -131,6 +132,7 @@ and the chat server and dashboard live in an expendable VM.`,
 		newSandboxInitCommand(env),
 		newSandboxAgentCommand(env),
 		newChatCommand(env, g),
+		newDashboardCommand(env),
 		newAgentsCommand(env),
 	)
 	return root

@@ -137,3 +137,41 @@ answer back.`,
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
+
+// DashboardRunner serves the dashboard, fed by the chat server.
+type DashboardRunner func(ctx context.Context, chatSocket, chatURL, listen, socket string) error
+
+func newDashboardCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "dashboard",
+		Short:   "The read-only live dashboard",
+		Example: "  thesystem dashboard serve --chat-url ws://127.0.0.1:6667 --listen 127.0.0.1:3000",
+		Args:    usageArgs(cobra.NoArgs),
+		RunE:    showHelp,
+	}
+	var chatSocket, chatURL, listen, socket string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the dashboard, following the chat server",
+		Long: `Serve the read-only dashboard (channels, messages, agents, health; GET
+/api/health answers {"status":"ok","connected":bool}). It runs as a
+container of the stack; run it by hand against any agentchat server.`,
+		Example: `  thesystem dashboard serve --chat-url ws://127.0.0.1:6667 --listen 127.0.0.1:3000`,
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if listen == "" && socket == "" {
+				return usagef("give --listen, --socket or both")
+			}
+			if env.RunDashboard == nil {
+				return errors.New("this build has no dashboard")
+			}
+			return env.RunDashboard(cmd.Context(), chatSocket, chatURL, listen, socket)
+		},
+	}
+	serve.Flags().StringVar(&chatURL, "chat-url", "ws://127.0.0.1:6667", "the chat server (default $AGENTCHAT_URL)")
+	serve.Flags().StringVar(&chatSocket, "chat-socket", "", "reach the chat server through this unix socket")
+	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:3000")
+	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
+	cmd.AddCommand(serve)
+	return cmd
+}

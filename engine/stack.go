@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,9 +96,51 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		Ports: []int{cfg.Server.Port},
 	}}
 
+	dashAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Dashboard))
+	dashHealth := supervise.ProbeFunc(func(ctx context.Context) error {
+		var h struct {
+			Connected bool `json:"connected"`
+		}
+		if err := getJSON(ctx, "http://"+dashAddr+"/api/health", &h); err != nil {
+			return err
+		}
+		if !h.Connected {
+			return errors.New("not connected to the chat server")
+		}
+		return nil
+	})
+	specs = append(specs, supervise.Spec{
+		Name: api.ComponentDashboard, DependsOn: []string{api.ComponentChat},
+		Service: supervise.ServiceFunc(func(ctx context.Context) error {
+			p, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := p.CreateService(sandbox.ServiceSpec{
+				Name: api.ComponentDashboard, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
+				SocketDir: paths.SocketDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
+				Args: []string{"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.SocketDir + "/" + sandbox.ChatSocket,
+					"--socket", sandbox.SocketDir + "/dashboard.sock"},
+			})
+			if err != nil {
+				return err
+			}
+			relay, err := sandbox.Forward(ctx, dashAddr, paths.DashboardSocket())
+			if err != nil {
+				_ = p.Remove(id)
+				return fmt.Errorf("dashboard port: %w (set server.dashboard in thesystem.yaml)", err)
+			}
+			defer func() { _ = relay.Close() }()
+			return e.runContainer(ctx, p, id, logs, api.ComponentDashboard)
+		}),
+		Ready: dashHealth, ReadyTimeout: 60 * time.Second,
+		Live: dashHealth, LiveInterval: 10 * time.Second,
+		Ports: []int{cfg.Server.Dashboard},
+	})
+
 	var imageReady atomic.Bool
 	specs = append(specs, supervise.Spec{
-		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentChat},
+		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentDashboard},
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
 			imageReady.Store(false)
 			p, err := connect(ctx)
@@ -159,6 +203,25 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		})
 	}
 	return specs
+}
+
+// getJSON decodes a GET's JSON answer.
+func getJSON(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func (e *Engine) baseImage() string { return "localhost/thesystem-base:1" }

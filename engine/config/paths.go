@@ -43,6 +43,9 @@ func (p Paths) ProxySocket() string { return filepath.Join(p.SocketDir(), "agent
 // ChatSocket is the chat server's unix socket.
 func (p Paths) ChatSocket() string { return filepath.Join(p.SocketDir(), "chat.sock") }
 
+// DashboardSocket is the dashboard's unix socket.
+func (p Paths) DashboardSocket() string { return filepath.Join(p.SocketDir(), "dashboard.sock") }
+
 // AgentDir holds one agent's token.
 func (p Paths) AgentDir(agent string) string { return filepath.Join(p.RuntimeDir, "agents", agent) }
 
