@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -171,7 +171,9 @@ func TestDaemonLifecycle(t *testing.T) {
 		Connected bool
 		Channels  []struct {
 			Name     string
-			Messages []struct{ FromName string `json:"from_name"` }
+			Messages []struct {
+				FromName string `json:"from_name"`
+			}
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
