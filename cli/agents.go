@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
 )
 
 func newAgentsCommand(env *Env) *cobra.Command {
@@ -17,6 +19,7 @@ func newAgentsCommand(env *Env) *cobra.Command {
 		RunE: showHelp,
 	}
 	var asJSON, follow bool
+	var lines int
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List the agents with their backend, provider, state and uptime",
@@ -48,11 +51,27 @@ func newAgentsCommand(env *Env) *cobra.Command {
 		Short:   "Show one agent's log",
 		Example: `  thesystem agents logs agent-2 -f`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
-		RunE: func(*cobra.Command, []string) error {
-			return notYet("the agent swarm", 5)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			print := func(l api.LogLine) bool {
+				fmt.Fprintf(env.Stdout, "%s %s\n", l.Time.Local().Format("15:04:05.000"), l.Text)
+				return true
+			}
+			c := env.client()
+			if follow {
+				return c.FollowLogs(cmd.Context(), args[0], lines, print)
+			}
+			ls, err := c.Logs(cmd.Context(), args[0], lines)
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				print(l)
+			}
+			return nil
 		},
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow new lines")
+	logs.Flags().IntVarP(&lines, "lines", "n", 100, "how many recent lines to show")
 	cmd.AddCommand(list, logs)
 	return cmd
 }

@@ -107,12 +107,12 @@ func TestExitCodes(t *testing.T) {
 		{"status without engine", good, []string{"status"}, 1, "the engine is not running (no daemon at"},
 		{"status --json without engine", good, []string{"status", "--json"}, 1, "the engine is not running"},
 		{"destroy not yet", good, []string{"destroy", "-y"}, 1, "issue #6"},
-		{"reinstall not yet", good, []string{"reinstall"}, 1, "issue #5"},
+		{"reinstall without engine", good, []string{"reinstall"}, 1, "the engine is not running"},
 		{"restart without engine", good, []string{"restart", "chat"}, 1, "the engine is not running"},
 		{"logs without engine", good, []string{"logs", "-f"}, 1, "the engine is not running"},
 		{"rotate tokens without engine", good, []string{"keys", "rotate", "--tokens"}, 1, "agent tokens exist only while it runs"},
 		{"agents without engine", good, []string{"agents", "list"}, 1, "the engine is not running"},
-		{"agent logs not yet", good, []string{"agents", "logs", "a1"}, 1, "issue #5"},
+		{"agent logs without engine", good, []string{"agents", "logs", "agent-1"}, 1, "the engine is not running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.dir, nil, tc.args...)

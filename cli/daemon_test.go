@@ -222,6 +222,16 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Errorf("agents list: %v %+v", err, r)
 	}
 
+	if r := d.run(t, "agents", "logs", "agent-1"); r.code != 0 || !strings.Contains(r.stdout, "runner: agent-1") {
+		t.Errorf("agents logs: %+v", r)
+	}
+	if r := d.run(t, "reinstall"); r.code != 0 || !strings.Contains(r.stdout, "reinstalled") {
+		t.Fatalf("reinstall: %+v", r)
+	}
+	if st, err := d.client().Status(t.Context()); err != nil || !allHealthy(st) {
+		t.Fatalf("after reinstall: %+v %v", st, err)
+	}
+
 	r = d.run(t, "logs", "proxy", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"component":"agentauth-proxy"`) || !strings.Contains(r.stdout, "listening on http://127.0.0.1:") {
 		t.Errorf("logs: %+v", r)
@@ -253,6 +263,15 @@ func TestDaemonLifecycle(t *testing.T) {
 	if out, _ := d.podman(t, "volume", "ls", "-q"); !strings.Contains(string(out), "agent-1") {
 		t.Errorf("the workspaces should survive stop: %s", out)
 	}
+}
+
+func allHealthy(st api.Status) bool {
+	for _, c := range st.Components {
+		if c.State != api.StateHealthy {
+			return false
+		}
+	}
+	return len(st.Components) > 0
 }
 
 // stackOf reads the stack name off the running containers.

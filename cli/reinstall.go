@@ -1,8 +1,12 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
 
-func newReinstallCommand(*Env) *cobra.Command {
+	"github.com/spf13/cobra"
+)
+
+func newReinstallCommand(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "reinstall",
 		Short: "Rebuild the agent images and reprovision the components",
@@ -10,8 +14,12 @@ func newReinstallCommand(*Env) *cobra.Command {
 (or on the container host), then restart what was running.`,
 		Example: `  thesystem reinstall`,
 		Args:    usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			return notYet("rebuilding images and components", 5)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := env.client().Reinstall(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, "reinstalled: images and runtimes rebuilt")
+			return nil
 		},
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/doctor"
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/proxy"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
 )
@@ -214,6 +215,38 @@ func (e *Engine) Restart(ctx context.Context, name string) error {
 	return err
 }
 
+// Reinstall drops the cached images and runtimes and restarts the
+// container tier from the chat server on, which rebuilds them; the proxy
+// and the podman service keep running.
+func (e *Engine) Reinstall(ctx context.Context) error {
+	if !e.opt.Sandbox {
+		return api.Errorf(api.ErrBadRequest, "no container tier in this stack (vm.driver lima arrives with issue #6)")
+	}
+	if !e.opMu.TryLock() {
+		return api.ErrBusy
+	}
+	defer e.opMu.Unlock()
+	p, err := sandbox.Connect(ctx, e.opt.Paths.PodmanSocket())
+	if err != nil {
+		return api.Errorf(api.ErrNotRunning, "start the stack first: reinstall needs its podman service ("+err.Error()+")")
+	}
+	err = e.sup.RestartWith(ctx, api.ComponentChat, func() error {
+		n, err := p.RemoveImagesByPrefix("localhost/thesystem-")
+		if err != nil {
+			return err
+		}
+		e.log.WithField("images", n).Info("reinstall: cached images removed")
+		if e.opt.RuntimeBinary == "" {
+			return os.RemoveAll(e.opt.Paths.RuntimesDir())
+		}
+		return nil
+	})
+	if err != nil {
+		return api.Errorf(api.ErrStartFailed, err.Error())
+	}
+	return nil
+}
+
 // Shutdown stops the stack and asks the daemon to exit.
 func (e *Engine) Shutdown() {
 	_ = e.Stop(context.Background())
@@ -263,6 +296,11 @@ func toLines(ls []supervise.Line) []api.LogLine {
 func (e *Engine) logComponent(name string) (string, error) {
 	if name == "" {
 		return "", nil
+	}
+	for _, a := range e.agentNames() {
+		if name == a {
+			return a, nil
+		}
 	}
 	c, err := api.ParseComponent(name)
 	if err != nil {

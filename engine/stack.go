@@ -39,6 +39,20 @@ func (e *Engine) stackName() string {
 	return hex.EncodeToString(sum[:3])
 }
 
+// agentBackend is the runtime the named agent's group uses.
+func (e *Engine) agentBackend(name string) string {
+	i := 0
+	for _, g := range e.opt.Config.Config.Swarm.AgentGroups() {
+		for range g.Count {
+			i++
+			if fmt.Sprintf("agent-%d", i) == name {
+				return g.Backend
+			}
+		}
+	}
+	return ""
+}
+
 func (e *Engine) agentNames() []string {
 	var names []string
 	for _, g := range e.opt.Config.Config.Swarm.AgentGroups() {
@@ -138,11 +152,12 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		Ports: []int{cfg.Server.Dashboard},
 	})
 
-	var imageReady atomic.Bool
 	specs = append(specs, supervise.Spec{
 		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentDashboard},
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
-			imageReady.Store(false)
+			// The image is ready only while this run of the swarm says so.
+			e.agentImageRef.Store(nil)
+			defer e.agentImageRef.Store(nil)
 			p, err := connect(ctx)
 			if err != nil {
 				return err
@@ -162,12 +177,11 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				return err
 			}
 			e.agentImageRef.Store(&ref)
-			imageReady.Store(true)
 			<-ctx.Done()
 			return nil
 		}),
 		Ready: supervise.ProbeFunc(func(context.Context) error {
-			if !imageReady.Load() {
+			if e.agentImageRef.Load() == nil {
 				return errors.New("building the agent image")
 			}
 			return nil
@@ -277,6 +291,9 @@ func (e *Engine) runtimeBinary(ctx context.Context, logs *supervise.Logs) (strin
 // and started, and waited on; stopping revokes the token and removes the
 // container (the workspace volume stays).
 func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*sandbox.Podman, error), name string, current *atomic.Pointer[string], logs *supervise.Logs) error {
+	if backend := e.agentBackend(name); backend != "claude" {
+		return supervise.Permanent(fmt.Errorf("backend %s: its runtime (@tjamescouch/gro) cannot be installed from this machine's registries; use backend claude", backend))
+	}
 	p, err := connect(ctx)
 	if err != nil {
 		return err
@@ -308,8 +325,16 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 	}
 	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
 	argv := []string{sandbox.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
-	if cfg.Swarm.Mission != "" {
-		argv = append(argv, "--mission", cfg.Swarm.Mission)
+	mission := cfg.Swarm.Mission
+	if cfg.Swarm.MissionFile != "" {
+		b, err := os.ReadFile(cfg.Swarm.MissionFile)
+		if err != nil {
+			return supervise.Permanent(fmt.Errorf("swarm.mission_file: %w", err))
+		}
+		mission = string(b)
+	}
+	if mission != "" {
+		argv = append(argv, "--mission", mission)
 	}
 	argv = append(argv, "--", "claude", "-p")
 	id, err := p.CreateAgent(sandbox.AgentSpec{
@@ -332,6 +357,10 @@ func (e *Engine) runContainer(ctx context.Context, p *sandbox.Podman, id string,
 	if err := p.Start(id); err != nil {
 		return err
 	}
+	// The container's output joins the component's log as it comes.
+	logCtx, stopLogs := context.WithCancel(ctx)
+	defer stopLogs()
+	go p.FollowLogs(logCtx, id, logs.Writer(name, "container"))
 	exited := make(chan error, 1)
 	go func() {
 		code, err := p.Wait(id)
@@ -342,11 +371,7 @@ func (e *Engine) runContainer(ctx context.Context, p *sandbox.Podman, id string,
 	}()
 	select {
 	case err := <-exited:
-		if out, lerr := exec.CommandContext(context.WithoutCancel(ctx), "podman", append(append([]string{}, e.opt.PodmanArgs...), "logs", "--tail", "20", id)...).CombinedOutput(); lerr == nil {
-			w := logs.Writer(name, "container")
-			_, _ = w.Write(out)
-			_ = w.Close()
-		}
+		time.Sleep(100 * time.Millisecond) // let the last lines arrive
 		return err
 	case <-ctx.Done():
 		_ = p.Stop(id, supervise.DefaultStopTimeout)

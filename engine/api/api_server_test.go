@@ -260,3 +260,5 @@ sys.stdout.write(out.decode())`
 		t.Errorf("own uid got:\n%s", got)
 	}
 }
+
+func (f *fakeBackend) Reinstall(context.Context) error { return nil }

@@ -210,6 +210,11 @@ func (c *Client) Agents(ctx context.Context) ([]Agent, error) {
 	return a, c.do(ctx, http.MethodGet, "/v1/agents", nil, &a)
 }
 
+// Reinstall rebuilds the images and runtimes.
+func (c *Client) Reinstall(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/reinstall", nil, nil)
+}
+
 // Doctor runs the engine's checks.
 func (c *Client) Doctor(ctx context.Context) ([]Check, error) {
 	var cs []Check

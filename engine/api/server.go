@@ -32,6 +32,8 @@ type Backend interface {
 	RotateTokens(ctx context.Context) (int, error)
 	Agents() []Agent
 	Doctor(ctx context.Context) []Check
+	// Reinstall drops cached images and runtimes and rebuilds them.
+	Reinstall(ctx context.Context) error
 	// Shutdown asks the daemon to stop the stack and exit.
 	Shutdown()
 }
@@ -159,6 +161,7 @@ func (s *Server) Handler() http.Handler {
 		n, err := b.RotateTokens(r.Context())
 		reply(w, map[string]int{"rotated": n}, err)
 	})
+	mux.HandleFunc("POST /v1/reinstall", func(w http.ResponseWriter, r *http.Request) { reply(w, nil, b.Reinstall(r.Context())) })
 	mux.HandleFunc("GET /v1/agents", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Agents()) })
 	mux.HandleFunc("GET /v1/doctor", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Doctor(r.Context())) })
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {

@@ -77,6 +77,30 @@ func (p *Podman) ImportImage(tarPath, ref string) error {
 	return nil
 }
 
+// RemoveImagesByPrefix removes every image whose name starts with prefix
+// (e.g. localhost/thesystem-), so the next start rebuilds them.
+func (p *Podman) RemoveImagesByPrefix(prefix string) (int, error) {
+	list, err := images.List(p.conn, nil)
+	if err != nil {
+		return 0, err
+	}
+	var refs []string
+	for _, img := range list {
+		for _, name := range img.Names {
+			if strings.HasPrefix(name, prefix) {
+				refs = append(refs, name)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	if _, errs := images.Remove(p.conn, refs, new(images.RemoveOptions).WithForce(true)); len(errs) > 0 {
+		return 0, fmt.Errorf("remove images: %w", errors.Join(errs...))
+	}
+	return len(refs), nil
+}
+
 // ImageExists reports whether ref is in the store.
 func (p *Podman) ImageExists(ref string) (bool, error) {
 	return images.Exists(p.conn, ref, nil)
@@ -119,6 +143,42 @@ func (p *Podman) ImportImageFrom(ref string, write func(io.Writer) error) error 
 		return fmt.Errorf("import %s: %w", ref, err)
 	}
 	return nil
+}
+
+// FollowLogs copies the container's stdout and stderr to w until the
+// container stops (its log stream ends), then closes w. ctx is not
+// watched: whoever ends ctx also stops the container.
+func (p *Podman) FollowLogs(_ context.Context, id string, w io.WriteCloser) {
+	stdout, stderr := make(chan string, 64), make(chan string, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for stdout != nil || stderr != nil {
+			var l string
+			var ok bool
+			select {
+			case l, ok = <-stdout:
+				if !ok {
+					stdout = nil
+					continue
+				}
+			case l, ok = <-stderr:
+				if !ok {
+					stderr = nil
+					continue
+				}
+			}
+			if !strings.HasSuffix(l, "\n") {
+				l += "\n"
+			}
+			_, _ = io.WriteString(w, l)
+		}
+	}()
+	_ = containers.Logs(p.conn, id, new(containers.LogOptions).WithFollow(true).WithStdout(true).WithStderr(true), stdout, stderr)
+	close(stdout)
+	close(stderr)
+	<-done
+	_ = w.Close()
 }
 
 // Running reports whether the container is running.

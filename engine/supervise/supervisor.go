@@ -248,6 +248,12 @@ func (s *Supervisor) stopAll(cs []*component) {
 // directly or not: those stop first (reverse order), then all start again
 // in dependency order behind their readiness gates.
 func (s *Supervisor) Restart(ctx context.Context, name string) error {
+	return s.RestartWith(ctx, name, nil)
+}
+
+// RestartWith is Restart with between run while the component and its
+// dependents are stopped (to change what they will start from).
+func (s *Supervisor) RestartWith(ctx context.Context, name string, between func() error) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	target, ok := s.byName[name]
@@ -270,6 +276,11 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 		}
 	}
 	s.stopAll(set)
+	if between != nil {
+		if err := between(); err != nil {
+			return err
+		}
+	}
 	for _, c := range set {
 		if err := s.startOne(ctx, c); err != nil {
 			return &StartError{Component: c.spec.Name, Err: err}
