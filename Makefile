@@ -75,6 +75,7 @@ BENCHTIME ?= 3000x
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./engine/proxy/
 	.ci/with-keyring $(GO) test -run '^$$' -bench Daemon -benchtime 2000x -count 1 ./cli/
+	.ci/with-keyring $(GO) test -run '^$$' -bench StackStart -benchtime 1x -count 1 ./cli/
 
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)

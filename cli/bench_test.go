@@ -140,3 +140,80 @@ func runBench(b *testing.B, dir string, env []string, args ...string) result {
 	}
 	return result{code, out.String(), errb.String()}
 }
+
+// BenchmarkStackStart measures `thesystem start` to all-healthy with 1, 4
+// and 16 agents (the real daemon, podman service and containers; the
+// agents' runtime is /bin/echo), each after a cold first start that builds
+// the images, and the marginal time per agent container.
+func BenchmarkStackStart(b *testing.B) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		b.Skip("run under .ci/with-keyring (make bench)")
+	}
+	pdir := b.TempDir()
+	args := fmt.Sprintf("--root %s/root --runroot %s/runroot --storage-driver vfs", pdir, pdir)
+	if err := os.WriteFile(filepath.Join(pdir, "containers.conf"), []byte("[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	state := b.TempDir()
+	env := []string{
+		fmt.Sprintf("THESYSTEM_KEYRING_SERVICE=thesystem-bench-%d", time.Now().UnixNano()),
+		"THESYSTEM_STATE_DIR=" + state, "THESYSTEM_RUNTIME_DIR=" + filepath.Join(state, "run"),
+		"CONTAINERS_CONF=" + filepath.Join(pdir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo",
+	}
+	c := &api.Client{Socket: filepath.Join(state, "run", "api.sock")}
+	dir := b.TempDir()
+	ports := func() (int, int, int) {
+		var lc net.ListenConfig
+		var out [3]int
+		for i := range out {
+			ln, _ := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
+			out[i] = ln.Addr().(*net.TCPAddr).Port
+			_ = ln.Close()
+		}
+		return out[0], out[1], out[2]
+	}
+	startStop := func(agents int) time.Duration {
+		p1, p2, p3 := ports()
+		cfg := fmt.Sprintf("proxy:\n  port: %d\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: %d\n", p1, p2, p3, agents)
+		if err := os.WriteFile(filepath.Join(dir, "thesystem.yaml"), []byte(cfg), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		r := runBench(b, dir, env, "start")
+		d := time.Since(t0)
+		if r.code != 0 {
+			b.Fatalf("start with %d agents: %+v", agents, r)
+		}
+		st, err := c.Status(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := runBench(b, dir, env, "stop"); r.code != 0 {
+			b.Fatalf("stop: %+v", r)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.PID)); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("daemon did not exit")
+			}
+		}
+		return d
+	}
+	cold := startStop(1)
+	b.ResetTimer()
+	var d1, d4, d16 time.Duration
+	for b.Loop() {
+		d1 += startStop(1)
+		d4 += startStop(4)
+		d16 += startStop(16)
+	}
+	b.StopTimer()
+	n := time.Duration(b.N)
+	b.ReportMetric(cold.Seconds(), "cold-start-1-agent-s")
+	b.ReportMetric((d1 / n).Seconds(), "start-1-agent-s")
+	b.ReportMetric((d4 / n).Seconds(), "start-4-agents-s")
+	b.ReportMetric((d16 / n).Seconds(), "start-16-agents-s")
+	b.ReportMetric(float64((d16-d1)/n/15)/1e6, "per-agent-ms")
+}
