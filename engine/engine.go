@@ -77,9 +77,7 @@ type Engine struct {
 // New builds the engine for a configuration; nothing runs until Start.
 func New(opt Options) (*Engine, error) {
 	if opt.Log == nil {
-		l := logrus.New()
-		l.SetOutput(os.Stderr)
-		opt.Log = l
+		opt.Log = logrus.StandardLogger()
 	}
 	e := &Engine{opt: opt, since: time.Now(), log: opt.Log.WithField("component", "engine")}
 	cfg := opt.Config.Config

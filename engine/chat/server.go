@@ -13,9 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -24,6 +22,9 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/sirupsen/logrus"
+
+	"github.com/thesystem-dev/thesystem/engine/listeners"
+	"github.com/thesystem-dev/thesystem/engine/logx"
 )
 
 // Options configure a Server.
@@ -84,12 +85,7 @@ func New(opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	log := opt.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log := logx.OrDiscard(opt.Log)
 	s := &Server{opt: opt, log: log.WithField("component", "agentchat"), start: opt.Now(),
 		conns: map[*conn]struct{}{}, byID: map[string]*conn{}, channels: map[string]map[*conn]struct{}{}, pending: map[string]*challenge{}}
 	for _, ch := range opt.Channels {
@@ -101,13 +97,7 @@ func New(opt Options) *Server {
 // Serve answers on ln until ctx ends; cancellation is not an error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
-	defer stop()
-	err := srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) && ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return listeners.ServeHTTP(ctx, srv, ln)
 }
 
 // Health is GET /health.

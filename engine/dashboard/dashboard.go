@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -20,6 +19,9 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/sirupsen/logrus"
+
+	"github.com/thesystem-dev/thesystem/engine/listeners"
+	"github.com/thesystem-dev/thesystem/engine/logx"
 )
 
 //go:embed static
@@ -85,12 +87,7 @@ func New(opt Options) *Dashboard {
 	if opt.History <= 0 {
 		opt.History = 200
 	}
-	log := opt.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log := logx.OrDiscard(opt.Log)
 	return &Dashboard{opt: opt, log: log.WithField("component", "dashboard"), channels: map[string]*Channel{}, subs: map[chan struct{}]struct{}{}}
 }
 
@@ -347,10 +344,5 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 // Serve answers on ln until ctx ends.
 func (d *Dashboard) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
-	defer stop()
-	if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
-		return err
-	}
-	return nil
+	return listeners.ServeHTTP(ctx, srv, ln)
 }

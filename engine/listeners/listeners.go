@@ -3,7 +3,9 @@ package listeners
 
 import (
 	"context"
+	"errors"
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -29,4 +31,16 @@ func Serve(ctx context.Context, serve func(context.Context, net.Listener) error,
 	default:
 		return nil
 	}
+}
+
+// ServeHTTP runs srv on ln until ctx ends, then closes it and every
+// connection at once; cancellation is not an error.
+func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) && ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

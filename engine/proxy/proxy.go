@@ -28,6 +28,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/thesystem-dev/thesystem/engine/logx"
+
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
@@ -101,12 +103,7 @@ func New(opt Options) (*Proxy, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	log := opt.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log := logx.OrDiscard(opt.Log)
 	p := &Proxy{
 		opt:       opt,
 		log:       log.WithField("component", "agentauth"),

@@ -2,10 +2,11 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/listeners"
 )
 
 // Serve answers on ln until ctx is cancelled. Cancellation is not an
@@ -26,11 +27,5 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		},
 		ErrorLog: nil,
 	}
-	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
-	defer stop()
-	err := srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) && ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return listeners.ServeHTTP(ctx, srv, ln)
 }
