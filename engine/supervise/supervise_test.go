@@ -509,3 +509,41 @@ func TestLogs(t *testing.T) {
 		t.Errorf("line splitting: %q", texts)
 	}
 }
+
+// TestSiblingsStartTogether: components whose dependencies are up start at
+// once. Each sibling here is ready only once the other one runs, which a
+// one-by-one start could never satisfy.
+func TestSiblingsStartTogether(t *testing.T) {
+	var mu sync.Mutex
+	running := map[string]bool{}
+	svc := func(name string) Service {
+		return ServiceFunc(func(ctx context.Context) error {
+			mu.Lock()
+			running[name] = true
+			mu.Unlock()
+			<-ctx.Done()
+			return nil
+		})
+	}
+	readyWhen := func(other string) Probe {
+		return ProbeFunc(func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !running[other] {
+				return errors.New(other + " not running yet")
+			}
+			return nil
+		})
+	}
+	base := Spec{Name: "swarm", Service: svc("swarm")}
+	a := Spec{Name: "agent-1", DependsOn: []string{"swarm"}, Service: svc("agent-1"), Ready: readyWhen("agent-2"), ReadyTimeout: 5 * time.Second}
+	b := Spec{Name: "agent-2", DependsOn: []string{"swarm"}, Service: svc("agent-2"), Ready: readyWhen("agent-1"), ReadyTimeout: 5 * time.Second}
+	s, err := New([]Spec{base, a, b}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("siblings did not start together: %v", err)
+	}
+	s.Stop()
+}

@@ -220,13 +220,30 @@ func (e *StartError) Unwrap() error { return e.Err }
 func (s *Supervisor) Start(ctx context.Context) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
-	var started []*component
-	for _, c := range s.order {
-		if err := s.startOne(ctx, c); err != nil {
-			s.stopAll(started)
-			return &StartError{Component: c.spec.Name, Err: err}
+	if err := s.startSet(ctx, s.order); err != nil {
+		s.stopAll(s.order)
+		return err
+	}
+	return nil
+}
+
+// startSet starts the components of set (in dependency order) level by
+// level: those whose dependencies in the set are all up start together,
+// each behind its own readiness gate, so independent siblings (the agents)
+// do not wait for one another. It stops at the first level with a failure.
+func (s *Supervisor) startSet(ctx context.Context, set []*component) error {
+	for _, cs := range levelsOf(set) {
+		errs := make([]error, len(cs))
+		var wg sync.WaitGroup
+		for i, c := range cs {
+			wg.Go(func() { errs[i] = s.startOne(ctx, c) })
 		}
-		started = append(started, c)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				return &StartError{Component: cs[i].spec.Name, Err: err}
+			}
+		}
 	}
 	return nil
 }
@@ -238,10 +255,42 @@ func (s *Supervisor) Stop() {
 	s.stopAll(s.order)
 }
 
+// stopAll stops cs in reverse dependency order, level by level: what
+// nothing left running depends on stops together.
 func (s *Supervisor) stopAll(cs []*component) {
-	for i := len(cs) - 1; i >= 0; i-- {
-		s.stopOne(cs[i])
+	levels := levelsOf(cs)
+	for i := len(levels) - 1; i >= 0; i-- {
+		var wg sync.WaitGroup
+		for _, c := range levels[i] {
+			wg.Go(func() { s.stopOne(c) })
+		}
+		wg.Wait()
 	}
+}
+
+// levelsOf groups set (in dependency order) by depth: level 0 depends on
+// nothing in the set, level n on something at level n-1.
+func levelsOf(set []*component) [][]*component {
+	level := map[*component]int{}
+	in := map[string]*component{}
+	for _, c := range set {
+		in[c.spec.Name] = c
+	}
+	var levels [][]*component
+	for _, c := range set {
+		l := 0
+		for _, d := range c.spec.DependsOn {
+			if dc, ok := in[d]; ok {
+				l = max(l, level[dc]+1)
+			}
+		}
+		level[c] = l
+		for len(levels) <= l {
+			levels = append(levels, nil)
+		}
+		levels[l] = append(levels[l], c)
+	}
+	return levels
 }
 
 // Restart restarts one component and the components that depend on it,
@@ -281,12 +330,7 @@ func (s *Supervisor) RestartWith(ctx context.Context, name string, between func(
 			return err
 		}
 	}
-	for _, c := range set {
-		if err := s.startOne(ctx, c); err != nil {
-			return &StartError{Component: c.spec.Name, Err: err}
-		}
-	}
-	return nil
+	return s.startSet(ctx, set)
 }
 
 // startOne launches c's runner and waits for it to be ready.
