@@ -60,10 +60,14 @@ func startAction(ctx context.Context, env *Env, g *globals) error {
 		last := map[string]string{}
 		_ = c.Events(evCtx, func(st api.Status) bool {
 			for _, comp := range st.Components {
-				if last[comp.Name] != comp.State && comp.State != api.StateStopped {
-					fmt.Fprintf(env.Stderr, "  %-18s %s\n", comp.Name, comp.State)
+				line := comp.State
+				if comp.Detail != "" {
+					line += ": " + comp.Detail
 				}
-				last[comp.Name] = comp.State
+				if last[comp.Name] != line && comp.State != api.StateStopped {
+					fmt.Fprintf(env.Stderr, "  %-18s %s\n", comp.Name, line)
+				}
+				last[comp.Name] = line
 			}
 			return true
 		})

@@ -86,6 +86,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
+			supervise.Report(ctx, "preparing the base image")
 			if err := p.ImportImageFrom(e.baseImage(), sandbox.BaseRootfs); err != nil {
 				return err
 			}
@@ -170,7 +171,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			logs.Append(supervise.Line{Component: api.ComponentSwarm, Stream: "supervisor", Text: "agent image " + ref})
+			supervise.Report(ctx, "preparing the agent image %s", ref)
 			if err := p.ImportImageFrom(ref, func(w io.Writer) error {
 				return sandbox.RuntimeRootfs(ctx, bin, "claude", agentUID, agentGID, w)
 			}); err != nil {
@@ -283,7 +284,6 @@ func (e *Engine) runtimeBinary(ctx context.Context, logs *supervise.Logs) (strin
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("claude-code installed but %s is missing", bin)
 	}
-	note("installed claude-code")
 	return bin, nil
 }
 

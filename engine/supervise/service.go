@@ -12,6 +12,7 @@ package supervise
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Service is one component. Serve runs it until ctx is cancelled (then it
@@ -40,6 +41,18 @@ func Permanent(err error) error { return &PermanentError{Err: err} }
 func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
+}
+
+type reporterKey struct{}
+
+// Report tells the supervisor what a service is doing while it starts
+// (installing, building an image…): it becomes the component's detail, is
+// published to subscribers and logged. Outside a supervised service it
+// does nothing.
+func Report(ctx context.Context, format string, args ...any) {
+	if f, ok := ctx.Value(reporterKey{}).(func(string)); ok {
+		f(fmt.Sprintf(format, args...))
+	}
 }
 
 // pider is implemented by services that run a process.

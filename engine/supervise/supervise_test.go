@@ -547,3 +547,37 @@ func TestSiblingsStartTogether(t *testing.T) {
 	}
 	s.Stop()
 }
+
+func TestReport(t *testing.T) {
+	svc := ServiceFunc(func(ctx context.Context) error {
+		Report(ctx, "building %s", "images")
+		<-ctx.Done()
+		return nil
+	})
+	gate := make(chan struct{})
+	s, _ := New([]Spec{{Name: "x", Service: svc, Ready: ProbeFunc(func(context.Context) error {
+		select {
+		case <-gate:
+			return nil
+		default:
+			return errors.New("not yet")
+		}
+	})}}, nil)
+	rec := record(s)
+	done := make(chan error)
+	go func() { done <- s.Start(t.Context()) }()
+	waitFor(t, s, "the report", func(sn Snapshot) bool { return state(sn, "x").Detail == "building images" })
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	rec.close()
+	if st := state(s.Status(), "x"); st.Detail != "" {
+		t.Errorf("detail after start %q", st.Detail)
+	}
+	if lines := s.Logs().Tail("x", -1); len(lines) == 0 || lines[0].Text != "building images" {
+		t.Errorf("not logged: %+v", lines)
+	}
+	Report(context.Background(), "outside a service: ignored")
+}

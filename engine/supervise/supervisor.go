@@ -407,6 +407,10 @@ func (s *Supervisor) run(ctx context.Context, c *component, first chan<- error) 
 		start := s.now()
 		s.setState(c, StateStarting, "")
 		runCtx, cancel := context.WithCancel(ctx)
+		runCtx = context.WithValue(runCtx, reporterKey{}, func(msg string) {
+			s.note(c, "%s", msg)
+			s.update(c, func(st *ComponentStatus) { st.Detail = msg })
+		})
 		exited := make(chan error, 1)
 		go func() { exited <- c.spec.Service.Serve(runCtx) }()
 
