@@ -163,18 +163,8 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			bin, err := e.runtimeBinary(ctx, logs)
+			ref, err := e.ensureAgentImage(ctx, p, logs)
 			if err != nil {
-				return supervise.Permanent(err)
-			}
-			ref, err := agentImage(bin)
-			if err != nil {
-				return err
-			}
-			supervise.Report(ctx, "preparing the agent image %s", ref)
-			if err := p.ImportImageFrom(ref, func(w io.Writer) error {
-				return sandbox.RuntimeRootfs(ctx, bin, "claude", agentUID, agentGID, w)
-			}); err != nil {
 				return err
 			}
 			e.agentImageRef.Store(&ref)
@@ -241,19 +231,49 @@ func getJSON(ctx context.Context, url string, v any) error {
 
 func (e *Engine) baseImage() string { return "localhost/thesystem-base:1" }
 
-// agentImage names the agent image after the runtime binary's content, so
-// a new runtime gets a new image and an unchanged one is reused.
-func agentImage(bin string) (string, error) {
-	f, err := os.Open(bin)
+// ensureAgentImage builds the agent image unless it exists: from
+// swarm.containerfile when set, else from claude-code's own files.
+func (e *Engine) ensureAgentImage(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs) (string, error) {
+	if cf := e.opt.Config.Config.Swarm.Containerfile; cf != "" {
+		ref, err := contentRef("localhost/thesystem-agent-custom", cf)
+		if err != nil {
+			return "", supervise.Permanent(err)
+		}
+		if ok, err := p.ImageExists(ref); err != nil || ok {
+			return ref, err
+		}
+		supervise.Report(ctx, "building the agent image from %s", cf)
+		w := logs.Writer(api.ComponentSwarm, "build")
+		defer func() { _ = w.Close() }()
+		return ref, p.BuildImage(cf, ref, w)
+	}
+	bin, err := e.runtimeBinary(ctx, logs)
 	if err != nil {
-		return "", fmt.Errorf("agent runtime: %w", err)
+		return "", supervise.Permanent(err)
+	}
+	ref, err := contentRef("localhost/thesystem-agent-claude", bin)
+	if err != nil {
+		return "", err
+	}
+	supervise.Report(ctx, "preparing the agent image %s", ref)
+	return ref, p.ImportImageFrom(ref, func(w io.Writer) error {
+		return sandbox.RuntimeRootfs(ctx, bin, "claude", agentUID, agentGID, w)
+	})
+}
+
+// contentRef names an image after a file's content (the runtime binary,
+// the Containerfile), so a change gets a new image and no change reuses it.
+func contentRef(repo, file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("agent image: %w", err)
 	}
 	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return "localhost/thesystem-agent-claude:" + hex.EncodeToString(h.Sum(nil))[:12], nil
+	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 // runtimeBinary finds claude-code, installing it from npm into the state

@@ -61,11 +61,15 @@ type Client struct {
 
 // Swarm is the set of agents to run.
 type Swarm struct {
-	Agents      int            `yaml:"agents" json:"agents"`
-	Backend     string         `yaml:"backend" json:"backend"`
-	Mission     string         `yaml:"mission,omitempty" json:"mission,omitempty"`
-	MissionFile string         `yaml:"mission_file,omitempty" json:"mission_file,omitempty"`
-	Backends    []BackendGroup `yaml:"backends,omitempty" json:"backends,omitempty"`
+	Agents      int    `yaml:"agents" json:"agents"`
+	Backend     string `yaml:"backend" json:"backend"`
+	Mission     string `yaml:"mission,omitempty" json:"mission,omitempty"`
+	MissionFile string `yaml:"mission_file,omitempty" json:"mission_file,omitempty"`
+	// Containerfile, when set, builds the agent image instead of the
+	// default one made from claude-code's files; the image must have
+	// claude on its PATH.
+	Containerfile string         `yaml:"containerfile,omitempty" json:"containerfile,omitempty"`
+	Backends      []BackendGroup `yaml:"backends,omitempty" json:"backends,omitempty"`
 }
 
 // BackendGroup is one line of the per-backend list: count agents of a

@@ -199,6 +199,8 @@ func TestValidationErrors(t *testing.T) {
 		{"mission and file", "swarm:\n  mission: a\n  mission_file: b.md\n",
 			nil, []string{"thesystem.yaml:3: swarm.mission_file: set either swarm.mission or swarm.mission_file, not both",
 				"thesystem.yaml:3: swarm.mission_file: " + filepath.Join(dir, "b.md") + " does not exist"}},
+		{"containerfile missing", "swarm:\n  containerfile: Containerfile\n",
+			nil, []string{"thesystem.yaml:2: swarm.containerfile: " + filepath.Join(dir, "Containerfile") + " does not exist"}},
 		{"driver", "vm:\n  driver: docker\n",
 			nil, []string{`thesystem.yaml:2: vm.driver: must be one of auto, lima, none, got "docker"`}},
 		{"cpus", "vm:\n  cpus: 0\n",
@@ -308,7 +310,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		got = append(got, w.String())
 	}
 	want := []string{
-		`thesystem.yaml:3: swarm.agent: unknown key, ignored (known: agents, backend, mission, mission_file, backends)`,
+		`thesystem.yaml:3: swarm.agent: unknown key, ignored (known: agents, backend, mission, mission_file, containerfile, backends)`,
 		`thesystem.yaml:4: swarm.Mission_File: unknown key, ignored (did you mean "mission_file"?)`,
 		`thesystem.yaml:5: extra: unknown key, ignored (known: mode, server, client, swarm, vm, proxy, channels)`,
 	}

@@ -167,6 +167,11 @@ func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
 			s.MissionFile = abs
 		}
 	}
+	if s.Containerfile != "" {
+		if abs, ok := d.existing("swarm.containerfile", s.Containerfile, dir, opt.Home, false); ok {
+			s.Containerfile = abs
+		}
+	}
 }
 
 func (d *decoder) checkGroups(s *Swarm) {

@@ -290,3 +290,38 @@ func TestConnectErrors(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestBuildFromContainerfile builds an image from a Containerfile whose
+// base is in the local store (no registry is reachable here; a registry
+// base takes the same path).
+func TestBuildFromContainerfile(t *testing.T) {
+	svc := startPodman(t)
+	p, err := Connect(t.Context(), svc.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := testImage(t, p)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mission.txt"), []byte("ship it\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "Containerfile")
+	if err := os.WriteFile(cf, []byte("FROM "+base+"\nLABEL dev.thesystem.test=built\nCOPY mission.txt /etc/mission.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	const ref = "localhost/thesystem-test:built"
+	if err := p.BuildImage(cf, ref, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if ok, err := p.ImageExists(ref); err != nil || !ok {
+		t.Fatalf("built image missing: %v", err)
+	}
+	b, err := svc.podman(t.Context(), "image", "inspect", "--format", "{{index .Labels \"dev.thesystem.test\"}}", ref).Output()
+	if err != nil || strings.TrimSpace(string(b)) != "built" {
+		t.Errorf("label: %q %v", b, err)
+	}
+	if err := p.BuildImage(filepath.Join(dir, "nope"), ref, &out); err == nil {
+		t.Error("a missing Containerfile built")
+	}
+}
