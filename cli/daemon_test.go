@@ -362,6 +362,12 @@ func TestDaemonKill9(t *testing.T) {
 	if _, err := os.Stat(d.sock); err != nil {
 		t.Fatalf("expected a stale socket after kill -9: %v", err)
 	}
+	if out, _ := d.podman(t, "ps", "-q"); len(strings.Fields(string(out))) != 4 {
+		t.Fatalf("the containers should outlive the daemon (conmon): %s", out)
+	}
+	// Scale down while nothing runs: the next start must sweep agent-2.
+	cfg, _ := os.ReadFile(filepath.Join(d.dir, "thesystem.yaml"))
+	write(t, filepath.Join(d.dir, "thesystem.yaml"), strings.Replace(string(cfg), "agents: 2", "agents: 1", 1))
 	r := d.run(t, "start")
 	if r.code != 0 || !strings.Contains(r.stdout, "agentauth-proxy   healthy") {
 		t.Fatalf("start after kill -9: %+v", r)
@@ -369,6 +375,10 @@ func TestDaemonKill9(t *testing.T) {
 	st2, err := d.client().Status(t.Context())
 	if err != nil || st2.PID == st.PID {
 		t.Fatalf("new daemon: %+v %v", st2, err)
+	}
+	out, _ := d.podman(t, "ps", "-a", "--format", "{{.Names}}")
+	if names := strings.Fields(string(out)); len(names) != 3 || strings.Contains(string(out), "agent-2") {
+		t.Errorf("after a restart with 1 agent: %v", names)
 	}
 	if r := d.run(t, "stop"); r.code != 0 {
 		t.Fatalf("stop: %+v", r)

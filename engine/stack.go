@@ -86,6 +86,15 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
+			// Everything of this stack depends on the chat server, so its
+			// start is the one place to sweep what a daemon that died
+			// (kill -9) left running, agents of a larger swarm included.
+			if ids, err := p.ListManaged(e.stackName()); err == nil && len(ids) > 0 {
+				supervise.Report(ctx, "removing %d containers left by an earlier run", len(ids))
+				for _, id := range ids {
+					_ = p.Remove(id)
+				}
+			}
 			supervise.Report(ctx, "preparing the base image")
 			if err := p.ImportImageFrom(e.baseImage(), sandbox.BaseRootfs); err != nil {
 				return err
