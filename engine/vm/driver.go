@@ -1,0 +1,258 @@
+package vm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lima-vm/lima/v2/pkg/limatype"
+)
+
+// State of a VM.
+type State string
+
+// States.
+const (
+	StateMissing State = "missing"
+	StateStopped State = "stopped"
+	StateRunning State = "running"
+	StateBroken  State = "broken"
+)
+
+// Status is a VM's state with detail.
+type Status struct {
+	State  State  `json:"state"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Driver is a VM tier: where podman runs and how the host's proxy socket
+// reaches the containers.
+type Driver interface {
+	Name() string
+	// Start creates the VM if it is missing and starts it.
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	// Delete removes the VM and its state.
+	Delete(ctx context.Context) error
+	Status(ctx context.Context) (Status, error)
+	// PodmanSocket is the host path of the podman API the containers run
+	// under.
+	PodmanSocket() string
+}
+
+// None is vm.driver none: the host's podman, no firebreak. The engine
+// runs the podman service itself.
+type None struct{ Socket string }
+
+// Name is "none".
+func (None) Name() string { return "none" }
+
+// Start does nothing: there is no VM.
+func (None) Start(context.Context) error { return nil }
+
+// Stop does nothing.
+func (None) Stop(context.Context) error { return nil }
+
+// Delete does nothing.
+func (None) Delete(context.Context) error { return nil }
+
+// Status is always running.
+func (None) Status(context.Context) (Status, error) {
+	return Status{State: StateRunning, Detail: "no VM: host podman"}, nil
+}
+
+// PodmanSocket is the engine's podman service.
+func (n None) PodmanSocket() string { return n.Socket }
+
+// Runner runs limactl; tests substitute a recorded one.
+type Runner interface {
+	Run(ctx context.Context, args ...string) ([]byte, error)
+}
+
+// ExecRunner runs the limactl binary with LIMA_HOME set, every call with
+// the caller's deadline, its output copied to Log.
+type ExecRunner struct {
+	Path string // "" finds limactl on PATH
+	Home string // LIMA_HOME: private, under the state dir
+	Log  io.Writer
+}
+
+// ErrNoLimactl is returned when limactl is not installed.
+var ErrNoLimactl = errors.New("limactl not found: install Lima (macOS: brew install lima) or set vm.driver: none")
+
+// Run runs limactl args.
+func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
+	path := r.Path
+	if path == "" {
+		p, err := exec.LookPath("limactl")
+		if err != nil {
+			return nil, ErrNoLimactl
+		}
+		path = p
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), "LIMA_HOME="+r.Home)
+	// A child of limactl that keeps our pipes open must not hold us past
+	// the deadline.
+	cmd.WaitDelay = 2 * time.Second
+	var out bytes.Buffer
+	if r.Log != nil {
+		cmd.Stdout = io.MultiWriter(&out, r.Log)
+		cmd.Stderr = io.MultiWriter(&out, r.Log)
+	} else {
+		cmd.Stdout, cmd.Stderr = &out, &out
+	}
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrNotFound) {
+		return nil, ErrNoLimactl
+	}
+	return out.Bytes(), err
+}
+
+// Lima is vm.driver lima.
+type Lima struct {
+	Instance string
+	Home     string // LIMA_HOME
+	Runner   Runner
+	// Template is the instance's configuration, written (validated) on
+	// create.
+	Template func() (*limatype.LimaYAML, error)
+	// StartTimeout bounds create+start; 0 means 10 minutes.
+	StartTimeout time.Duration
+}
+
+// Name is "lima".
+func (*Lima) Name() string { return "lima" }
+
+// PodmanSocket is where the guest's podman socket is forwarded.
+func (l *Lima) PodmanSocket() string {
+	return filepath.Join(l.Home, l.Instance, "sock", "podman.sock")
+}
+
+// Status reads `limactl list --json`.
+func (l *Lima) Status(ctx context.Context) (Status, error) {
+	out, err := l.Runner.Run(ctx, "list", "--json")
+	if err != nil {
+		return Status{}, limaError("list", out, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var inst struct {
+			Name    string   `json:"name"`
+			Status  string   `json:"status"`
+			Errors  []string `json:"errors"`
+			Message string   `json:"message"`
+		}
+		if json.Unmarshal(sc.Bytes(), &inst) != nil || inst.Name != l.Instance {
+			continue
+		}
+		switch inst.Status {
+		case "Running":
+			return Status{State: StateRunning}, nil
+		case "Stopped":
+			return Status{State: StateStopped}, nil
+		default:
+			return Status{State: StateBroken, Detail: strings.TrimSpace(inst.Status + " " + strings.Join(inst.Errors, "; "))}, nil
+		}
+	}
+	return Status{State: StateMissing}, nil
+}
+
+// Start creates the instance from the template if it is missing, then
+// starts it and waits for Lima's readiness (podman provisioned).
+func (l *Lima) Start(ctx context.Context) error {
+	timeout := l.StartTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := l.Status(ctx)
+	if err != nil {
+		return err
+	}
+	switch st.State {
+	case StateRunning:
+		return nil
+	case StateBroken:
+		return fmt.Errorf("VM %s is broken (%s): run `thesystem destroy`, then `thesystem start` to rebuild it", l.Instance, st.Detail)
+	case StateMissing:
+		y, err := l.Template()
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(l.Home, "_templates", l.Instance+".yaml")
+		if err := WriteTemplate(ctx, y, path); err != nil {
+			return err
+		}
+		if out, err := l.Runner.Run(ctx, "create", "--tty=false", "--name="+l.Instance, path); err != nil {
+			return limaError("create", out, err)
+		}
+	}
+	if out, err := l.Runner.Run(ctx, "start", "--tty=false", l.Instance); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("VM %s did not start within %s; see %s: %w", l.Instance, timeout,
+				filepath.Join(l.Home, l.Instance, "ha.stderr.log"), ctx.Err())
+		}
+		return limaError("start", out, err)
+	}
+	if st, err := l.Status(ctx); err != nil || st.State != StateRunning {
+		return fmt.Errorf("VM %s is %s after start (%s)", l.Instance, st.State, st.Detail)
+	}
+	return nil
+}
+
+// Stop stops the instance.
+func (l *Lima) Stop(ctx context.Context) error {
+	st, err := l.Status(ctx)
+	if err != nil || st.State != StateRunning {
+		return err
+	}
+	if out, err := l.Runner.Run(ctx, "stop", l.Instance); err != nil {
+		return limaError("stop", out, err)
+	}
+	return nil
+}
+
+// Delete removes the instance.
+func (l *Lima) Delete(ctx context.Context) error {
+	st, err := l.Status(ctx)
+	if err != nil || st.State == StateMissing {
+		return err
+	}
+	if out, err := l.Runner.Run(ctx, "delete", "--force", l.Instance); err != nil {
+		return limaError("delete", out, err)
+	}
+	return nil
+}
+
+// limaError explains a failed limactl call from what it printed.
+func limaError(op string, out []byte, err error) error {
+	if errors.Is(err, ErrNoLimactl) {
+		return err
+	}
+	text := string(out)
+	hint := ""
+	switch {
+	case strings.Contains(text, "qemu-system") && (strings.Contains(text, "not found") || strings.Contains(text, "executable file not found")):
+		hint = ": QEMU is not installed (macOS: brew install qemu; Linux: apt-get install qemu-system)"
+	case strings.Contains(text, "no space left on device"):
+		hint = ": the disk is full; free space or lower vm.disk"
+	case strings.Contains(text, "DEGRADED") || strings.Contains(text, "degraded"):
+		hint = ": the VM came up degraded (the guest agent or a probe failed); see `thesystem logs vm`"
+	}
+	last := strings.TrimSpace(text)
+	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+		last = last[i+1:]
+	}
+	return fmt.Errorf("limactl %s: %w%s (%s)", op, err, hint, last)
+}

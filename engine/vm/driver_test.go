@@ -1,0 +1,125 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lima-vm/lima/v2/pkg/limatype"
+)
+
+func fakeLima(t *testing.T) (*Lima, string) {
+	t.Helper()
+	home := t.TempDir()
+	bin, err := filepath.Abs("testdata/fake-limactl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	return &Lima{
+		Instance: "thesystem", Home: home, Runner: ExecRunner{Path: bin, Home: home},
+		Template: func() (*limatype.LimaYAML, error) {
+			return Template(cfg, TemplateOptions{HostSocketDir: "/s", HostPodmanSocket: filepath.Join(home, "thesystem", "sock", "podman.sock")})
+		},
+	}, home
+}
+
+func argv(t *testing.T, home string) []string {
+	b, _ := os.ReadFile(filepath.Join(home, "argv.log"))
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+func TestLimaLifecycle(t *testing.T) {
+	l, home := fakeLima(t)
+	ctx := t.Context()
+	if st, err := l.Status(ctx); err != nil || st.State != StateMissing {
+		t.Fatalf("fresh: %+v %v", st, err)
+	}
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := l.Status(ctx); st.State != StateRunning {
+		t.Fatalf("after start: %+v", st)
+	}
+	// The template limactl got is the validated one.
+	b, err := os.ReadFile(filepath.Join(home, "created-template.yaml"))
+	if err != nil || Validate(ctx, b, filepath.Join(home, "t.yaml")) != nil || !strings.Contains(string(b), "writable: false") {
+		t.Fatalf("created from %s (%v)", b, err)
+	}
+	if err := l.Start(ctx); err != nil { // running: nothing to do
+		t.Fatal(err)
+	}
+	if err := l.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(ctx); err != nil { // stopped: start, no create
+		t.Fatal(err)
+	}
+	if err := l.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := l.Status(ctx); st.State != StateMissing {
+		t.Fatalf("after delete: %+v", st)
+	}
+	var ops []string
+	for _, a := range argv(t, home) {
+		if f := strings.Fields(a); len(f) > 0 && f[0] != "list" {
+			ops = append(ops, f[0])
+		}
+	}
+	if strings.Join(ops, " ") != "create start stop start delete" {
+		t.Errorf("limactl calls: %v", ops)
+	}
+	if l.PodmanSocket() != filepath.Join(home, "thesystem", "sock", "podman.sock") {
+		t.Errorf("podman socket %s", l.PodmanSocket())
+	}
+}
+
+func TestLimaErrors(t *testing.T) {
+	for _, tc := range []struct {
+		fail, want string
+	}{
+		{"start:qemu", "QEMU is not installed"},
+		{"create:disk", "the disk is full"},
+	} {
+		t.Run(tc.fail, func(t *testing.T) {
+			l, _ := fakeLima(t)
+			t.Setenv("FAKE_LIMACTL_FAIL", tc.fail)
+			if err := l.Start(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Start = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		l, home := fakeLima(t)
+		t.Setenv("FAKE_LIMACTL_FAIL", "start:hang")
+		l.StartTimeout = 300 * time.Millisecond
+		err := l.Start(t.Context())
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not start within 300ms; see "+filepath.Join(home, "thesystem", "ha.stderr.log")) {
+			t.Errorf("Start = %v", err)
+		}
+	})
+	t.Run("no limactl", func(t *testing.T) {
+		l, _ := fakeLima(t)
+		l.Runner = ExecRunner{Path: filepath.Join(t.TempDir(), "limactl"), Home: l.Home}
+		if _, err := l.Status(t.Context()); err == nil {
+			t.Error("a missing limactl went unnoticed")
+		}
+		t.Setenv("PATH", t.TempDir())
+		l.Runner = ExecRunner{Home: l.Home}
+		if _, err := l.Status(t.Context()); !errors.Is(err, ErrNoLimactl) {
+			t.Errorf("Status = %v", err)
+		}
+	})
+}
+
+func TestNoneDriver(t *testing.T) {
+	var d Driver = None{Socket: "/run/x/podman.sock"}
+	if st, _ := d.Status(t.Context()); st.State != StateRunning || d.PodmanSocket() != "/run/x/podman.sock" || d.Name() != "none" {
+		t.Errorf("%+v", st)
+	}
+}
