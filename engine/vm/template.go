@@ -51,15 +51,18 @@ type TemplateOptions struct {
 	// HostPodmanSocket is where the guest's podman socket appears on the
 	// host.
 	HostPodmanSocket string
+	// HostForwardDir is where the guest's chat and dashboard sockets
+	// appear on the host (the host relays 127.0.0.1 ports to them).
+	HostForwardDir string
 	// Env is passed to the guest: already the allowlist minus secrets.
 	Env []string
 }
 
 // Template builds the Lima instance's configuration from the config:
 // cpus/memory/disk, the project mounted read-only, podman provisioned
-// (and a marker when done), the guest's podman socket forwarded to the
-// host, the host's proxy socket into the guest, the chat and dashboard
-// ports to the host's loopback, containerd off.
+// (and a marker when done), the guest's podman, chat and dashboard sockets
+// forwarded to the host, the host's proxy socket into the guest (reverse),
+// no guest TCP port forwarded at all, containerd off.
 func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error) {
 	images := opt.Images
 	if len(images) == 0 {
@@ -88,13 +91,13 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	y.Provision = []limatype.Provision{{Mode: limatype.ProvisionModeSystem, Script: &script}}
 	probe := fmt.Sprintf("#!/bin/sh\nset -eu\ntest -f %s\ntest -S %s\n", ProvisionedMarker, GuestPodmanSocket)
 	y.Probes = []limatype.Probe{{Mode: limatype.ProbeModeReadiness, Script: &probe, Hint: "podman is being provisioned in the VM"}}
-	loopback := []byte{127, 0, 0, 1}
 	y.PortForwards = []limatype.PortForward{
 		{GuestSocket: GuestPodmanSocket, HostSocket: opt.HostPodmanSocket},
 		{GuestSocket: GuestSocketDir + "/agentauth.sock", HostSocket: filepath.Join(opt.HostSocketDir, "agentauth.sock"), Reverse: true},
-		{GuestPort: cfg.Server.Port, HostPort: cfg.Server.Port, HostIP: loopback},
-		{GuestPort: cfg.Server.Dashboard, HostPort: cfg.Server.Dashboard, HostIP: loopback},
-		// Nothing else of the guest's reaches the host.
+		{GuestSocket: GuestSocketDir + "/chat.sock", HostSocket: filepath.Join(opt.HostForwardDir, "chat.sock")},
+		{GuestSocket: GuestSocketDir + "/dashboard.sock", HostSocket: filepath.Join(opt.HostForwardDir, "dashboard.sock")},
+		// No TCP port of the guest's reaches the host: the host relays
+		// its own loopback ports to the forwarded sockets.
 		{GuestPortRange: [2]int{1, 65535}, Ignore: true},
 	}
 	if len(opt.Env) > 0 {
@@ -108,9 +111,8 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 			}
 		}
 	}
-	msg := "TheSystem's VM: podman for the agents, the chat server, the dashboard. Ports " +
-		strconv.Itoa(cfg.Server.Port) + " and " + strconv.Itoa(cfg.Server.Dashboard) + " are forwarded to the host's loopback."
-	y.Message = msg
+	y.Message = "TheSystem's VM: podman for the agents, the chat server and the dashboard (http://127.0.0.1:" +
+		strconv.Itoa(cfg.Server.Dashboard) + " on the host)."
 	return y, nil
 }
 

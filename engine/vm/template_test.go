@@ -26,7 +26,8 @@ func TestTemplateValidates(t *testing.T) {
 	cfg := testConfig(t)
 	const planted = "sk-ant-api03-PLANTEDvmKEY0123456789abcdef"
 	env, _ := sandbox.ForwardEnv([]string{"ANTHROPIC_MODEL=claude-x", "ANTHROPIC_API_KEY=" + planted, "THESYSTEM_NOTE=" + planted, "HOME=/root"})
-	y, err := Template(cfg, TemplateOptions{HostSocketDir: "/run/user/1/thesystem/sockets", HostPodmanSocket: "/run/user/1/thesystem/podman.sock", Env: env})
+	y, err := Template(cfg, TemplateOptions{HostSocketDir: "/run/user/1/thesystem/sockets", HostPodmanSocket: "/run/user/1/thesystem/podman.sock",
+		HostForwardDir: "/run/user/1/thesystem/vm", Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,8 @@ func TestTemplateValidates(t *testing.T) {
 		"cpus: 2", "memory: 4GiB", "disk: 20GiB", "writable: false", "mountPoint: /project",
 		"guestSocket: /run/podman/podman.sock", "hostSocket: /run/user/1/thesystem/podman.sock",
 		"guestSocket: /run/thesystem/sockets/agentauth.sock", "reverse: true",
-		"guestPort: 16667", "guestPort: 13000", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04",
+		"guestSocket: /run/thesystem/sockets/chat.sock", "hostSocket: /run/user/1/thesystem/vm/chat.sock",
+		"guestSocket: /run/thesystem/sockets/dashboard.sock", "ignore: true", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04", "http://127.0.0.1:13000",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("template lacks %q:\n%s", want, text)
