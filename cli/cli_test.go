@@ -106,7 +106,7 @@ func TestExitCodes(t *testing.T) {
 		{"stop with nothing running", good, []string{"stop"}, 0, ""},
 		{"status without engine", good, []string{"status"}, 1, "the engine is not running (no daemon at"},
 		{"status --json without engine", good, []string{"status", "--json"}, 1, "the engine is not running"},
-		{"destroy not yet", good, []string{"destroy", "-y"}, 1, "issue #6"},
+		{"destroy needs --yes without a terminal", good, []string{"destroy"}, 2, "confirm with --yes"},
 		{"reinstall without engine", good, []string{"reinstall"}, 1, "the engine is not running"},
 		{"restart without engine", good, []string{"restart", "chat"}, 1, "the engine is not running"},
 		{"logs without engine", good, []string{"logs", "-f"}, 1, "the engine is not running"},

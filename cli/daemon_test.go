@@ -263,6 +263,23 @@ func TestDaemonLifecycle(t *testing.T) {
 	if out, _ := d.podman(t, "volume", "ls", "-q"); !strings.Contains(string(out), "agent-1") {
 		t.Errorf("the workspaces should survive stop: %s", out)
 	}
+
+	// destroy deletes what the stack built; start rebuilds it.
+	if r := d.run(t, "destroy", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "run `thesystem start` to rebuild") {
+		t.Fatalf("destroy: %+v", r)
+	}
+	if out, _ := d.podman(t, "volume", "ls", "-q"); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("volumes after destroy: %s", out)
+	}
+	if out, _ := d.podman(t, "images", "-q"); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("images after destroy: %s", out)
+	}
+	if r := d.run(t, "start"); r.code != 0 {
+		t.Fatalf("start after destroy: %+v", r)
+	}
+	if r := d.run(t, "stop"); r.code != 0 {
+		t.Fatalf("stop: %+v", r)
+	}
 }
 
 func allHealthy(st api.Status) bool {

@@ -1,20 +1,51 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
 
-func newDestroyCommand(*Env) *cobra.Command {
+	"github.com/spf13/cobra"
+)
+
+func newDestroyCommand(env *Env, g *globals) *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "destroy",
-		Short: "Stop everything and delete the VM and its state",
-		Long: `Stop the stack, then delete the VM and everything TheSystem keeps in it.
-Keys (in the OS key store) and thesystem.yaml are kept; run
-'thesystem start' to rebuild from the configuration.`,
+		Short: "Stop everything and delete what the stack built, workspaces included",
+		Long: `Stop the stack, then delete everything it built: the containers, the agents'
+workspace volumes, the images and the installed runtimes (and, with
+vm.driver lima, the VM). Keys (in the OS key store), thesystem.yaml and the
+audit log are kept; 'thesystem start' rebuilds the rest from the
+configuration. Asks for confirmation unless --yes is given.`,
 		Example: `  thesystem destroy
   thesystem destroy --yes   # no confirmation prompt`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			return notYet("destroying the VM tier", 6)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := loadConfig(env, g)
+			if err != nil {
+				return err
+			}
+			if !yes {
+				if _, ok := isTerminal(env.Stdin); !ok {
+					return usagef("destroy deletes the agents' workspaces: confirm with --yes")
+				}
+				fmt.Fprint(env.Stderr, "Delete the containers, images and the agents' workspaces? [y/N] ")
+				answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					return errors.New("not confirmed; nothing deleted")
+				}
+			}
+			c, err := ensureDaemon(cmd.Context(), env, l)
+			if err != nil {
+				return err
+			}
+			if err := c.Destroy(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, "destroyed; run `thesystem start` to rebuild")
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")

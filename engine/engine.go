@@ -245,6 +245,29 @@ func (e *Engine) Reinstall(ctx context.Context) error {
 	return nil
 }
 
+// Destroy stops the stack and deletes what it built: containers, the
+// agents' workspaces, images, installed runtimes. Keys, thesystem.yaml and
+// the audit log stay; the next start rebuilds the rest.
+func (e *Engine) Destroy(ctx context.Context) error {
+	if !e.opt.Sandbox {
+		return api.Errorf(api.ErrBadRequest, "nothing to destroy without the container tier (vm.driver lima arrives with issue #6)")
+	}
+	if !e.opMu.TryLock() {
+		return api.ErrBusy
+	}
+	e.sup.Stop()
+	err := e.destroySandbox(ctx)
+	e.opMu.Unlock()
+	if err != nil {
+		return err
+	}
+	e.log.Info("destroyed")
+	if e.opt.ExitOnStop && e.opt.OnShutdown != nil {
+		e.opt.OnShutdown()
+	}
+	return nil
+}
+
 // Shutdown stops the stack and asks the daemon to exit.
 func (e *Engine) Shutdown() {
 	_ = e.Stop(context.Background())

@@ -410,3 +410,45 @@ func (e *Engine) runContainer(ctx context.Context, p *sandbox.Podman, id string,
 		return nil
 	}
 }
+
+// destroySandbox removes everything of this stack from podman's store: the
+// containers, the workspace volumes and our images. It uses the podman
+// command on the store directly, so it works with the stack stopped.
+func (e *Engine) destroySandbox(ctx context.Context) error {
+	podman := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "podman", append(append([]string{}, e.opt.PodmanArgs...), args...)...)
+		return cmd.CombinedOutput()
+	}
+	label := sandbox.LabelStack + "=" + e.stackName()
+	if out, err := podman("rm", "-af", "-t", "0", "--filter", "label="+label); err != nil {
+		return fmt.Errorf("remove containers: %w: %s", err, out)
+	}
+	out, err := podman("volume", "ls", "-q", "--filter", "label="+label)
+	if err != nil {
+		return fmt.Errorf("list volumes: %w: %s", err, out)
+	}
+	if vols := strings.Fields(string(out)); len(vols) > 0 {
+		if out, err := podman(append([]string{"volume", "rm", "-f"}, vols...)...); err != nil {
+			return fmt.Errorf("remove volumes: %w: %s", err, out)
+		}
+	}
+	out, err = podman("images", "--format", "{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return fmt.Errorf("list images: %w: %s", err, out)
+	}
+	var ours []string
+	for _, ref := range strings.Fields(string(out)) {
+		if strings.HasPrefix(ref, "localhost/thesystem-") {
+			ours = append(ours, ref)
+		}
+	}
+	if len(ours) > 0 {
+		if out, err := podman(append([]string{"rmi", "-f"}, ours...)...); err != nil {
+			return fmt.Errorf("remove images: %w: %s", err, out)
+		}
+	}
+	if e.opt.RuntimeBinary == "" {
+		return os.RemoveAll(e.opt.Paths.RuntimesDir())
+	}
+	return nil
+}

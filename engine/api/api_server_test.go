@@ -262,3 +262,5 @@ sys.stdout.write(out.decode())`
 }
 
 func (f *fakeBackend) Reinstall(context.Context) error { return nil }
+
+func (f *fakeBackend) Destroy(context.Context) error { return nil }

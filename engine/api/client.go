@@ -210,6 +210,11 @@ func (c *Client) Agents(ctx context.Context) ([]Agent, error) {
 	return a, c.do(ctx, http.MethodGet, "/v1/agents", nil, &a)
 }
 
+// Destroy stops the stack and deletes what it built.
+func (c *Client) Destroy(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/destroy", nil, nil)
+}
+
 // Reinstall rebuilds the images and runtimes.
 func (c *Client) Reinstall(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/reinstall", nil, nil)

@@ -34,6 +34,8 @@ type Backend interface {
 	Doctor(ctx context.Context) []Check
 	// Reinstall drops cached images and runtimes and rebuilds them.
 	Reinstall(ctx context.Context) error
+	// Destroy stops the stack and deletes what it built.
+	Destroy(ctx context.Context) error
 	// Shutdown asks the daemon to stop the stack and exit.
 	Shutdown()
 }
@@ -161,6 +163,7 @@ func (s *Server) Handler() http.Handler {
 		n, err := b.RotateTokens(r.Context())
 		reply(w, map[string]int{"rotated": n}, err)
 	})
+	mux.HandleFunc("POST /v1/destroy", func(w http.ResponseWriter, r *http.Request) { reply(w, nil, b.Destroy(r.Context())) })
 	mux.HandleFunc("POST /v1/reinstall", func(w http.ResponseWriter, r *http.Request) { reply(w, nil, b.Reinstall(r.Context())) })
 	mux.HandleFunc("GET /v1/agents", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Agents()) })
 	mux.HandleFunc("GET /v1/doctor", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.Doctor(r.Context())) })
