@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -407,7 +408,8 @@ func TestDaemonKill9(t *testing.T) {
 // with the component and the setting to change, and rolls back.
 func TestStartFailsClearly(t *testing.T) {
 	d := newDaemonEnv(t)
-	ln, err := (&netListenConfig{}).listen(t, d.port)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", d.port))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -314,10 +314,3 @@ func TestProxyProcess(t *testing.T) {
 	}
 	_ = runIn(t, dir, env, "", "keys", "delete", "anthropic")
 }
-
-type netListenConfig struct{}
-
-func (netListenConfig) listen(t *testing.T, port int) (net.Listener, error) {
-	var lc net.ListenConfig
-	return lc.Listen(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
-}

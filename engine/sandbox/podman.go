@@ -240,6 +240,3 @@ func (p *Podman) ListManaged(stack string) ([]string, error) {
 	}
 	return out, nil
 }
-
-// ErrNotRunning is returned by Wait callers for a container that is gone.
-var ErrNotRunning = errors.New("container not running")
