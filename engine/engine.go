@@ -318,9 +318,9 @@ func (e *Engine) logComponent(name string) (string, error) {
 	if name == "" {
 		return "", nil
 	}
-	for _, a := range e.agentNames() {
-		if name == a {
-			return a, nil
+	for _, a := range e.agents() {
+		if name == a.Name {
+			return a.Name, nil
 		}
 	}
 	c, err := api.ParseComponent(name)
@@ -426,24 +426,14 @@ func (e *Engine) RotateTokens(context.Context) (int, error) {
 
 // Agents lists the swarm's agents and their state.
 func (e *Engine) Agents() []api.Agent {
-	out := []api.Agent{}
 	byName := map[string]api.Component{}
 	for _, c := range e.Status().Components {
 		byName[c.Name] = c
 	}
-	names := e.agentNames()
-	groups := e.opt.Config.Config.Swarm.AgentGroups()
-	i := 0
-	for _, g := range groups {
-		for range g.Count {
-			if i >= len(names) {
-				break
-			}
-			c, ok := byName[names[i]]
-			if ok {
-				out = append(out, api.Agent{Name: names[i], Backend: g.Backend, Provider: g.Provider, State: c.State, Since: c.Since})
-			}
-			i++
+	out := []api.Agent{}
+	for _, a := range e.agents() {
+		if c, ok := byName[a.Name]; ok {
+			out = append(out, api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since})
 		}
 	}
 	return out

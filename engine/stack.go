@@ -21,6 +21,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
 )
@@ -39,28 +40,21 @@ func (e *Engine) stackName() string {
 	return hex.EncodeToString(sum[:3])
 }
 
-// agentBackend is the runtime the named agent's group uses.
-func (e *Engine) agentBackend(name string) string {
-	i := 0
-	for _, g := range e.opt.Config.Config.Swarm.AgentGroups() {
-		for range g.Count {
-			i++
-			if fmt.Sprintf("agent-%d", i) == name {
-				return g.Backend
-			}
-		}
-	}
-	return ""
+// agentSpec is one agent of the swarm: its name and the group it is in.
+type agentSpec struct {
+	Name  string
+	Group config.BackendGroup
 }
 
-func (e *Engine) agentNames() []string {
-	var names []string
+// agents expands the swarm's groups into agent-1…agent-N.
+func (e *Engine) agents() []agentSpec {
+	var out []agentSpec
 	for _, g := range e.opt.Config.Config.Swarm.AgentGroups() {
 		for range g.Count {
-			names = append(names, fmt.Sprintf("agent-%d", len(names)+1))
+			out = append(out, agentSpec{Name: fmt.Sprintf("agent-%d", len(out)+1), Group: g})
 		}
 	}
-	return names
+	return out
 }
 
 // sandboxSpecs is the container tier with vm.driver none: the host's
@@ -188,12 +182,13 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		}),
 		ReadyTimeout: 15 * time.Minute,
 	})
-	for _, name := range e.agentNames() {
+	for _, a := range e.agents() {
+		name, backend := a.Name, a.Group.Backend
 		var current atomic.Pointer[string]
 		specs = append(specs, supervise.Spec{
 			Name: name, DependsOn: []string{api.ComponentSwarm},
 			Service: supervise.ServiceFunc(func(ctx context.Context) error {
-				return e.runAgent(ctx, connect, name, &current, logs)
+				return e.runAgent(ctx, connect, name, backend, &current, logs)
 			}),
 			Ready: supervise.ProbeFunc(func(ctx context.Context) error {
 				id := current.Load()
@@ -319,8 +314,8 @@ func (e *Engine) runtimeBinary(ctx context.Context, logs *supervise.Logs) (strin
 // runAgent is one agent's container: a fresh token, the container created
 // and started, and waited on; stopping revokes the token and removes the
 // container (the workspace volume stays).
-func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*sandbox.Podman, error), name string, current *atomic.Pointer[string], logs *supervise.Logs) error {
-	if backend := e.agentBackend(name); backend != "claude" {
+func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*sandbox.Podman, error), name, backend string, current *atomic.Pointer[string], logs *supervise.Logs) error {
+	if backend != config.BackendClaude {
 		return supervise.Permanent(fmt.Errorf("backend %s: its runtime (@tjamescouch/gro) cannot be installed from this machine's registries; use backend claude", backend))
 	}
 	p, err := connect(ctx)
