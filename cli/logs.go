@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
@@ -22,16 +23,21 @@ func newLogsCommand(env *Env) *cobra.Command {
 component, or only one component's. -f follows new lines as they come.`,
 		Example: `  thesystem logs
   thesystem logs proxy -f
+  thesystem logs agent-2
   thesystem logs agentauth-proxy -n 200 --json`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			comp := ""
 			if len(args) == 1 {
 				c, err := api.ParseComponent(args[0])
-				if err != nil {
+				switch {
+				case err == nil:
+					comp = c
+				case agentNameRE.MatchString(args[0]): // the engine knows its agents
+					comp = args[0]
+				default:
 					return &usageError{err}
 				}
-				comp = c
 			}
 			if lines < 0 {
 				return usagef("-n must be 0 or more, got %d", lines)
@@ -63,6 +69,8 @@ component, or only one component's. -f follows new lines as they come.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON lines")
 	return cmd
 }
+
+var agentNameRE = regexp.MustCompile(`^agent-[0-9]+$`)
 
 func writeJSONLine(w io.Writer, v any) error {
 	return jsonEncoder(w).Encode(v)
