@@ -14,9 +14,9 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 )
 
-func runInit(ctx context.Context, socketDir, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error) {
+func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error) {
 	return sandbox.RunInit(ctx, sandbox.InitOptions{
-		SocketDir: socketDir, TokenFile: tokenFile, ProxyAddr: proxyAddr, ChatAddr: chatAddr, Argv: argv,
+		SocketDir: socketDir, ChatSocket: chatSocket, TokenFile: tokenFile, ProxyAddr: proxyAddr, ChatAddr: chatAddr, Argv: argv,
 		Env: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr,
 	})
 }

@@ -167,6 +167,19 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 
 	talkToAgent(t, d.chatPort, "agent-1")
+
+	// The chat server's container never sees the proxy's socket; the
+	// agents see the services read-only.
+	stack := stackOf(t, d)
+	for name, want := range map[string]string{
+		"agentchat-server": "/run/thesystem/services:true|",
+		"agent-1":          "/run/thesystem/services:false|/run/thesystem/sockets:false|",
+	} {
+		out, err := d.podman(t, "inspect", "--format", `{{range .Mounts}}{{if or (eq .Destination "/run/thesystem/sockets") (eq .Destination "/run/thesystem/services")}}{{.Destination}}:{{.RW}}|{{end}}{{end}}`, "thesystem-"+stack+"-"+name)
+		if err != nil || !sameMounts(strings.TrimSpace(string(out)), want) {
+			t.Errorf("%s socket mounts %q, want %q (%v)", name, out, want, err)
+		}
+	}
 	// The dashboard, in its container, saw the conversation.
 	var state struct {
 		Connected bool
@@ -281,6 +294,14 @@ func TestDaemonLifecycle(t *testing.T) {
 	if r := d.run(t, "stop"); r.code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
+}
+
+// sameMounts compares "dest:rw|" lists in any order.
+func sameMounts(got, want string) bool {
+	g, w := strings.Split(strings.Trim(got, "|"), "|"), strings.Split(strings.Trim(want, "|"), "|")
+	slices.Sort(g)
+	slices.Sort(w)
+	return slices.Equal(g, w)
 }
 
 func allHealthy(st api.Status) bool {

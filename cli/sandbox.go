@@ -12,7 +12,7 @@ import (
 
 // InitRunner is the in-container init; it returns the runtime's exit
 // status.
-type InitRunner func(ctx context.Context, socketDir, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error)
+type InitRunner func(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error)
 
 // ChatRunner serves the embedded chat server.
 type ChatRunner func(ctx context.Context, listen, socket string, channels []string, out io.Writer) error
@@ -24,7 +24,7 @@ type exitStatus int
 func (e exitStatus) Error() string { return "exit status" }
 
 func newSandboxInitCommand(env *Env) *cobra.Command {
-	var socketDir, tokenFile, proxyAddr, chatAddr string
+	var socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string
 	cmd := &cobra.Command{
 		Use:    "sandbox-init [flags] -- <runtime> [args...]",
 		Short:  "PID 1 of an agent container: relays the proxy and chat sockets, runs the runtime",
@@ -41,14 +41,15 @@ runtime's status.`,
 			if env.RunInit == nil {
 				return errors.New("this build has no sandbox init")
 			}
-			code, err := env.RunInit(cmd.Context(), socketDir, tokenFile, proxyAddr, chatAddr, args)
+			code, err := env.RunInit(cmd.Context(), socketDir, chatSocket, tokenFile, proxyAddr, chatAddr, args)
 			if err != nil {
 				return err
 			}
 			return exitStatus(code)
 		},
 	}
-	cmd.Flags().StringVar(&socketDir, "socket-dir", "/run/thesystem/sockets", "directory with agentauth.sock and chat.sock")
+	cmd.Flags().StringVar(&socketDir, "socket-dir", "/run/thesystem/sockets", "directory with agentauth.sock")
+	cmd.Flags().StringVar(&chatSocket, "chat-socket", "/run/thesystem/services/chat.sock", "the chat server's socket")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "/run/thesystem/agent/token", "the agent's proxy token")
 	cmd.Flags().StringVar(&proxyAddr, "proxy-addr", "127.0.0.1:9999", "where the agent finds the proxy")
 	cmd.Flags().StringVar(&chatAddr, "chat-addr", "127.0.0.1:6667", "where the agent finds the chat server")

@@ -54,7 +54,7 @@ func newInitSetup(t *testing.T) *initSetup {
 }
 
 func (s *initSetup) cmd(t *testing.T, argv ...string) *exec.Cmd {
-	args := append([]string{"sandbox-init", "--socket-dir", s.dir, "--token-file", filepath.Join(s.dir, "token"), "--proxy-addr", s.proxyAddr, "--chat-addr", s.chatAddr, "--"}, argv...)
+	args := append([]string{"sandbox-init", "--socket-dir", s.dir, "--chat-socket", filepath.Join(s.dir, "chat.sock"), "--token-file", filepath.Join(s.dir, "token"), "--proxy-addr", s.proxyAddr, "--chat-addr", s.chatAddr, "--"}, argv...)
 	cmd := exec.CommandContext(t.Context(), binary, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "ANTHROPIC_MODEL=claude-x", "ANTHROPIC_BASE_URL=https://api.anthropic.com"}
 	return cmd

@@ -109,15 +109,12 @@ func (e *Engine) specs(logs *supervise.Logs) []supervise.Spec {
 	specs := []supervise.Spec{{
 		Name: api.ComponentProxy,
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
-			// The socket dir is shared with the containers, whose agent user
+			// The socket dir is mounted read-only into the agents, whose user
 			// must reach the socket; the runtime dir above it stays private.
 			if err := os.MkdirAll(e.opt.Paths.SocketDir(), 0o755); err != nil {
 				return err
 			}
 			_ = os.Chmod(e.opt.Paths.SocketDir(), 0o755)
-			if e.opt.Sandbox {
-				_ = os.Chown(e.opt.Paths.SocketDir(), agentUID, agentGID)
-			}
 			tcp, sock, err := proxy.Listen(ctx, addr, e.opt.Paths.ProxySocket(), 0o666)
 			if err != nil {
 				return err

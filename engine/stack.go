@@ -80,6 +80,12 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
+			if err := os.MkdirAll(paths.ServiceDir(), 0o755); err != nil {
+				return err
+			}
+			if err := os.Chown(paths.ServiceDir(), agentUID, agentGID); err != nil {
+				return fmt.Errorf("services socket dir: %w", err)
+			}
 			// Everything of this stack depends on the chat server, so its
 			// start is the one place to sweep what a daemon that died
 			// (kill -9) left running, agents of a larger swarm included.
@@ -95,8 +101,8 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			}
 			id, err := p.CreateService(sandbox.ServiceSpec{
 				Name: api.ComponentChat, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
-				SocketDir: paths.SocketDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
-				Args: []string{"chat", "serve", "--socket", sandbox.SocketDir + "/" + sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ",")},
+				ServiceDir: paths.ServiceDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
+				Args: []string{"chat", "serve", "--socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ",")},
 			})
 			if err != nil {
 				return err
@@ -136,9 +142,9 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			}
 			id, err := p.CreateService(sandbox.ServiceSpec{
 				Name: api.ComponentDashboard, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
-				SocketDir: paths.SocketDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
-				Args: []string{"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.SocketDir + "/" + sandbox.ChatSocket,
-					"--socket", sandbox.SocketDir + "/dashboard.sock"},
+				ServiceDir: paths.ServiceDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
+				Args: []string{"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket,
+					"--socket", sandbox.ServiceDir + "/dashboard.sock"},
 			})
 			if err != nil {
 				return err
@@ -363,7 +369,7 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 	argv = append(argv, "--", "claude", "-p")
 	id, err := p.CreateAgent(sandbox.AgentSpec{
 		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.opt.InitBinary,
-		SocketDir: e.opt.Paths.SocketDir(), AgentDir: dir, ProjectDir: cfg.VM.Mount,
+		SocketDir: e.opt.Paths.SocketDir(), ServiceDir: e.opt.Paths.ServiceDir(), AgentDir: dir, ProjectDir: cfg.VM.Mount,
 		Workspace: "thesystem-" + e.stackName() + "-" + name, Argv: argv, Env: env,
 		User: fmt.Sprintf("%d:%d", agentUID, agentGID),
 	})

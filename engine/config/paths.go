@@ -33,18 +33,22 @@ func HostPaths(lookup func(string) (string, bool), home string) Paths {
 	return p
 }
 
-// SocketDir is the directory shared with the containers: the proxy's and
-// the chat server's sockets.
+// SocketDir holds the proxy's socket, mounted read-only into the agent
+// containers. Nothing in a container can write there.
 func (p Paths) SocketDir() string { return filepath.Join(p.RuntimeDir, "sockets") }
+
+// ServiceDir holds the chat server's and the dashboard's sockets: written
+// by their containers, mounted read-only into the agents'.
+func (p Paths) ServiceDir() string { return filepath.Join(p.RuntimeDir, "services") }
 
 // ProxySocket is the key proxy's unix socket, which the sandboxes reach.
 func (p Paths) ProxySocket() string { return filepath.Join(p.SocketDir(), "agentauth.sock") }
 
 // ChatSocket is the chat server's unix socket.
-func (p Paths) ChatSocket() string { return filepath.Join(p.SocketDir(), "chat.sock") }
+func (p Paths) ChatSocket() string { return filepath.Join(p.ServiceDir(), "chat.sock") }
 
 // DashboardSocket is the dashboard's unix socket.
-func (p Paths) DashboardSocket() string { return filepath.Join(p.SocketDir(), "dashboard.sock") }
+func (p Paths) DashboardSocket() string { return filepath.Join(p.ServiceDir(), "dashboard.sock") }
 
 // AgentDir holds one agent's token.
 func (p Paths) AgentDir(agent string) string { return filepath.Join(p.RuntimeDir, "agents", agent) }

@@ -91,7 +91,7 @@ func RuntimeRootfs(ctx context.Context, binary, name string, uid, gid int, w io.
 		_, err = io.Copy(tw, f)
 		return err
 	}
-	for _, d := range []string{"etc", "run/thesystem/sockets", "run/thesystem/agent", "workspace", "project", "usr/local/bin"} {
+	for _, d := range []string{"etc", "run/thesystem/sockets", "run/thesystem/services", "run/thesystem/agent", "workspace", "project", "usr/local/bin"} {
 		if err := mkdir(d, 0o755); err != nil {
 			return err
 		}

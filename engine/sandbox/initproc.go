@@ -18,6 +18,7 @@ import (
 // directory, both bind-mounted read-only from the container host.
 const (
 	SocketDir   = "/run/thesystem/sockets"
+	ServiceDir  = "/run/thesystem/services"
 	AgentDir    = "/run/thesystem/agent"
 	ProxySocket = "agentauth.sock"
 	ChatSocket  = "chat.sock"
@@ -26,8 +27,10 @@ const (
 
 // InitOptions configure the in-container init.
 type InitOptions struct {
-	// SocketDir holds the proxy and chat sockets.
+	// SocketDir holds the proxy's socket.
 	SocketDir string
+	// ChatSocket is the chat server's socket; "" means SocketDir/chat.sock.
+	ChatSocket string
 	// TokenFile holds the agent's token.
 	TokenFile string
 	// ProxyAddr and ChatAddr are where the agent finds them on its own
@@ -142,9 +145,13 @@ func RunInit(ctx context.Context, opt InitOptions) (int, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	chatSock := opt.ChatSocket
+	if chatSock == "" {
+		chatSock = filepath.Join(opt.SocketDir, ChatSocket)
+	}
 	for _, f := range []struct{ addr, sock string }{
 		{opt.ProxyAddr, filepath.Join(opt.SocketDir, ProxySocket)},
-		{opt.ChatAddr, filepath.Join(opt.SocketDir, ChatSocket)},
+		{opt.ChatAddr, chatSock},
 	} {
 		ln, err := Forward(ctx, f.addr, f.sock)
 		if err != nil {

@@ -12,15 +12,15 @@ import (
 )
 
 // ServiceSpec is a container of the stack's own (the chat server, the
-// dashboard): our static binary as its only program, the shared socket
-// directory writable so it can listen there, and otherwise the agents'
-// hardening.
+// dashboard): our static binary as its only program, the services socket
+// directory writable so it can listen there (the proxy's is not mounted at
+// all), and otherwise the agents' hardening.
 type ServiceSpec struct {
 	Name       string // e.g. agentchat-server
 	Stack      string
 	Image      string
 	InitBinary string
-	SocketDir  string
+	ServiceDir string   // host directory mounted read-write at /run/thesystem/services
 	Args       []string // arguments to the binary
 	User       string
 }
@@ -30,8 +30,8 @@ func (s ServiceSpec) ContainerName() string { return "thesystem-" + s.Stack + "-
 
 // Generator is podman's spec for the service container.
 func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
-	a := AgentSpec{Agent: s.Name, Stack: s.Stack, Image: s.Image, InitBinary: s.InitBinary, SocketDir: s.SocketDir,
-		AgentDir: s.SocketDir, Argv: []string{InitPath}, User: s.User, Memory: 512 << 20, CPUs: 1, Pids: 256}
+	a := AgentSpec{Agent: s.Name, Stack: s.Stack, Image: s.Image, InitBinary: s.InitBinary,
+		Argv: []string{InitPath}, User: s.User, Memory: 512 << 20, CPUs: 1, Pids: 256}
 	g, err := a.Generator()
 	if err != nil {
 		return nil, err
@@ -46,15 +46,12 @@ func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
 	g.StopSignal = &term
 	var mounts []spec.Mount
 	for _, m := range g.Mounts {
-		switch m.Destination {
-		case AgentDir:
-			continue
-		case SocketDir:
-			m.Options = []string{"rw", "bind"}
+		if m.Destination == AgentDir || m.Destination == SocketDir {
+			continue // no token, no proxy socket
 		}
 		mounts = append(mounts, m)
 	}
-	g.Mounts = mounts
+	g.Mounts = append(mounts, spec.Mount{Destination: ServiceDir, Type: "bind", Source: s.ServiceDir, Options: []string{"rw", "bind"}})
 	return g, nil
 }
 
@@ -74,7 +71,7 @@ func (p *Podman) CreateService(s ServiceSpec) (string, error) {
 // mounted in.
 func BaseRootfs(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/agent/", "workspace/", "project/"} {
+	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/services/", "run/thesystem/agent/", "workspace/", "project/"} {
 		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
 			return fmt.Errorf("base rootfs: %w", err)
 		}

@@ -33,9 +33,13 @@ type AgentSpec struct {
 	// InitBinary is the host path of the static thesystem binary, mounted
 	// read-only as the container's PID 1.
 	InitBinary string
-	// SocketDir is the host directory with the proxy and chat sockets,
-	// mounted read-only at /run/thesystem/sockets.
+	// SocketDir is the host directory with the proxy's socket, mounted
+	// read-only at /run/thesystem/sockets.
 	SocketDir string
+	// ServiceDir is the host directory with the chat server's socket,
+	// mounted read-only at /run/thesystem/services; "" expects chat.sock in
+	// SocketDir.
+	ServiceDir string
 	// AgentDir is the host directory with this agent's token, mounted
 	// read-only at /run/thesystem/agent.
 	AgentDir string
@@ -71,7 +75,12 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 	g := specgen.NewSpecGenerator(a.Image, false)
 	g.Name = a.ContainerName()
 	g.Labels = map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}
-	g.Entrypoint = []string{InitPath, "sandbox-init", "--socket-dir", SocketDir, "--token-file", AgentDir + "/" + TokenFile, "--"}
+	chatSock := SocketDir + "/" + ChatSocket
+	if a.ServiceDir != "" {
+		chatSock = ServiceDir + "/" + ChatSocket
+	}
+	g.Entrypoint = []string{InitPath, "sandbox-init", "--socket-dir", SocketDir, "--chat-socket", chatSock,
+		"--token-file", AgentDir + "/" + TokenFile, "--"}
 	g.Command = a.Argv
 	g.Env = map[string]string{}
 	for _, kv := range a.Env {
@@ -102,6 +111,9 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 		{Destination: InitPath, Type: "bind", Source: a.InitBinary, Options: []string{"ro", "bind"}},
 		{Destination: SocketDir, Type: "bind", Source: a.SocketDir, Options: []string{"ro", "bind"}},
 		{Destination: AgentDir, Type: "bind", Source: a.AgentDir, Options: []string{"ro", "bind"}},
+	}
+	if a.ServiceDir != "" {
+		g.Mounts = append(g.Mounts, spec.Mount{Destination: ServiceDir, Type: "bind", Source: a.ServiceDir, Options: []string{"ro", "bind"}})
 	}
 	if a.ProjectDir != "" {
 		g.Mounts = append(g.Mounts, spec.Mount{Destination: ProjectPath, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "bind"}})

@@ -22,6 +22,7 @@ import (
 const (
 	GuestPodmanSocket = "/run/podman/podman.sock"
 	GuestSocketDir    = "/run/thesystem/sockets"
+	GuestServiceDir   = "/run/thesystem/services"
 	GuestProjectDir   = "/project"
 	ProvisionedMarker = "/var/lib/thesystem/.provisioned"
 )
@@ -94,8 +95,8 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	y.PortForwards = []limatype.PortForward{
 		{GuestSocket: GuestPodmanSocket, HostSocket: opt.HostPodmanSocket},
 		{GuestSocket: GuestSocketDir + "/agentauth.sock", HostSocket: filepath.Join(opt.HostSocketDir, "agentauth.sock"), Reverse: true},
-		{GuestSocket: GuestSocketDir + "/chat.sock", HostSocket: filepath.Join(opt.HostForwardDir, "chat.sock")},
-		{GuestSocket: GuestSocketDir + "/dashboard.sock", HostSocket: filepath.Join(opt.HostForwardDir, "dashboard.sock")},
+		{GuestSocket: GuestServiceDir + "/chat.sock", HostSocket: filepath.Join(opt.HostForwardDir, "chat.sock")},
+		{GuestSocket: GuestServiceDir + "/dashboard.sock", HostSocket: filepath.Join(opt.HostForwardDir, "dashboard.sock")},
 		// No TCP port of the guest's reaches the host: the host relays
 		// its own loopback ports to the forwarded sockets.
 		{GuestPortRange: [2]int{1, 65535}, Ignore: true},
@@ -125,7 +126,7 @@ if [ ! -f ` + ProvisionedMarker + ` ]; then
   export DEBIAN_FRONTEND=noninteractive
   command -v podman >/dev/null || { apt-get update -qq && apt-get install -y -qq podman; }
   systemctl enable --now podman.socket
-  mkdir -p ` + GuestSocketDir + ` /var/lib/thesystem
+  mkdir -p ` + GuestSocketDir + ` ` + GuestServiceDir + ` /var/lib/thesystem
   touch ` + ProvisionedMarker + `
 fi
 `

@@ -47,8 +47,8 @@ func TestTemplateValidates(t *testing.T) {
 		"cpus: 2", "memory: 4GiB", "disk: 20GiB", "writable: false", "mountPoint: /project",
 		"guestSocket: /run/podman/podman.sock", "hostSocket: /run/user/1/thesystem/podman.sock",
 		"guestSocket: /run/thesystem/sockets/agentauth.sock", "reverse: true",
-		"guestSocket: /run/thesystem/sockets/chat.sock", "hostSocket: /run/user/1/thesystem/vm/chat.sock",
-		"guestSocket: /run/thesystem/sockets/dashboard.sock", "ignore: true", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04", "http://127.0.0.1:13000",
+		"guestSocket: /run/thesystem/services/chat.sock", "hostSocket: /run/user/1/thesystem/vm/chat.sock",
+		"guestSocket: /run/thesystem/services/dashboard.sock", "ignore: true", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04", "http://127.0.0.1:13000",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("template lacks %q:\n%s", want, text)
