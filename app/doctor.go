@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
 
+	"github.com/thesystem-dev/thesystem/engine"
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/doctor"
@@ -12,5 +14,8 @@ import (
 // runDoctor runs the checks in this process, for when no engine runs.
 func runDoctor(ctx context.Context, l *config.Loaded, keyService string) []api.Check {
 	store, err := secrets.Open(ctx, keyService)
-	return doctor.Run(ctx, doctor.Inputs{Config: l, Store: store, StoreErr: err, Version: version})
+	home, _ := os.UserHomeDir()
+	paths := config.HostPaths(os.LookupEnv, home)
+	return doctor.Run(ctx, doctor.Inputs{Config: l, Store: store, StoreErr: err, Version: version,
+		Runtime: engine.InstalledRuntime(paths, os.Getenv("THESYSTEM_CLAUDE_BIN"))})
 }

@@ -447,7 +447,8 @@ func (e *Engine) Doctor(ctx context.Context) []api.Check {
 			}
 		}
 	}
-	return doctor.Run(ctx, doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours})
+	return doctor.Run(ctx, doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
+		Runtime: InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)})
 }
 
 // auditFile appends to the audit log, opening it on first use.

@@ -286,18 +286,37 @@ func contentRef(repo, file string) (string, error) {
 	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
+// claudeBinary is where npm puts claude-code's native binary under dir.
+func claudeBinary(dir string) string {
+	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
+	return filepath.Join(dir, "node_modules", "@anthropic-ai", "claude-code-linux-"+arch, "claude")
+}
+
+// InstalledRuntime is the agent runtime's binary if it is there already:
+// override, or claude-code installed in the state dir; "" otherwise.
+func InstalledRuntime(paths config.Paths, override string) string {
+	if override != "" {
+		return override
+	}
+	if bin := claudeBinary(paths.RuntimesDir()); fileExists(bin) {
+		return bin
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // runtimeBinary finds claude-code, installing it from npm into the state
 // dir when it is not there yet.
 func (e *Engine) runtimeBinary(ctx context.Context, logs *supervise.Logs) (string, error) {
-	if e.opt.RuntimeBinary != "" {
-		return e.opt.RuntimeBinary, nil
-	}
-	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
-	dir := e.opt.Paths.RuntimesDir()
-	bin := filepath.Join(dir, "node_modules", "@anthropic-ai", "claude-code-linux-"+arch, "claude")
-	if _, err := os.Stat(bin); err == nil {
+	if bin := InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary); bin != "" {
 		return bin, nil
 	}
+	dir := e.opt.Paths.RuntimesDir()
+	bin := claudeBinary(dir)
 	note := func(s string) {
 		logs.Append(supervise.Line{Component: api.ComponentSwarm, Stream: "supervisor", Text: s})
 	}

@@ -32,6 +32,9 @@ type Inputs struct {
 	Ours map[int]bool
 	// LookPath finds tools; nil means exec.LookPath.
 	LookPath func(string) (string, error)
+	// Runtime is the agent runtime's binary if it is installed, "" if not
+	// yet (the first start installs it).
+	Runtime string
 }
 
 // Run runs every check.
@@ -67,6 +70,13 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 			Fix: "set vm.driver: lima for the VM tier"})
 	default:
 		add(api.Check{ID: "vm", Status: api.CheckOK, Detail: "vm.driver " + cfg.VM.Driver})
+	}
+
+	if in.Runtime != "" {
+		add(api.Check{ID: "provisioning", Status: api.CheckOK, Detail: "agent runtime installed: " + in.Runtime})
+	} else {
+		add(api.Check{ID: "provisioning", Status: api.CheckWarn, Detail: "claude-code is not installed yet",
+			Fix: "the first `thesystem start` installs it from npm (needs the npm registry), or run `make runtimes`"})
 	}
 
 	add(keysCheck(ctx, in))

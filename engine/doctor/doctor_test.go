@@ -1,0 +1,101 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/secrets"
+)
+
+// mapStore is a key store for the checks to list; the real ones are
+// tested in engine/secrets.
+type mapStore map[string]string
+
+func (m mapStore) Get(_ context.Context, p string) (secrets.Key, error) {
+	if k, ok := m[p]; ok {
+		return secrets.NewKey(k), nil
+	}
+	return secrets.Key{}, secrets.ErrNotFound
+}
+func (m mapStore) Set(context.Context, string, secrets.Key) error { return nil }
+func (m mapStore) Delete(context.Context, string) error           { return nil }
+func (m mapStore) List(context.Context) ([]string, error) {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func byID(cs []api.Check) map[string]api.Check {
+	out := map[string]api.Check{}
+	for _, c := range cs {
+		out[c.ID] = c
+	}
+	return out
+}
+
+func TestChecks(t *testing.T) {
+	var lc net.ListenConfig
+	busy, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("server:\n  port: %d\n", busyPort)), t.TempDir(),
+		config.Options{LookupEnv: func(string) (string, bool) { return "", false }, GOOS: "linux", Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTools := func(string) (string, error) { return "", exec.ErrNotFound }
+	echoTool := func(string) (string, error) { return "/bin/echo", nil }
+
+	for _, tc := range []struct {
+		name string
+		in   Inputs
+		want map[string]string // id → status (+ substring of detail or fix after "|")
+	}{
+		{"bare machine", Inputs{Config: l, StoreErr: errors.New("no D-Bus"), LookPath: noTools},
+			map[string]string{
+				"config": "ok", "compat": "ok",
+				"tool.podman":  "fail|apt-get install podman", // needed by vm.driver none
+				"tool.limactl": "warn|brew install lima",
+				"vm":           "warn|without the VM firebreak",
+				"provisioning": "warn|make runtimes",
+				"keys":         "fail|no D-Bus",
+				"port.chat":    "fail|change server.port",
+				"port.proxy":   "ok",
+			}},
+		{"ready machine", Inputs{Config: l, Store: mapStore{"anthropic": "x"}, LookPath: echoTool, Runtime: "/opt/claude",
+			Ours: map[int]bool{busyPort: true}},
+			map[string]string{
+				"tool.podman": "ok|echo", "provisioning": "ok|/opt/claude", "keys": "ok|anthropic",
+				"port.chat": "ok|held by this engine",
+			}},
+		{"no keys", Inputs{Config: l, Store: mapStore{}, LookPath: echoTool},
+			map[string]string{"keys": "warn|thesystem keys set anthropic"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := byID(Run(t.Context(), tc.in))
+			for id, want := range tc.want {
+				status, text, _ := strings.Cut(want, "|")
+				c, ok := got[id]
+				if !ok {
+					t.Errorf("no check %s", id)
+					continue
+				}
+				if c.Status != status || !strings.Contains(c.Detail+" "+c.Fix, text) {
+					t.Errorf("%s = %+v, want %s containing %q", id, c, status, text)
+				}
+			}
+		})
+	}
+}
