@@ -445,3 +445,48 @@ func TestStartFailsClearly(t *testing.T) {
 		t.Fatalf("after a failed start: %+v %v", st, err)
 	}
 }
+
+// TestUpstreamChat: server.chat upstream runs the agentchat command found
+// on PATH, after checking its version against the matrix. The package is
+// not obtainable here, so a stand-in named agentchat answers --version
+// and runs our own server for `serve --port --host`.
+func TestUpstreamChat(t *testing.T) {
+	fake := t.TempDir()
+	write(t, filepath.Join(fake, "agentchat"), `#!/bin/sh
+case "$1" in
+--version) echo "${FAKE_AGENTCHAT_VERSION}" ;;
+serve)
+	shift; port=6667; host=0.0.0.0
+	while [ $# -gt 0 ]; do case "$1" in --port) port=$2; shift 2 ;; --host) host=$2; shift 2 ;; *) shift ;; esac; done
+	exec `+binary+` chat serve --listen "$host:$port" --channels '#general' ;;
+esac
+`)
+	if err := os.Chmod(filepath.Join(fake, "agentchat"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		version string
+		ok      bool
+	}{{"0.21.9", false}, {"0.25.0", true}} {
+		t.Run(tc.version, func(t *testing.T) {
+			d := newDaemonEnv(t)
+			d.env = append(d.env, "PATH="+fake+":"+os.Getenv("PATH"), "FAKE_AGENTCHAT_VERSION="+tc.version)
+			cfg, _ := os.ReadFile(filepath.Join(d.dir, "thesystem.yaml"))
+			write(t, filepath.Join(d.dir, "thesystem.yaml"), strings.Replace(string(cfg), "server:\n", "server:\n  chat: upstream\n", 1))
+			r := d.run(t, "start")
+			if !tc.ok {
+				if r.code != 1 || !strings.Contains(r.stderr, "agentchat 0.21.9: version 0.21.9 is outside >=0.22.0 <1.0.0; install a compatible version") {
+					t.Fatalf("start with an old agentchat: %+v", r)
+				}
+				return
+			}
+			if r.code != 0 || !strings.Contains(r.stderr, "upstream agentchat 0.25.0") {
+				t.Fatalf("start: %+v", r)
+			}
+			talkToAgent(t, d.chatPort, "agent-1")
+			if r := d.run(t, "stop"); r.code != 0 {
+				t.Fatalf("stop: %+v", r)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
@@ -80,24 +81,11 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(paths.ServiceDir(), 0o755); err != nil {
+			if err := e.prepareServices(ctx, p); err != nil {
 				return err
 			}
-			if err := os.Chown(paths.ServiceDir(), agentUID, agentGID); err != nil {
-				return fmt.Errorf("services socket dir: %w", err)
-			}
-			// Everything of this stack depends on the chat server, so its
-			// start is the one place to sweep what a daemon that died
-			// (kill -9) left running, agents of a larger swarm included.
-			if ids, err := p.ListManaged(e.stackName()); err == nil && len(ids) > 0 {
-				supervise.Report(ctx, "removing %d containers left by an earlier run", len(ids))
-				for _, id := range ids {
-					_ = p.Remove(id)
-				}
-			}
-			supervise.Report(ctx, "preparing the base image")
-			if err := p.ImportImageFrom(e.baseImage(), sandbox.BaseRootfs); err != nil {
-				return err
+			if cfg.Server.Chat == config.ChatUpstream {
+				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
 			id, err := p.CreateService(sandbox.ServiceSpec{
 				Name: api.ComponentChat, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
@@ -218,6 +206,63 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		})
 	}
 	return specs
+}
+
+// prepareServices makes the services socket dir (written by the chat and
+// dashboard containers), sweeps what an earlier daemon left running
+// (everything of the stack depends on the chat server, so its start is the
+// one place to do it), and imports the services' base image.
+func (e *Engine) prepareServices(ctx context.Context, p *sandbox.Podman) error {
+	dir := e.opt.Paths.ServiceDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chown(dir, agentUID, agentGID); err != nil {
+		return fmt.Errorf("services socket dir: %w", err)
+	}
+	if ids, err := p.ListManaged(e.stackName()); err == nil && len(ids) > 0 {
+		supervise.Report(ctx, "removing %d containers left by an earlier run", len(ids))
+		for _, id := range ids {
+			_ = p.Remove(id)
+		}
+	}
+	// The chat server's and the dashboard's containers run from it.
+	supervise.Report(ctx, "preparing the base image")
+	return p.ImportImageFrom(e.baseImage(), sandbox.BaseRootfs)
+}
+
+// runUpstreamChat runs the agentchat npm package's server on the host
+// (server.chat: upstream), after checking its version against the
+// compatibility matrix; the agents and the dashboard reach it through the
+// chat socket, relayed to its TCP port.
+func (e *Engine) runUpstreamChat(ctx context.Context, addr string, logs *supervise.Logs) error {
+	bin, err := exec.LookPath("agentchat")
+	if err != nil {
+		return supervise.Permanent(errors.New("server.chat: upstream needs the agentchat command on PATH " +
+			"(npm install -g @tjamescouch/agentchat); it is not there — or set server.chat: embedded"))
+	}
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return supervise.Permanent(fmt.Errorf("agentchat --version: %w", err))
+	}
+	version := strings.TrimSpace(string(out))
+	r, err := compat.Default(e.opt.Version).Check("agentchat", version)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return supervise.Permanent(fmt.Errorf("agentchat %s: %s; %s", version, r.Problem, r.Suggestion))
+	}
+	supervise.Report(ctx, "upstream agentchat %s", version)
+	host, port, _ := net.SplitHostPort(addr)
+	_ = os.Remove(e.opt.Paths.ChatSocket()) // the embedded server's, from an earlier run
+	relay, err := sandbox.ForwardToTCP(ctx, e.opt.Paths.ChatSocket(), addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = relay.Close() }()
+	proc := &supervise.ProcService{Name: api.ComponentChat, Argv: []string{bin, "serve", "--port", port, "--host", host}, Logs: logs}
+	return proc.Serve(ctx)
 }
 
 // getJSON decodes a GET's JSON answer.

@@ -52,7 +52,16 @@ type Server struct {
 	Port      int  `yaml:"port" json:"port"`
 	Dashboard int  `yaml:"dashboard" json:"dashboard"`
 	Allowlist bool `yaml:"allowlist" json:"allowlist"`
+	// Chat picks the chat server: embedded (ours, in a container) or
+	// upstream (the agentchat npm package's, where it is installed).
+	Chat string `yaml:"chat" json:"chat"`
 }
+
+// Chat servers.
+const (
+	ChatEmbedded = "embedded"
+	ChatUpstream = "upstream"
+)
 
 // Client configures the remote chat server (mode: client).
 type Client struct {
@@ -111,7 +120,7 @@ type Budget struct {
 func Default() Config {
 	return Config{
 		Mode:   ModeServer,
-		Server: Server{Port: 6667, Dashboard: 3000, Allowlist: true},
+		Server: Server{Port: 6667, Dashboard: 3000, Allowlist: true, Chat: ChatEmbedded},
 		Client: Client{Remote: ""},
 		Swarm:  Swarm{Agents: 2, Backend: BackendClaude},
 		VM: VM{

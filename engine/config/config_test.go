@@ -166,6 +166,8 @@ func TestValidationErrors(t *testing.T) {
 			nil, []string{"thesystem.yaml:2: swarm.agents: must be 1..64, got 65"}},
 		{"agents not a number", "swarm:\n  agents: many\n",
 			nil, []string{`thesystem.yaml:2: swarm.agents: must be a whole number, got "many"`}},
+		{"chat server", "server:\n  chat: irc\n",
+			nil, []string{`thesystem.yaml:2: server.chat: must be one of embedded, upstream, got "irc"`}},
 		{"mode", "mode: cluster\n",
 			nil, []string{`thesystem.yaml:1: mode: must be one of server, client, got "cluster"`}},
 		{"port range", "server:\n  port: 70000\n",

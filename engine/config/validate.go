@@ -44,6 +44,7 @@ func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 	}
 
 	oneOf("mode", cfg.Mode, ModeServer, ModeClient)
+	oneOf("server.chat", cfg.Server.Chat, ChatEmbedded, ChatUpstream)
 
 	ports := []struct {
 		key  string
