@@ -34,7 +34,7 @@ func newAgentsCommand(env *Env) *cobra.Command {
 				return writeJSONTo(env.Stdout, agents)
 			}
 			if len(agents) == 0 {
-				fmt.Fprintln(env.Stdout, "no agents (the swarm arrives with the sandbox tier, issue #5)")
+				fmt.Fprintln(env.Stdout, "no agents in this stack (the container tier runs with vm.driver none in server mode; vm.driver lima: issue #6)")
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
