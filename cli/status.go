@@ -65,7 +65,7 @@ func notYetComponents() map[string]string {
 	return map[string]string{
 		api.ComponentVM:        "not in this stack: vm.driver lima arrives with issue #6",
 		api.ComponentChat:      "not in this stack: the container tier runs with vm.driver none in server mode",
-		api.ComponentDashboard: "not part of the stack yet (issue #5)",
+		api.ComponentDashboard: "not in this stack: the container tier runs with vm.driver none in server mode",
 		api.ComponentSwarm:     "not in this stack: the container tier runs with vm.driver none in server mode",
 	}
 }

@@ -1,8 +1,8 @@
 // Package api is the engine's local API: HTTP/JSON over a unix socket that
-// the CLI and the menu bar talk to, and the wire types both sides share.
-// The server and the Go client arrive with the supervisor (issue #4); the
-// names of the components the API addresses are fixed here so every
-// transport validates them the same way.
+// the CLI and the menu bar talk to (server.go), its Go client (client.go),
+// and the wire types and errors both sides share. The names of the
+// components the API addresses are fixed here so every transport validates
+// them the same way.
 package api
 
 import (
