@@ -81,7 +81,7 @@ type Runner interface {
 // ExecRunner runs the limactl binary with LIMA_HOME set, every call with
 // the caller's deadline, its output copied to Log.
 type ExecRunner struct {
-	Path string // "" finds limactl on PATH
+	Path string // "" means FindLimactl
 	Home string // LIMA_HOME: private, under the state dir
 	Log  io.Writer
 }
@@ -89,13 +89,31 @@ type ExecRunner struct {
 // ErrNoLimactl is returned when limactl is not installed.
 var ErrNoLimactl = errors.New("limactl not found: install Lima (macOS: brew install lima) or set vm.driver: none")
 
+// FindLimactl finds limactl: bundled beside the running binary (the app
+// ships it as Contents/Resources/bin/limactl, next to the thesystem CLI),
+// else on PATH.
+func FindLimactl(executable func() (string, error), lookPath func(string) (string, error)) (string, error) {
+	if self, err := executable(); err == nil {
+		if resolved, err := filepath.EvalSymlinks(self); err == nil {
+			bundled := filepath.Join(filepath.Dir(resolved), "limactl")
+			if fi, err := os.Stat(bundled); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+				return bundled, nil
+			}
+		}
+	}
+	if p, err := lookPath("limactl"); err == nil {
+		return p, nil
+	}
+	return "", ErrNoLimactl
+}
+
 // Run runs limactl args.
 func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
 	path := r.Path
 	if path == "" {
-		p, err := exec.LookPath("limactl")
+		p, err := FindLimactl(os.Executable, exec.LookPath)
 		if err != nil {
-			return nil, ErrNoLimactl
+			return nil, err
 		}
 		path = p
 	}

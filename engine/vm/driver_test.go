@@ -123,3 +123,28 @@ func TestNoneDriver(t *testing.T) {
 		t.Errorf("%+v", st)
 	}
 }
+
+func TestFindLimactl(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "thesystem")
+	if err := os.WriteFile(self, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := func() (string, error) { return self, nil }
+	onPath := func(string) (string, error) { return "/usr/bin/limactl", nil }
+	none := func(string) (string, error) { return "", errors.New("not found") }
+
+	if p, err := FindLimactl(exe, onPath); err != nil || p != "/usr/bin/limactl" {
+		t.Errorf("PATH: %q %v", p, err)
+	}
+	if _, err := FindLimactl(exe, none); !errors.Is(err, ErrNoLimactl) {
+		t.Errorf("none: %v", err)
+	}
+	bundled := filepath.Join(dir, "limactl")
+	if err := os.WriteFile(bundled, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := FindLimactl(exe, onPath); err != nil || p != bundled {
+		t.Errorf("bundled beside the binary wins: %q %v", p, err)
+	}
+}
