@@ -151,7 +151,7 @@ func BenchmarkStackStart(b *testing.B) {
 	}
 	pdir := b.TempDir()
 	args := fmt.Sprintf("--root %s/root --runroot %s/runroot --storage-driver vfs", pdir, pdir)
-	if err := os.WriteFile(filepath.Join(pdir, "containers.conf"), []byte("[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(pdir, "containers.conf"), []byte(testContainersConf), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	state := b.TempDir()

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -42,12 +40,9 @@ func configAction(env *Env, g *globals, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	home, _ := os.UserHomeDir()
-	paths := config.HostPaths(env.lookup, home)
+	paths := env.paths()
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(configOutput{Loaded: l, Paths: paths})
+		return writeJSONTo(env.Stdout, configOutput{Loaded: l, Paths: paths})
 	}
 	src := "defaults (no thesystem.yaml found)"
 	if l.File != "" {

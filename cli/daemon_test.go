@@ -33,6 +33,16 @@ type daemonEnv struct {
 	sock     string
 }
 
+// testContainersConf is what podman needs on this kind of machine: runc
+// (crun fails on its hybrid cgroups), cgroupfs, and explicit ulimits.
+const testContainersConf = `[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`
+
 // podmanEnv gives the engine's podman service a storage of the test's own
 // and this machine's containers.conf (runc, cgroupfs, ulimits), and makes
 // /bin/echo the agents' runtime: it answers every task with its prompt.
@@ -55,7 +65,7 @@ func podmanEnv(t *testing.T) []string {
 		_ = cmd.Run()
 		_ = os.RemoveAll(dir)
 	})
-	write(t, filepath.Join(dir, "containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n")
+	write(t, filepath.Join(dir, "containers.conf"), testContainersConf)
 	return []string{"CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo"}
 }
 

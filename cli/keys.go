@@ -3,11 +3,12 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -279,35 +280,21 @@ func keysGetAction(ctx context.Context, env *Env, name string) error {
 	return nil
 }
 
-type keyEntry struct {
-	Provider    string `json:"provider"`
-	Fingerprint string `json:"fingerprint"`
-}
-
 func keysListAction(ctx context.Context, env *Env, asJSON bool) error {
 	store, err := openStore(ctx, env)
 	if err != nil {
 		return err
 	}
-	names, err := store.List(ctx)
+	keys, err := secrets.LoadAll(ctx, store)
 	if err != nil {
 		return err
 	}
-	entries := []keyEntry{}
-	for _, n := range names {
-		k, err := store.Get(ctx, n)
-		if errors.Is(err, secrets.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		entries = append(entries, keyEntry{Provider: n, Fingerprint: k.Fingerprint()})
+	entries := []api.KeyInfo{}
+	for _, name := range slices.Sorted(maps.Keys(keys)) {
+		entries = append(entries, api.KeyInfo{Provider: name, Fingerprint: keys[name].Fingerprint()})
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		return writeJSONTo(env.Stdout, entries)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintln(env.Stdout, "no keys stored: run `thesystem keys set <provider>`")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,13 +46,18 @@ func keyringEnv(t *testing.T) []string {
 	}
 }
 
-// newCmd is the binary run in dir with a clean environment plus env (and
-// the D-Bus session, for the key store).
+// testEnv is a clean environment with home as HOME, plus env (and the
+// D-Bus session, for the key store).
+func testEnv(home string, env []string) []string {
+	return append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH"),
+		"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}, env...)
+}
+
+// newCmd is the binary run in dir (also its HOME) with testEnv.
 func newCmd(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"),
-		"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}, env...)
+	cmd.Env = testEnv(dir, env)
 	return cmd
 }
 
@@ -64,7 +70,8 @@ func runIn(t *testing.T, dir string, env []string, stdin string, args ...string)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // Run returns it unwrapped
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
@@ -148,8 +155,7 @@ func TestKeysLifecycle(t *testing.T) {
 			shows  bool
 		}{{"n", false}, {"y", true}} {
 			cmd := exec.CommandContext(t.Context(), "script", "-qec", binary+" keys get anthropic", "/dev/null")
-			cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
-				"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}, env...)
+			cmd.Env = testEnv(t.TempDir(), env)
 			cmd.Stdin = strings.NewReader(tc.answer + "\n")
 			b, _ := cmd.CombinedOutput()
 			if strings.Contains(string(b), plantedKey) != tc.shows || !strings.Contains(string(b), "on this terminal? [y/N]") {
@@ -228,10 +234,7 @@ func TestProxyProcess(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	proxy := exec.CommandContext(ctx, binary, "proxy")
-	proxy.Dir = dir
-	proxy.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
-		"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}, env...)
+	proxy := newCmd(ctx, dir, env, "proxy")
 	var pout, perr bytes.Buffer
 	proxy.Stdout, proxy.Stderr = &pout, &perr
 	if err := proxy.Start(); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -73,5 +74,5 @@ component, or only one component's. -f follows new lines as they come.`,
 var agentNameRE = regexp.MustCompile(`^agent-[0-9]+$`)
 
 func writeJSONLine(w io.Writer, v any) error {
-	return jsonEncoder(w).Encode(v)
+	return json.NewEncoder(w).Encode(v)
 }

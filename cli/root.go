@@ -8,7 +8,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -163,5 +162,3 @@ func displayPath(env *Env, p string) string {
 // showHelp is the action of commands that only group others: with no
 // arguments it prints help; an unknown subcommand fails the Args check first.
 func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-
-func jsonEncoder(w io.Writer) *json.Encoder { return json.NewEncoder(w) }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"text/tabwriter"
@@ -42,9 +41,7 @@ func versionAction(env *Env, asJSON bool) error {
 		Components: compat.Default(env.Build.Version).Components(),
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSONTo(env.Stdout, out)
 	}
 	fmt.Fprintf(env.Stdout, "thesystem %s", out.Version)
 	if out.Commit != "" {
