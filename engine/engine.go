@@ -22,7 +22,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
-	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/doctor"
 	"github.com/thesystem-dev/thesystem/engine/provider"
@@ -156,11 +155,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.proxy.SetKeys(keys); err != nil {
 		return err
 	}
-	tok, err := e.proxy.Tokens().IssueUser()
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WritePrivate(e.opt.Paths.UserTokenFile(), []byte(tok+"\n")); err != nil {
+	if err := e.proxy.IssueUserTokenFile(e.opt.Paths.UserTokenFile()); err != nil {
 		return err
 	}
 	if err := e.sup.Start(ctx); err != nil {

@@ -67,12 +67,13 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	chatAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
 	podmanArgs := append(append([]string{"podman"}, e.opt.PodmanArgs...), "system", "service", "--time", "0", "unix://"+paths.PodmanSocket())
 	connect := func(ctx context.Context) (*sandbox.Podman, error) { return sandbox.Connect(ctx, paths.PodmanSocket()) }
+	podmanUp := supervise.ProbeFunc(func(ctx context.Context) error { _, err := connect(ctx); return err })
 
 	specs := []supervise.Spec{{
 		Name:         api.ComponentVM,
 		Service:      &supervise.ProcService{Name: api.ComponentVM, Argv: podmanArgs, Logs: logs},
-		Ready:        supervise.ProbeFunc(func(ctx context.Context) error { _, err := connect(ctx); return err }),
-		Live:         supervise.ProbeFunc(func(ctx context.Context) error { _, err := connect(ctx); return err }),
+		Ready:        podmanUp,
+		Live:         podmanUp,
 		ReadyTimeout: 30 * time.Second, LiveInterval: 10 * time.Second,
 	}, {
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
@@ -87,21 +88,8 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if cfg.Server.Chat == config.ChatUpstream {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
-			id, err := p.CreateService(sandbox.ServiceSpec{
-				Name: api.ComponentChat, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
-				ServiceDir: paths.ServiceDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
-				Args: []string{"chat", "serve", "--socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ",")},
-			})
-			if err != nil {
-				return err
-			}
-			relay, err := sandbox.Forward(ctx, chatAddr, paths.ChatSocket())
-			if err != nil {
-				_ = p.Remove(id)
-				return fmt.Errorf("chat port: %w (set server.port in thesystem.yaml)", err)
-			}
-			defer func() { _ = relay.Close() }()
-			return e.runContainer(ctx, p, id, logs, api.ComponentChat)
+			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, paths.ChatSocket(), "server.port",
+				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","))
 		}),
 		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, ReadyTimeout: 60 * time.Second,
 		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, LiveInterval: 10 * time.Second,
@@ -128,22 +116,9 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			id, err := p.CreateService(sandbox.ServiceSpec{
-				Name: api.ComponentDashboard, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
-				ServiceDir: paths.ServiceDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID),
-				Args: []string{"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket,
-					"--socket", sandbox.ServiceDir + "/dashboard.sock"},
-			})
-			if err != nil {
-				return err
-			}
-			relay, err := sandbox.Forward(ctx, dashAddr, paths.DashboardSocket())
-			if err != nil {
-				_ = p.Remove(id)
-				return fmt.Errorf("dashboard port: %w (set server.dashboard in thesystem.yaml)", err)
-			}
-			defer func() { _ = relay.Close() }()
-			return e.runContainer(ctx, p, id, logs, api.ComponentDashboard)
+			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, paths.DashboardSocket(), "server.dashboard",
+				"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket,
+				"--socket", sandbox.ServiceDir+"/dashboard.sock")
 		}),
 		Ready: dashHealth, ReadyTimeout: 60 * time.Second,
 		Live: dashHealth, LiveInterval: 10 * time.Second,
@@ -441,6 +416,26 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 		return err
 	}
 	current.Store(&id)
+	return e.runContainer(ctx, p, id, logs, name)
+}
+
+// runService runs one of the stack's own containers (our binary with
+// args), its socket relayed to addr on the host's loopback; setting names
+// the thesystem.yaml key to change when addr is taken.
+func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, setting string, args ...string) error {
+	id, err := p.CreateService(sandbox.ServiceSpec{
+		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
+		ServiceDir: e.opt.Paths.ServiceDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
+	})
+	if err != nil {
+		return err
+	}
+	relay, err := sandbox.Forward(ctx, addr, socket)
+	if err != nil {
+		_ = p.Remove(id)
+		return fmt.Errorf("%s port: %w (set %s in thesystem.yaml)", name, err, setting)
+	}
+	defer func() { _ = relay.Close() }()
 	return e.runContainer(ctx, p, id, logs, name)
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/logx"
 
+	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
@@ -80,7 +81,7 @@ type upstream struct {
 type Proxy struct {
 	opt       Options
 	log       logrus.FieldLogger
-	upstreams map[string]*upstream // canonical provider name → upstream
+	upstreams map[string]*upstream // provider name or alias → upstream (read-only after New)
 	keys      atomic.Pointer[map[string]secrets.Key]
 	tokens    *Tokens
 	ledger    *ledger
@@ -129,7 +130,10 @@ func New(opt Options) (*Proxy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("upstream for %s: %w", pr.Name, err)
 		}
-		p.upstreams[pr.Name] = &upstream{Provider: pr, base: u}
+		up := &upstream{Provider: pr, base: u}
+		for _, name := range append([]string{pr.Name}, pr.Aliases...) {
+			p.upstreams[name] = up
+		}
 	}
 	empty := map[string]secrets.Key{}
 	p.keys.Store(&empty)
@@ -216,6 +220,16 @@ func (p *Proxy) SetKey(name string, k secrets.Key) error {
 // Backends lists the providers that have a key, sorted.
 func (p *Proxy) Backends() []string {
 	return slices.Sorted(maps.Keys(*p.keys.Load()))
+}
+
+// IssueUserTokenFile issues a new user token, revoking the previous one,
+// and writes it to path (0600, atomically) for the user's own tools.
+func (p *Proxy) IssueUserTokenFile(path string) error {
+	tok, err := p.tokens.IssueUser()
+	if err != nil {
+		return err
+	}
+	return atomicfile.WritePrivate(path, []byte(tok+"\n"))
 }
 
 // Tokens is the token registry, for issuing tokens.
@@ -488,12 +502,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(sw, out)
 }
 
+// upstream resolves a route's provider name or alias without allocating:
+// it is on every request's path.
 func (p *Proxy) upstream(name string) (*upstream, bool) {
-	pr, ok := provider.Lookup(name)
-	if !ok {
-		return nil, false
-	}
-	return p.upstreams[pr.Name], true
+	up, ok := p.upstreams[name]
+	return up, ok
 }
 
 // health is upstream agentauth's discovery endpoint; it needs no token

@@ -77,11 +77,7 @@ func Run(ctx context.Context, ro RunOptions) error {
 	if err := p.SetKeys(keys); err != nil {
 		return err
 	}
-	userTok, err := p.Tokens().IssueUser()
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WritePrivate(ro.TokenFile, []byte(userTok+"\n")); err != nil {
+	if err := p.IssueUserTokenFile(ro.TokenFile); err != nil {
 		return err
 	}
 	defer func() { _ = os.Remove(ro.TokenFile) }()
