@@ -17,7 +17,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all deps runtimes build run test unit fuzz bench lint cross clean
+.PHONY: all deps runtimes build run test unit fuzz bench lint cross clean e2e-vm
 
 # The default agent runtime, from npm (the platform package holds the
 # native binary; its install script is not needed).
@@ -71,6 +71,18 @@ FUZZTIME ?= 100000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitRoute$$' -fuzztime $(FUZZTIME) ./engine/proxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractToken$$' -fuzztime $(FUZZTIME) ./engine/proxy/
+
+## e2e-vm: the real-VM test: a Lima VM booted under QEMU (TCG) runs the
+## stack; as an unprivileged user in a loopback-only network namespace
+## (needs root for those). .ci/vm-setup prepares limactl and the image.
+E2E_VM_CACHE ?= /var/tmp/thesystem-e2e-vm
+e2e-vm:
+	THESYSTEM_E2E_VM_CACHE=$(E2E_VM_CACHE) .ci/vm-setup
+	mkdir -p $(E2E_VM_CACHE)/work
+	CGO_ENABLED=0 $(GO) build -o $(E2E_VM_CACHE)/work/thesystem ./app
+	CGO_ENABLED=0 $(GO) build -o $(E2E_VM_CACHE)/work/vmcheck ./cli/testdata/vmcheck
+	$(GO) test -c -tags=$(TAGS),e2evm -o $(E2E_VM_CACHE)/work/cli.test ./cli
+	THESYSTEM_E2E_VM_CACHE=$(E2E_VM_CACHE) .ci/vm-run
 
 ## bench: the proxy against the same fake upstream direct, side by side
 BENCHTIME ?= 3000x

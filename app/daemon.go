@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+
+	"github.com/lima-vm/lima/v2/pkg/limatype"
 
 	"github.com/sirupsen/logrus"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
+	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
 // runDaemon runs the engine and its local API until ctx ends or a client
@@ -31,12 +36,12 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 	eng, err := engine.New(engine.Options{
 		Config: l, Paths: paths, KeyService: keyService, Version: version, Log: log,
 		OnShutdown: cancel, ExitOnStop: exitOnStop,
-		// With vm.driver none the containers run on this host, and this
-		// (static) binary is their init. The VM tier brings its own.
-		Sandbox:       l.Config.VM.Driver == config.DriverNone && l.Config.Mode == config.ModeServer,
-		InitBinary:    self,
+		Sandbox:       l.Config.Mode == config.ModeServer,
+		InitBinary:    guestBinary(self),
 		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
 		RuntimeBinary: os.Getenv("THESYSTEM_CLAUDE_BIN"),
+		Limactl:       os.Getenv("THESYSTEM_LIMACTL"),
+		VMImages:      vmImages(os.Getenv("THESYSTEM_VM_IMAGE")),
 	})
 	if err != nil {
 		return err
@@ -60,4 +65,41 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 	}
 	fmt.Fprintln(out, "thesystem daemon: stopped")
 	return nil
+}
+
+// guestBinary is the static linux build of thesystem the containers run as
+// their init: on Linux this very binary; on macOS the one the app bundles
+// beside it for the VM's architecture.
+func guestBinary(self string) string {
+	if runtime.GOOS == "linux" {
+		return self
+	}
+	return filepath.Join(filepath.Dir(self), "thesystem-linux-"+runtime.GOARCH)
+}
+
+// vmImages is the VM image override ($THESYSTEM_VM_IMAGE): a disk image,
+// or a directory with disk.qcow2 and, for a direct kernel boot, vmlinuz
+// and initrd.img beside it.
+func vmImages(loc string) []vm.Image {
+	if loc == "" {
+		return nil
+	}
+	arch := map[string]limatype.Arch{"amd64": limatype.X8664, "arm64": limatype.AARCH64}[runtime.GOARCH]
+	fi, err := os.Stat(loc)
+	if err != nil || !fi.IsDir() {
+		return []vm.Image{{Location: loc, Arch: arch}}
+	}
+	im := vm.Image{Location: filepath.Join(loc, "disk.qcow2"), Arch: arch}
+	if k := filepath.Join(loc, "vmlinuz"); fileExists(k) {
+		im.Kernel, im.Cmdline = k, "root=/dev/vda console=ttyS0"
+		if i := filepath.Join(loc, "initrd.img"); fileExists(i) {
+			im.Initrd = i
+		}
+	}
+	return []vm.Image{im}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

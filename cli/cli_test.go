@@ -17,6 +17,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if prebuilt := os.Getenv("THESYSTEM_TEST_BINARY"); prebuilt != "" {
+		// The real-VM test runs as a user that cannot build (make e2e-vm
+		// builds it first).
+		binary = prebuilt
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "thesystem-cli-test")
 	if err != nil {
 		panic(err)

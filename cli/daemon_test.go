@@ -343,7 +343,16 @@ func stackOf(t *testing.T, d *daemonEnv) string {
 // ran its runtime (/bin/echo here) with the prompt.
 func talkToAgent(t *testing.T, chatPort int, agent string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	if c := askAgent(t, chatPort, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
+		t.Errorf("%s answered %q", agent, c)
+	}
+}
+
+// askAgent mentions the agent in #general with prompt and returns its
+// answer.
+func askAgent(t *testing.T, chatPort int, agent, prompt string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d", chatPort), nil)
 	if err != nil {
@@ -379,16 +388,14 @@ func talkToAgent(t *testing.T, chatPort int, agent string) {
 			}
 			if slices.Contains(names, agent) {
 				asked = true
-				send(map[string]any{"type": "MSG", "to": "#general", "content": "@" + agent + " are you there?"})
+				send(map[string]any{"type": "MSG", "to": "#general", "content": "@" + agent + " " + prompt})
 			} else {
 				time.Sleep(100 * time.Millisecond)
 				send(map[string]any{"type": "LIST_AGENTS", "channel": "#general"})
 			}
 		case m["type"] == "MSG" && m["from_name"] == agent:
-			if c, _ := m["content"].(string); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
-				t.Errorf("%s answered %q", agent, c)
-			}
-			return
+			c, _ := m["content"].(string)
+			return c
 		}
 	}
 }

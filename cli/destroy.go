@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/thesystem-dev/thesystem/engine/config"
 )
 
 func newDestroyCommand(env *Env, g *globals) *cobra.Command {
@@ -31,7 +33,11 @@ configuration. Asks for confirmation unless --yes is given.`,
 				if _, ok := isTerminal(env.Stdin); !ok {
 					return usagef("destroy deletes the agents' workspaces: confirm with --yes")
 				}
-				fmt.Fprint(env.Stderr, "Delete the containers, images and the agents' workspaces? [y/N] ")
+				what := "the containers, images and the agents' workspaces"
+				if l.Config.VM.Driver == config.DriverLima {
+					what = "the VM, with the containers, images and the agents' workspaces in it"
+				}
+				fmt.Fprintf(env.Stderr, "Delete %s? [y/N] ", what)
 				answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 					return errors.New("not confirmed; nothing deleted")

@@ -60,15 +60,9 @@ func health(state string) string {
 	}
 }
 
-// notYetComponents are shown in the table until their tier lands.
-func notYetComponents() map[string]string {
-	return map[string]string{
-		api.ComponentVM:        "not in this stack: vm.driver lima arrives with issue #6",
-		api.ComponentChat:      "not in this stack: the container tier runs with vm.driver none in server mode",
-		api.ComponentDashboard: "not in this stack: the container tier runs with vm.driver none in server mode",
-		api.ComponentSwarm:     "not in this stack: the container tier runs with vm.driver none in server mode",
-	}
-}
+// notInStack explains a component missing from the stack: in client
+// mode only the proxy runs here.
+const notInStack = "not in this stack: mode client runs only the proxy here"
 
 func printStatus(w io.Writer, st api.Status) {
 	byName := map[string]api.Component{}
@@ -95,7 +89,7 @@ func printStatus(w io.Writer, st api.Status) {
 	for _, name := range rows {
 		c, ok := byName[name]
 		if !ok {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", name, notYetComponents()[name])
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", name, notInStack)
 			continue
 		}
 		if !known[name] {

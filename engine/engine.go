@@ -29,6 +29,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
+	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
 // Options configure an Engine.
@@ -54,6 +55,13 @@ type Options struct {
 	RuntimeBinary string
 	// Sandbox adds the container tier (podman, chat, swarm) to the stack.
 	Sandbox bool
+	// Limactl is the limactl binary for vm.driver lima; "" finds it
+	// (bundled beside this binary, else on PATH).
+	Limactl string
+	// VMImages override the VM's default images (tests boot a local one).
+	VMImages []vm.Image
+	// VMStartTimeout bounds the VM's create and start; 0 means 10 minutes.
+	VMStartTimeout time.Duration
 }
 
 // Engine runs the stack. Its methods are safe for concurrent use.
@@ -65,6 +73,8 @@ type Engine struct {
 	sup   *supervise.Supervisor
 
 	opMu sync.Mutex // one start/stop/restart at a time
+
+	tier *tier
 
 	agentImageRef atomic.Pointer[string]
 
@@ -92,6 +102,7 @@ func New(opt Options) (*Engine, error) {
 	}
 	e.proxy = p
 	logs := supervise.NewLogs(2000)
+	e.tier = e.newTier(logs)
 	e.sup, err = supervise.New(e.specs(logs), logs)
 	if err != nil {
 		return nil, err
@@ -210,13 +221,13 @@ func (e *Engine) Restart(ctx context.Context, name string) error {
 // and the podman service keep running.
 func (e *Engine) Reinstall(ctx context.Context) error {
 	if !e.opt.Sandbox {
-		return api.Errorf(api.ErrBadRequest, "no container tier in this stack (vm.driver lima arrives with issue #6)")
+		return api.Errorf(api.ErrBadRequest, "no container tier in this stack (mode client)")
 	}
 	if !e.opMu.TryLock() {
 		return api.ErrBusy
 	}
 	defer e.opMu.Unlock()
-	p, err := sandbox.Connect(ctx, e.opt.Paths.PodmanSocket())
+	p, err := sandbox.Connect(ctx, e.tier.podmanSocket)
 	if err != nil {
 		return api.Errorf(api.ErrNotRunning, "start the stack first: reinstall needs its podman service ("+err.Error()+")")
 	}
@@ -237,18 +248,24 @@ func (e *Engine) Reinstall(ctx context.Context) error {
 	return nil
 }
 
-// Destroy stops the stack and deletes what it built: containers, the
-// agents' workspaces, images, installed runtimes. Keys, thesystem.yaml and
-// the audit log stay; the next start rebuilds the rest.
+// Destroy stops the stack and deletes what it built: the VM and its state
+// (vm.driver lima), or the containers, the agents' workspaces and the
+// images in the host's podman (none); installed runtimes. Keys,
+// thesystem.yaml and the audit log stay; the next start rebuilds the rest.
 func (e *Engine) Destroy(ctx context.Context) error {
 	if !e.opt.Sandbox {
-		return api.Errorf(api.ErrBadRequest, "nothing to destroy without the container tier (vm.driver lima arrives with issue #6)")
+		return api.Errorf(api.ErrBadRequest, "nothing to destroy without the container tier (mode client)")
 	}
 	if !e.opMu.TryLock() {
 		return api.ErrBusy
 	}
 	e.sup.Stop()
-	err := e.destroySandbox(ctx)
+	var err error
+	if e.tier.lima != nil {
+		err = e.destroyVM(ctx)
+	} else {
+		err = e.destroySandbox(ctx)
+	}
 	e.opMu.Unlock()
 	if err != nil {
 		return err

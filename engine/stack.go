@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
-	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
@@ -58,24 +57,16 @@ func (e *Engine) agents() []agentSpec {
 	return out
 }
 
-// sandboxSpecs is the container tier with vm.driver none: the host's
-// podman (a service the engine runs), the chat server in a container, and
-// the agents, each in its own container.
+// sandboxSpecs is the container tier: podman (the host's, a service the
+// engine runs, or the VM's), the chat server and the dashboard in
+// containers, and the agents, each in its own container.
 func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	cfg := e.opt.Config.Config
-	paths := e.opt.Paths
+	t := e.tier
 	chatAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
-	podmanArgs := append(append([]string{"podman"}, e.opt.PodmanArgs...), "system", "service", "--time", "0", "unix://"+paths.PodmanSocket())
-	connect := func(ctx context.Context) (*sandbox.Podman, error) { return sandbox.Connect(ctx, paths.PodmanSocket()) }
-	podmanUp := supervise.ProbeFunc(func(ctx context.Context) error { _, err := connect(ctx); return err })
+	connect := func(ctx context.Context) (*sandbox.Podman, error) { return sandbox.Connect(ctx, t.podmanSocket) }
 
-	specs := []supervise.Spec{{
-		Name:         api.ComponentVM,
-		Service:      &supervise.ProcService{Name: api.ComponentVM, Argv: podmanArgs, Logs: logs},
-		Ready:        podmanUp,
-		Live:         podmanUp,
-		ReadyTimeout: 30 * time.Second, LiveInterval: 10 * time.Second,
-	}, {
+	specs := []supervise.Spec{e.vmSpec(logs), {
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
 			p, err := connect(ctx)
@@ -88,7 +79,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if cfg.Server.Chat == config.ChatUpstream {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
-			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, paths.ChatSocket(), "server.port",
+			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "server.port",
 				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","))
 		}),
 		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, ReadyTimeout: 60 * time.Second,
@@ -116,7 +107,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, paths.DashboardSocket(), "server.dashboard",
+			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, "server.dashboard",
 				"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket,
 				"--socket", sandbox.ServiceDir+"/dashboard.sock")
 		}),
@@ -188,12 +179,14 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 // (everything of the stack depends on the chat server, so its start is the
 // one place to do it), and imports the services' base image.
 func (e *Engine) prepareServices(ctx context.Context, p *sandbox.Podman) error {
-	dir := e.opt.Paths.ServiceDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.Chown(dir, agentUID, agentGID); err != nil {
-		return fmt.Errorf("services socket dir: %w", err)
+	if e.tier.lima == nil { // the VM makes its own at boot
+		dir := e.opt.Paths.ServiceDir()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chown(dir, agentUID, agentGID); err != nil {
+			return fmt.Errorf("services socket dir: %w", err)
+		}
 	}
 	if ids, err := p.ListManaged(e.stackName()); err == nil && len(ids) > 0 {
 		supervise.Report(ctx, "removing %d containers left by an earlier run", len(ids))
@@ -376,17 +369,10 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 		return err
 	}
 	defer e.proxy.Revoke(name)
-	dir := e.opt.Paths.AgentDir(name)
-	tokFile := filepath.Join(dir, sandbox.TokenFile)
-	if err := atomicfile.Write(tokFile, []byte(tok+"\n"), 0o400); err != nil {
+	tokDir, err := e.writeAgentToken(name, tok)
+	if err != nil {
 		return err
 	}
-	for _, p := range []string{dir, tokFile} {
-		if err := os.Chown(p, agentUID, agentGID); err != nil {
-			return fmt.Errorf("token for %s: %w", name, err)
-		}
-	}
-	_ = os.Chmod(dir, 0o755)
 	cfg := e.opt.Config.Config
 	env, dropped := sandbox.ForwardEnv(os.Environ())
 	for _, d := range dropped {
@@ -407,8 +393,8 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 	}
 	argv = append(argv, "--", "claude", "-p")
 	id, err := p.CreateAgent(sandbox.AgentSpec{
-		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.opt.InitBinary,
-		SocketDir: e.opt.Paths.SocketDir(), ServiceDir: e.opt.Paths.ServiceDir(), AgentDir: dir, ProjectDir: cfg.VM.Mount,
+		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.tier.initBinary,
+		SocketDir: e.tier.socketDir, ServiceDir: e.tier.serviceDir, AgentDir: tokDir, ProjectDir: e.tier.projectDir,
 		Workspace: "thesystem-" + e.stackName() + "-" + name, Argv: argv, Env: env,
 		User: fmt.Sprintf("%d:%d", agentUID, agentGID),
 	})
@@ -424,8 +410,8 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 // the thesystem.yaml key to change when addr is taken.
 func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, setting string, args ...string) error {
 	id, err := p.CreateService(sandbox.ServiceSpec{
-		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.opt.InitBinary,
-		ServiceDir: e.opt.Paths.ServiceDir(), User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
+		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.tier.initBinary,
+		ServiceDir: e.tier.serviceDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
 	})
 	if err != nil {
 		return err

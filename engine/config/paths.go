@@ -50,8 +50,20 @@ func (p Paths) ChatSocket() string { return filepath.Join(p.ServiceDir(), "chat.
 // DashboardSocket is the dashboard's unix socket.
 func (p Paths) DashboardSocket() string { return filepath.Join(p.ServiceDir(), "dashboard.sock") }
 
+// AgentsDir holds the agents' token dirs (with vm.driver lima, the VM
+// sees it read-only).
+func (p Paths) AgentsDir() string { return filepath.Join(p.RuntimeDir, "agents") }
+
 // AgentDir holds one agent's token.
-func (p Paths) AgentDir(agent string) string { return filepath.Join(p.RuntimeDir, "agents", agent) }
+func (p Paths) AgentDir(agent string) string { return filepath.Join(p.AgentsDir(), agent) }
+
+// GuestBinDir holds the linux build of thesystem the VM's containers run
+// as their init (the VM sees it read-only).
+func (p Paths) GuestBinDir() string { return filepath.Join(p.StateDir, "guest-bin") }
+
+// VMForwardDir is where the VM's chat and dashboard sockets appear on the
+// host.
+func (p Paths) VMForwardDir() string { return filepath.Join(p.RuntimeDir, "vm") }
 
 // PodmanSocket is the podman service the engine runs (vm.driver none).
 func (p Paths) PodmanSocket() string { return filepath.Join(p.RuntimeDir, "podman.sock") }

@@ -16,9 +16,12 @@ import (
 // sharedLibraries lists what the dynamic loader needs to run binary,
 // loader included, as ldd(1) reports it.
 func sharedLibraries(ctx context.Context, binary string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "ldd", binary).Output()
+	out, err := exec.CommandContext(ctx, "ldd", binary).CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w", binary, err)
+		if bytes.Contains(out, []byte("not a dynamic executable")) || bytes.Contains(out, []byte("statically linked")) {
+			return nil, nil // static: nothing to add
+		}
+		return nil, fmt.Errorf("ldd %s: %w: %s", binary, err, bytes.TrimSpace(out))
 	}
 	var libs []string
 	sc := bufio.NewScanner(bytes.NewReader(out))

@@ -137,12 +137,20 @@ func (p *Podman) ImportImageFrom(ref string, write func(io.Writer) error) error 
 		return nil
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(write(pw)) }()
+	wrote := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err)
+		wrote <- err
+	}()
 	if _, err := images.Import(p.conn, pr, new(images.ImportOptions).WithReference(ref)); err != nil {
 		_ = pr.CloseWithError(err)
+		if werr := <-wrote; werr != nil {
+			err = werr // what broke the stream, not the broken pipe it left
+		}
 		return fmt.Errorf("import %s: %w", ref, err)
 	}
-	return nil
+	return <-wrote
 }
 
 // FollowLogs copies the container's stdout and stderr to w until the

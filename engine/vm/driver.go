@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,9 @@ type Driver interface {
 	// PodmanSocket is the host path of the podman API the containers run
 	// under.
 	PodmanSocket() string
+	// Heal finds the host↔guest links that died (the host slept) and sets
+	// them up again; it returns what it repaired.
+	Heal(ctx context.Context) ([]string, error)
 }
 
 // None is vm.driver none: the host's podman, no firebreak. The engine
@@ -72,6 +76,9 @@ func (None) Status(context.Context) (Status, error) {
 
 // PodmanSocket is the engine's podman service.
 func (n None) PodmanSocket() string { return n.Socket }
+
+// Heal has nothing to heal: no links.
+func (None) Heal(context.Context) ([]string, error) { return nil, nil }
 
 // Runner runs limactl; tests substitute a recorded one.
 type Runner interface {
@@ -130,6 +137,10 @@ func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
 		cmd.Stdout, cmd.Stderr = &out, &out
 	}
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited, leaving a child of its own (ssh -f) with our pipes.
+		err = nil
+	}
 	if errors.Is(err, exec.ErrNotFound) {
 		return nil, ErrNoLimactl
 	}
@@ -146,6 +157,10 @@ type Lima struct {
 	Template func() (*limatype.LimaYAML, error)
 	// StartTimeout bounds create+start; 0 means 10 minutes.
 	StartTimeout time.Duration
+	// Forwards are the template's socket forwards, which Heal checks.
+	Forwards []Forward
+	// SSH runs ssh (with Lima's ssh.config) to heal forwards.
+	SSH Runner
 }
 
 // Name is "lima".
@@ -227,6 +242,78 @@ func (l *Lima) Start(ctx context.Context) error {
 		return fmt.Errorf("VM %s is %s after start (%s)", l.Instance, st.State, st.Detail)
 	}
 	return nil
+}
+
+// Heal checks the forwards and sets up again the ones that died. A dead
+// guest→host forward (its host socket refuses) means the SSH connection
+// that carried them all is gone, so every forward is set up again, over a
+// new SSH master when needed; a host→guest one whose guest socket is
+// missing (Lima set it up before the guest's dir existed) is set up again
+// alone.
+func (l *Lima) Heal(ctx context.Context) ([]string, error) {
+	dead := l.deadForwards(ctx)
+	if len(dead) == 0 {
+		return nil, nil
+	}
+	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
+	host := "lima-" + l.Instance
+	ssh := func(args ...string) ([]byte, error) {
+		return l.SSH.Run(ctx, append([]string{"-F", cfg}, args...)...)
+	}
+	if _, err := ssh("-O", "check", host); err != nil {
+		// The master is gone: a new one, in the background (Lima's config
+		// has ControlMaster auto and ControlPersist).
+		if out, err := ssh("-f", "-N", host); err != nil {
+			return nil, fmt.Errorf("ssh to the VM to repair its forwards: %w (%s)", err, strings.TrimSpace(string(out)))
+		}
+	}
+	var healed []string
+	for _, f := range dead {
+		if f.Reverse {
+			_, _ = ssh("-O", "cancel", "-R", f.Guest+":"+f.Host, host)
+			_, _ = ssh(host, "rm", "-f", f.Guest)
+			if out, err := ssh("-O", "forward", "-R", f.Guest+":"+f.Host, host); err != nil {
+				return healed, fmt.Errorf("forward %s: %w (%s)", f, err, strings.TrimSpace(string(out)))
+			}
+		} else {
+			_, _ = ssh("-O", "cancel", "-L", f.Host+":"+f.Guest, host)
+			_ = os.Remove(f.Host)
+			if out, err := ssh("-O", "forward", "-L", f.Host+":"+f.Guest, host); err != nil {
+				return healed, fmt.Errorf("forward %s: %w (%s)", f, err, strings.TrimSpace(string(out)))
+			}
+		}
+		healed = append(healed, f.String())
+	}
+	if still := l.deadForwards(ctx); len(still) > 0 {
+		return healed, fmt.Errorf("forward %s is still down after repair", still[0])
+	}
+	return healed, nil
+}
+
+// deadForwards are the forwards that do not work.
+func (l *Lima) deadForwards(ctx context.Context) []Forward {
+	for _, f := range l.Forwards {
+		if f.Reverse {
+			continue
+		}
+		d := net.Dialer{Timeout: 2 * time.Second}
+		c, err := d.DialContext(ctx, "unix", f.Host)
+		if err != nil {
+			return l.Forwards // the SSH master is gone: all of them
+		}
+		_ = c.Close()
+	}
+	var dead []Forward
+	for _, f := range l.Forwards {
+		if !f.Reverse {
+			continue
+		}
+		cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
+		if _, err := l.SSH.Run(ctx, "-F", cfg, "lima-"+l.Instance, "test", "-S", f.Guest); err != nil {
+			dead = append(dead, f)
+		}
+	}
+	return dead
 }
 
 // Stop stops the instance.

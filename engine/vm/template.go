@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
 	"github.com/lima-vm/lima/v2/pkg/limayaml"
@@ -24,14 +27,25 @@ const (
 	GuestSocketDir    = "/run/thesystem/sockets"
 	GuestServiceDir   = "/run/thesystem/services"
 	GuestProjectDir   = "/project"
+	// GuestShareDir holds the host directories the guest sees read-only:
+	// the init binary, the agents' token dirs.
+	GuestShareDir     = "/mnt/thesystem"
 	ProvisionedMarker = "/var/lib/thesystem/.provisioned"
 )
 
-// Image is a guest image for one architecture.
+// GuestUID is the uid of Lima's user in the guest: the agents' uid, so the
+// sockets sshd makes for forwards (mode 0600, that user's) are theirs.
+const GuestUID = 1000
+
+// Image is a guest image for one architecture; Kernel and Initrd (with
+// Cmdline) boot a kernel directly, for a bare root filesystem image.
 type Image struct {
 	Location string
 	Arch     limatype.Arch
 	Digest   string
+	Kernel   string
+	Initrd   string
+	Cmdline  string
 }
 
 // DefaultImages are Ubuntu 24.04 cloud images.
@@ -42,28 +56,52 @@ func DefaultImages() []Image {
 	}
 }
 
+// Forward is a unix socket forwarded between host and guest over SSH:
+// guest to host, or host to guest when Reverse.
+type Forward struct {
+	Host, Guest string
+	Reverse     bool
+}
+
+func (f Forward) String() string {
+	if f.Reverse {
+		return f.Host + " (host) → " + f.Guest + " (guest)"
+	}
+	return f.Guest + " (guest) → " + f.Host + " (host)"
+}
+
+// SocketForwards are the stack's forwards: the guest's podman socket to
+// the host, the host's proxy socket into the guest, and the chat server's
+// and dashboard's sockets to forwardDir on the host (the host relays its
+// loopback ports to them).
+func SocketForwards(proxySocket, podmanSocket, forwardDir string) []Forward {
+	return []Forward{
+		{Guest: GuestPodmanSocket, Host: podmanSocket},
+		{Guest: GuestSocketDir + "/agentauth.sock", Host: proxySocket, Reverse: true},
+		{Guest: GuestServiceDir + "/chat.sock", Host: filepath.Join(forwardDir, "chat.sock")},
+		{Guest: GuestServiceDir + "/dashboard.sock", Host: filepath.Join(forwardDir, "dashboard.sock")},
+	}
+}
+
+// Mount is a host directory the guest sees, read-only.
+type Mount struct{ Host, Guest string }
+
 // TemplateOptions are what the template needs besides thesystem.yaml.
 type TemplateOptions struct {
 	// Images overrides DefaultImages (the real-VM test uses a local one).
 	Images []Image
-	// HostSocketDir is the host directory of the proxy socket, forwarded
-	// into the guest (reverse) at GuestSocketDir.
-	HostSocketDir string
-	// HostPodmanSocket is where the guest's podman socket appears on the
-	// host.
-	HostPodmanSocket string
-	// HostForwardDir is where the guest's chat and dashboard sockets
-	// appear on the host (the host relays 127.0.0.1 ports to them).
-	HostForwardDir string
+	// Forwards are the unix sockets forwarded (SocketForwards).
+	Forwards []Forward
+	// Mounts are host directories besides vm.mount (at /project).
+	Mounts []Mount
 	// Env is passed to the guest: already the allowlist minus secrets.
 	Env []string
 }
 
 // Template builds the Lima instance's configuration from the config:
-// cpus/memory/disk, the project mounted read-only, podman provisioned
-// (and a marker when done), the guest's podman, chat and dashboard sockets
-// forwarded to the host, the host's proxy socket into the guest (reverse),
-// no guest TCP port forwarded at all, containerd off.
+// cpus/memory/disk, the project and the other mounts read-only, podman
+// provisioned (and a marker when done), the sockets forwarded, no guest
+// TCP port forwarded at all, containerd off, the guest user uid GuestUID.
 func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error) {
 	images := opt.Images
 	if len(images) == 0 {
@@ -76,14 +114,29 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	}
 	y.VMType = &vmType
 	for _, im := range images {
-		y.Images = append(y.Images, limatype.Image{File: limatype.File{Location: im.Location, Arch: im.Arch}})
+		li := limatype.Image{File: limatype.File{Location: im.Location, Arch: im.Arch, Digest: digest.Digest(im.Digest)}}
+		if im.Kernel != "" {
+			// A direct kernel boot needs no UEFI firmware.
+			legacy := true
+			y.Firmware.LegacyBIOS = &legacy
+			li.Kernel = &limatype.Kernel{File: limatype.File{Location: im.Kernel, Arch: im.Arch}, Cmdline: im.Cmdline}
+		}
+		if im.Initrd != "" {
+			li.Initrd = &limatype.File{Location: im.Initrd, Arch: im.Arch}
+		}
+		y.Images = append(y.Images, li)
 	}
 	cpus := cfg.VM.CPUs
 	y.CPUs = &cpus
 	mem, disk := cfg.VM.Memory, cfg.VM.Disk
 	y.Memory, y.Disk = &mem, &disk
-	mountPoint, writable := GuestProjectDir, false
-	y.Mounts = []limatype.Mount{{Location: cfg.VM.Mount, MountPoint: &mountPoint, Writable: &writable}}
+	uid := uint32(GuestUID)
+	y.User = limatype.User{UID: &uid}
+	mounts := append([]Mount{{Host: cfg.VM.Mount, Guest: GuestProjectDir}}, opt.Mounts...)
+	for _, m := range mounts {
+		mountPoint, writable := m.Guest, false
+		y.Mounts = append(y.Mounts, limatype.Mount{Location: m.Host, MountPoint: &mountPoint, Writable: &writable})
+	}
 	mountType := limatype.REVSSHFS
 	y.MountType = &mountType
 	off := false
@@ -92,23 +145,17 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	y.Provision = []limatype.Provision{{Mode: limatype.ProvisionModeSystem, Script: &script}}
 	probe := fmt.Sprintf("#!/bin/sh\nset -eu\ntest -f %s\ntest -S %s\n", ProvisionedMarker, GuestPodmanSocket)
 	y.Probes = []limatype.Probe{{Mode: limatype.ProbeModeReadiness, Script: &probe, Hint: "podman is being provisioned in the VM"}}
-	y.PortForwards = []limatype.PortForward{
-		{GuestSocket: GuestPodmanSocket, HostSocket: opt.HostPodmanSocket},
-		{GuestSocket: GuestSocketDir + "/agentauth.sock", HostSocket: filepath.Join(opt.HostSocketDir, "agentauth.sock"), Reverse: true},
-		{GuestSocket: GuestServiceDir + "/chat.sock", HostSocket: filepath.Join(opt.HostForwardDir, "chat.sock")},
-		{GuestSocket: GuestServiceDir + "/dashboard.sock", HostSocket: filepath.Join(opt.HostForwardDir, "dashboard.sock")},
-		// No TCP port of the guest's reaches the host: the host relays
-		// its own loopback ports to the forwarded sockets.
-		{GuestPortRange: [2]int{1, 65535}, Ignore: true},
+	for _, f := range opt.Forwards {
+		y.PortForwards = append(y.PortForwards, limatype.PortForward{GuestSocket: f.Guest, HostSocket: f.Host, Reverse: f.Reverse})
 	}
+	// No TCP port of the guest's reaches the host: the host relays its
+	// own loopback ports to the forwarded sockets.
+	y.PortForwards = append(y.PortForwards, limatype.PortForward{GuestPortRange: [2]int{1, 65535}, Ignore: true})
 	if len(opt.Env) > 0 {
 		y.Env = map[string]string{}
 		for _, kv := range opt.Env {
-			for i := range len(kv) {
-				if kv[i] == '=' {
-					y.Env[kv[:i]] = kv[i+1:]
-					break
-				}
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				y.Env[k] = v
 			}
 		}
 	}
@@ -117,18 +164,30 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	return y, nil
 }
 
-// provisionScript installs podman in the guest, serves its API socket,
-// and leaves the marker the readiness probe waits for.
+// provisionScript runs as root at every boot (Lima fills in {{.User}} and
+// {{.UID}}, its user in the guest): podman installed (once),
+// its API socket served to Lima's user (the forward to the host connects
+// as that user), the socket dirs made for that user, sshd told to replace
+// a stale forwarded socket, and the marker the readiness probe waits for.
 func provisionScript() string {
 	return `#!/bin/sh
 set -eux
-if [ ! -f ` + ProvisionedMarker + ` ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  command -v podman >/dev/null || { apt-get update -qq && apt-get install -y -qq podman; }
-  systemctl enable --now podman.socket
-  mkdir -p ` + GuestSocketDir + ` ` + GuestServiceDir + ` /var/lib/thesystem
-  touch ` + ProvisionedMarker + `
+export DEBIAN_FRONTEND=noninteractive
+command -v podman >/dev/null || { apt-get update -qq && apt-get install -y -qq podman; }
+mkdir -p /etc/systemd/system/podman.socket.d
+printf '[Socket]\nSocketUser={{.User}}\nSocketMode=0600\n' >/etc/systemd/system/podman.socket.d/thesystem.conf
+systemctl daemon-reload
+systemctl enable podman.socket
+systemctl restart podman.socket
+chmod 0711 /run/podman
+mkdir -p ` + GuestSocketDir + ` ` + GuestServiceDir + ` /var/lib/thesystem
+chown {{.UID}} ` + GuestSocketDir + ` ` + GuestServiceDir + `
+chmod 0755 ` + GuestSocketDir + ` ` + GuestServiceDir + `
+if [ -d /etc/ssh/sshd_config.d ] && [ ! -f /etc/ssh/sshd_config.d/thesystem.conf ]; then
+  echo 'StreamLocalBindUnlink yes' >/etc/ssh/sshd_config.d/thesystem.conf
+  systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true
 fi
+touch ` + ProvisionedMarker + `
 `
 }
 

@@ -26,8 +26,11 @@ func TestTemplateValidates(t *testing.T) {
 	cfg := testConfig(t)
 	const planted = "sk-ant-api03-PLANTEDvmKEY0123456789abcdef"
 	env, _ := sandbox.ForwardEnv([]string{"ANTHROPIC_MODEL=claude-x", "ANTHROPIC_API_KEY=" + planted, "THESYSTEM_NOTE=" + planted, "HOME=/root"})
-	y, err := Template(cfg, TemplateOptions{HostSocketDir: "/run/user/1/thesystem/sockets", HostPodmanSocket: "/run/user/1/thesystem/podman.sock",
-		HostForwardDir: "/run/user/1/thesystem/vm", Env: env})
+	y, err := Template(cfg, TemplateOptions{
+		Forwards: SocketForwards("/run/user/1/thesystem/sockets/agentauth.sock", "/run/user/1/thesystem/podman.sock", "/run/user/1/thesystem/vm"),
+		Mounts:   []Mount{{Host: "/run/user/1/thesystem/agents", Guest: GuestShareDir + "/agents"}},
+		Env:      env,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +52,7 @@ func TestTemplateValidates(t *testing.T) {
 		"guestSocket: /run/thesystem/sockets/agentauth.sock", "reverse: true",
 		"guestSocket: /run/thesystem/services/chat.sock", "hostSocket: /run/user/1/thesystem/vm/chat.sock",
 		"guestSocket: /run/thesystem/services/dashboard.sock", "ignore: true", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04", "http://127.0.0.1:13000",
+		"location: /run/user/1/thesystem/agents", "mountPoint: /mnt/thesystem/agents", "uid: 1000", "SocketUser=", "StreamLocalBindUnlink yes",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("template lacks %q:\n%s", want, text)
@@ -62,14 +66,22 @@ func TestTemplateValidates(t *testing.T) {
 	if *full.Containerd.System || *full.Containerd.User {
 		t.Error("containerd should be off")
 	}
-	if *full.CPUs != 2 || *full.Mounts[0].Writable {
-		t.Errorf("cpus %d writable %v", *full.CPUs, *full.Mounts[0].Writable)
+	if *full.CPUs != 2 {
+		t.Errorf("cpus %d", *full.CPUs)
+	}
+	for _, m := range full.Mounts {
+		if *m.Writable {
+			t.Errorf("%s is mounted writable", m.Location)
+		}
+	}
+	if n := strings.Count(text, "writable: false"); n != 2 {
+		t.Errorf("%d read-only mounts, want 2", n)
 	}
 }
 
 func TestWriteTemplateRefusesInvalid(t *testing.T) {
 	cfg := testConfig(t)
-	y, _ := Template(cfg, TemplateOptions{HostSocketDir: "/s", HostPodmanSocket: "/p"})
+	y, _ := Template(cfg, TemplateOptions{Forwards: SocketForwards("/s/agentauth.sock", "/p", "/f")})
 	y.Images = nil // Lima needs at least one image
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	err := WriteTemplate(t.Context(), y, path)
@@ -78,5 +90,29 @@ func TestWriteTemplateRefusesInvalid(t *testing.T) {
 	}
 	if _, statErr := os.Stat(path); statErr == nil {
 		t.Error("the invalid template was written anyway")
+	}
+}
+
+func TestTemplateDirectKernelBoot(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	y, err := Template(cfg, TemplateOptions{Images: []Image{{
+		Location: filepath.Join(dir, "disk.qcow2"), Arch: "x86_64",
+		Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"), Cmdline: "root=/dev/vda console=ttyS0",
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Render(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(t.Context(), b, filepath.Join(dir, "t.yaml")); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for _, want := range []string{"kernel:", "cmdline: root=/dev/vda console=ttyS0", "initrd:", "legacyBIOS: true", "disk.qcow2"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("template lacks %q:\n%s", want, b)
+		}
 	}
 }

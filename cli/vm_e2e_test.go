@@ -1,0 +1,285 @@
+//go:build e2evm
+
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+// TestVMStack is the real-VM test (make e2e-vm, which prepares what it
+// needs and runs it as an unprivileged user in a network namespace with
+// only a loopback): `thesystem start` with vm.driver lima boots a Lima VM
+// (QEMU, TCG) from the generated template with a local image, runs the
+// chat server, the dashboard and an agent in the VM's podman; the agent's
+// runtime (vmcheck) reaches the provider only through the host's proxy,
+// over the socket forwarded into the VM, and no address of the host; no
+// planted key reaches the VM; a dead SSH link (what a host sleep does) is
+// repaired; stop, a warm start, destroy.
+func TestVMStack(t *testing.T) {
+	limactl, image, vmcheck := os.Getenv("THESYSTEM_LIMACTL"), os.Getenv("THESYSTEM_VM_IMAGE"), os.Getenv("THESYSTEM_E2E_VMCHECK")
+	if limactl == "" || image == "" || vmcheck == "" {
+		t.Fatal("run it with `make e2e-vm`: THESYSTEM_LIMACTL, THESYSTEM_VM_IMAGE and THESYSTEM_E2E_VMCHECK are not set")
+	}
+	const planted = "sk-ant-api03-PLANTEDvmE2E0123456789abcdefgh"
+	env := append(keyringEnv(t),
+		"THESYSTEM_LIMACTL="+limactl, "THESYSTEM_VM_IMAGE="+image, "THESYSTEM_CLAUDE_BIN="+vmcheck,
+		"QEMU_SYSTEM_X86_64="+os.Getenv("QEMU_SYSTEM_X86_64"),
+		// Secrets in the daemon's environment: none may reach the VM.
+		"ANTHROPIC_API_KEY="+planted, "THESYSTEM_NOTE="+planted)
+	state := envValue(env, "THESYSTEM_STATE_DIR")
+	limaHome := filepath.Join(state, "lima")
+
+	up := &upstreamRecorder{}
+	fake := httptest.NewServer(up)
+	defer fake.Close()
+	// A listener of the host's: the agent must not reach it, by any address.
+	var lc net.ListenConfig
+	hostLn, err := lc.Listen(t.Context(), "tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostLn.Close()
+	hostPort := hostLn.Addr().(*net.TCPAddr).Port
+
+	dir := t.TempDir()
+	chatPort := freePort(t)
+	write(t, filepath.Join(dir, "README"), "the project, read-only in the VM\n")
+	write(t, filepath.Join(dir, "thesystem.yaml"), fmt.Sprintf(`vm:
+  driver: lima
+  cpus: 2
+  memory: 2GiB
+  disk: 8GiB
+proxy:
+  port: %d
+  upstreams:
+    anthropic: %s
+server:
+  port: %d
+  dashboard: %d
+swarm:
+  agents: 1
+channels: ['#general']
+`, freePort(t), fake.URL, chatPort, freePort(t)))
+	if r := runIn(t, dir, env, planted, "keys", "set", "anthropic"); r.code != 0 {
+		t.Fatalf("keys set: %+v", r)
+	}
+	t.Cleanup(func() {
+		// Whatever a failed run left: the daemon, then the VM.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		_ = newCmd(ctx, dir, env, "stop").Run()
+		for _, inst := range instances(t, limactl, limaHome) {
+			cmd := exec.CommandContext(ctx, limactl, "delete", "-f", inst)
+			cmd.Env = append(os.Environ(), "LIMA_HOME="+limaHome)
+			_ = cmd.Run()
+		}
+	})
+
+	start := func(what string) {
+		t.Helper()
+		t0 := time.Now()
+		r := runIn(t, dir, env, "", "start")
+		took := time.Since(t0)
+		if r.code != 0 {
+			logs := runIn(t, dir, env, "", "logs", "vm", "-n", "200")
+			t.Fatalf("%s start: %+v\nvm logs:\n%s", what, r, logs.stdout)
+		}
+		t.Logf("%s start: %s\n%s", what, took.Round(100*time.Millisecond), r.stderr)
+		var st api.Status
+		if r := runIn(t, dir, env, "", "status", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || !allHealthy(st) {
+			t.Fatalf("%s: not all healthy: %+v", what, r)
+		}
+	}
+	start("cold")
+	insts := instances(t, limactl, limaHome)
+	if len(insts) != 1 {
+		t.Fatalf("instances: %v", insts)
+	}
+	inst := insts[0]
+
+	// The agent's runtime, in its container in the VM, calls the provider
+	// through the proxy and dials the host every way it could.
+	targets := []string{fmt.Sprintf("127.0.0.1:%d", hostPort), fmt.Sprintf("10.0.2.2:%d", hostPort),
+		fmt.Sprintf("192.168.5.2:%d", hostPort), "10.0.2.3:53"}
+	check := func(when string) {
+		t.Helper()
+		answer := askAgent(t, chatPort, "agent-1", "check "+strings.Join(targets, " "), 3*time.Minute)
+		var res map[string]string
+		if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &res); err != nil {
+			t.Fatalf("%s: the agent answered %q", when, answer)
+		}
+		if !strings.HasPrefix(res["proxy"], "200 ") || up.last() != planted {
+			t.Errorf("%s: through the proxy: %q; the upstream got the stored key: %v", when, res["proxy"], up.last() == planted)
+		}
+		for _, target := range targets {
+			if r := res["dial "+target]; !strings.HasPrefix(r, "error:") {
+				t.Errorf("%s: the agent reached %s: %q", when, target, r)
+			}
+		}
+		if res["Uid"] != "1000 1000 1000 1000" || res["CapEff"] != "0000000000000000" {
+			t.Errorf("%s: uid %q caps %q", when, res["Uid"], res["CapEff"])
+		}
+	}
+	check("cold")
+
+	// No key in the VM: not in the template, Lima's instance files, the
+	// guest's environments, files or containers.
+	noKeyInTree(t, limaHome, planted)
+	shell := func(script string) string {
+		t.Helper()
+		out, err := limactlRun(t, limactl, limaHome, "shell", "--workdir", "/", inst, "sudo", "sh", "-c", script)
+		if err != nil {
+			t.Fatalf("in the VM: %s: %v\n%s", script, err, out)
+		}
+		return string(out)
+	}
+	guest := shell(`cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n'; ` +
+		`grep -rl PLANTED /etc /home /root /run /tmp /var/lib/cloud /var/log /var/lib/containers 2>/dev/null; ` +
+		`podman inspect $(podman ps -aq); cat /project/README`)
+	if strings.Contains(guest, "PLANTED") {
+		t.Fatal("a planted key reached the VM")
+	}
+	if !strings.Contains(guest, "the project, read-only in the VM") || !strings.Contains(guest, `"NetworkMode": "none"`) {
+		t.Errorf("in the VM:\n%s", guest)
+	}
+	if out := shell("touch /project/x 2>&1 || echo refused"); !strings.Contains(out, "refused") {
+		t.Errorf("the project is writable in the VM: %s", out)
+	}
+
+	// The host sleeps: the SSH link that carried the forwards dies. The
+	// engine notices on the sockets and sets them up again.
+	sshConfig := filepath.Join(limaHome, inst, "ssh.config")
+	if out, err := exec.CommandContext(t.Context(), "ssh", "-F", sshConfig, "-O", "exit", "lima-"+inst).CombinedOutput(); err != nil {
+		t.Fatalf("ssh -O exit: %v %s", err, out)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		if r := runIn(t, dir, env, "", "logs", "vm", "-n", "50"); strings.Contains(r.stdout, "repaired") {
+			t.Logf("repaired: %s", lastLineWith(r.stdout, "repaired"))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the forwards were not repaired")
+		}
+	}
+	check("after the repair")
+
+	if r := runIn(t, dir, env, "", "stop"); r.code != 0 {
+		t.Fatalf("stop: %+v", r)
+	}
+	if st := instanceStatus(t, limactl, limaHome, inst); st != "Stopped" {
+		t.Fatalf("VM after stop: %s", st)
+	}
+	start("warm")
+	check("warm")
+
+	r := runIn(t, dir, env, "", "destroy", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "run `thesystem start` to rebuild") {
+		t.Fatalf("destroy: %+v", r)
+	}
+	if left := instances(t, limactl, limaHome); len(left) != 0 {
+		t.Fatalf("VMs after destroy: %v", left)
+	}
+	for _, d := range []string{"guest-bin", "run/agents"} {
+		if _, err := os.Stat(filepath.Join(state, d)); err == nil {
+			t.Errorf("%s left after destroy", d)
+		}
+	}
+}
+
+func limactlRun(t *testing.T, limactl, home string, args ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), limactl, args...)
+	cmd.Env = append(os.Environ(), "LIMA_HOME="+home)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+type limaInstance struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+func listInstances(t *testing.T, limactl, home string) []limaInstance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, limactl, "list", "--json")
+	cmd.Env = append(os.Environ(), "LIMA_HOME="+home)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("limactl list: %v", err)
+	}
+	var list []limaInstance
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var i limaInstance
+		if json.Unmarshal(sc.Bytes(), &i) == nil && i.Name != "" {
+			list = append(list, i)
+		}
+	}
+	return list
+}
+
+func instances(t *testing.T, limactl, home string) []string {
+	var names []string
+	for _, i := range listInstances(t, limactl, home) {
+		names = append(names, i.Name)
+	}
+	return names
+}
+
+func instanceStatus(t *testing.T, limactl, home, name string) string {
+	for _, i := range listInstances(t, limactl, home) {
+		if i.Name == name {
+			return i.Status
+		}
+	}
+	return "missing"
+}
+
+// noKeyInTree fails if any file under dir (but the VM's disks, searched
+// from inside) holds key.
+func noKeyInTree(t *testing.T, dir, key string) {
+	t.Helper()
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Type()&os.ModeType != 0 {
+			return nil
+		}
+		switch filepath.Base(p) {
+		case "diffdisk", "basedisk":
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(key)) {
+			t.Errorf("%s holds the planted key", p)
+		}
+		return nil
+	})
+}
+
+func lastLineWith(s, sub string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], sub) {
+			return lines[i]
+		}
+	}
+	return ""
+}
