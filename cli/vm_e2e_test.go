@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -227,14 +226,14 @@ func listInstances(t *testing.T, limactl, home string) []limaInstance {
 		t.Fatalf("limactl list: %v", err)
 	}
 	var list []limaInstance
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
 		var i limaInstance
-		if json.Unmarshal(sc.Bytes(), &i) == nil && i.Name != "" {
-			list = append(list, i)
+		if dec.Decode(&i) != nil {
+			return list
 		}
+		list = append(list, i)
 	}
-	return list
 }
 
 func instances(t *testing.T, limactl, home string) []string {

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -459,8 +461,23 @@ func (e *Engine) Doctor(ctx context.Context) []api.Check {
 			}
 		}
 	}
-	return doctor.Run(ctx, doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
-		Runtime: InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)})
+	in := doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
+		Runtime: InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)}
+	if e.tier.lima != nil {
+		in.LookPath = func(name string) (string, error) {
+			if name == "limactl" && e.opt.Limactl != "" {
+				return e.opt.Limactl, nil
+			}
+			if name == "limactl" {
+				return vm.FindLimactl(os.Executable, exec.LookPath)
+			}
+			return exec.LookPath(name)
+		}
+		if st, err := e.tier.driver.Status(ctx); err == nil {
+			in.VM = strings.TrimSpace(string(st.State) + " " + st.Detail)
+		}
+	}
+	return doctor.Run(ctx, in)
 }
 
 // auditFile appends to the audit log, opening it on first use.

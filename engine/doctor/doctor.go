@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -35,12 +36,19 @@ type Inputs struct {
 	// Runtime is the agent runtime's binary if it is installed, "" if not
 	// yet (the first start installs it).
 	Runtime string
+	// VM is the Lima VM's state (vm.driver lima), "" if unknown.
+	VM string
+	// GOOS is the host's OS; "" means runtime.GOOS.
+	GOOS string
 }
 
 // Run runs every check.
 func Run(ctx context.Context, in Inputs) []api.Check {
 	if in.LookPath == nil {
 		in.LookPath = exec.LookPath
+	}
+	if in.GOOS == "" {
+		in.GOOS = runtime.GOOS
 	}
 	cfg := in.Config.Config
 	var out []api.Check
@@ -63,13 +71,25 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 
 	add(toolCheck(ctx, in.LookPath, "tool.podman", "podman", "install podman (Debian: apt-get install podman; macOS: it runs inside the VM)", cfg.VM.Driver == config.DriverNone))
 	add(toolCheck(ctx, in.LookPath, "tool.limactl", "limactl", "install Lima (macOS: brew install lima) or set vm.driver: none", cfg.VM.Driver == config.DriverLima))
+	if cfg.VM.Driver == config.DriverLima && in.GOOS == "linux" {
+		// macOS runs the VM with Virtualization.framework; Linux with QEMU.
+		qemu := "qemu-system-" + map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+		add(toolCheck(ctx, in.LookPath, "tool.qemu", qemu, "install QEMU (Debian: apt-get install qemu-system-x86 qemu-utils)", true))
+	}
 
 	switch cfg.VM.Driver {
 	case config.DriverNone:
 		add(api.Check{ID: "vm", Status: api.CheckWarn, Detail: "vm.driver none: agents run in the host's podman, without the VM firebreak",
 			Fix: "set vm.driver: lima for the VM tier"})
 	default:
-		add(api.Check{ID: "vm", Status: api.CheckOK, Detail: "vm.driver " + cfg.VM.Driver})
+		c := api.Check{ID: "vm", Status: api.CheckOK, Detail: "vm.driver " + cfg.VM.Driver}
+		if in.VM != "" {
+			c.Detail += ": the VM is " + in.VM
+			if strings.HasPrefix(in.VM, "broken") {
+				c.Status, c.Fix = api.CheckFail, "run `thesystem destroy`, then `thesystem start` to rebuild the VM"
+			}
+		}
+		add(c)
 	}
 
 	if in.Runtime != "" {

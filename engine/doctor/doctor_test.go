@@ -99,3 +99,43 @@ func TestChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestLimaChecks: with vm.driver lima on Linux, QEMU is needed and the
+// VM's state shows; a broken VM fails with the way out.
+func TestLimaChecks(t *testing.T) {
+	l, err := config.Parse("thesystem.yaml", []byte("vm:\n  driver: lima\n"), t.TempDir(),
+		config.Options{LookupEnv: func(string) (string, bool) { return "", false }, GOOS: "linux", Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noQEMU := func(name string) (string, error) {
+		if strings.HasPrefix(name, "qemu-system-") {
+			return "", exec.ErrNotFound
+		}
+		return "/bin/echo", nil
+	}
+	for _, tc := range []struct {
+		name      string
+		in        Inputs
+		id, state string
+		detail    string
+	}{
+		{"no qemu", Inputs{Config: l, LookPath: noQEMU, GOOS: "linux"}, "tool.qemu", api.CheckFail, "not found on PATH"},
+		{"macOS needs no qemu", Inputs{Config: l, LookPath: noQEMU, GOOS: "darwin"}, "tool.qemu", "", ""},
+		{"running", Inputs{Config: l, LookPath: noQEMU, VM: "running"}, "vm", api.CheckOK, "vm.driver lima: the VM is running"},
+		{"broken", Inputs{Config: l, LookPath: noQEMU, VM: "broken DEGRADED"}, "vm", api.CheckFail, "the VM is broken DEGRADED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ok := byID(Run(t.Context(), tc.in))[tc.id]
+			if tc.state == "" {
+				if ok {
+					t.Errorf("unexpected check %+v", c)
+				}
+				return
+			}
+			if c.Status != tc.state || !strings.Contains(c.Detail, tc.detail) {
+				t.Errorf("%+v", c)
+			}
+		})
+	}
+}

@@ -177,7 +177,10 @@ func (l *Lima) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, limaError("list", out, err)
 	}
+	// One JSON object per line and instance, among limactl's log lines
+	// (stderr); each holds the whole config, so lines can be long.
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
 		var inst struct {
 			Name    string   `json:"name"`
@@ -185,7 +188,7 @@ func (l *Lima) Status(ctx context.Context) (Status, error) {
 			Errors  []string `json:"errors"`
 			Message string   `json:"message"`
 		}
-		if json.Unmarshal(sc.Bytes(), &inst) != nil || inst.Name != l.Instance {
+		if !bytes.HasPrefix(sc.Bytes(), []byte("{")) || json.Unmarshal(sc.Bytes(), &inst) != nil || inst.Name != l.Instance {
 			continue
 		}
 		switch inst.Status {
@@ -196,6 +199,9 @@ func (l *Lima) Status(ctx context.Context) (Status, error) {
 		default:
 			return Status{State: StateBroken, Detail: strings.TrimSpace(inst.Status + " " + strings.Join(inst.Errors, "; "))}, nil
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return Status{}, fmt.Errorf("limactl list --json: %w", err)
 	}
 	return Status{State: StateMissing}, nil
 }
