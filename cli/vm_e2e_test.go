@@ -188,7 +188,9 @@ channels: ['#general']
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("not all healthy again after the repair")
+			st := runIn(t, dir, env, "", "status")
+			logs := runIn(t, dir, env, "", "logs", "-n", "120")
+			t.Fatalf("not all healthy again after the repair:\n%s\n%s", st.stdout, logs.stdout)
 		}
 	}
 	check("after the repair")

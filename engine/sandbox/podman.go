@@ -16,6 +16,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
+	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
 )
 
@@ -153,10 +154,11 @@ func (p *Podman) ImportImageFrom(ref string, write func(io.Writer) error) error 
 	return <-wrote
 }
 
-// FollowLogs copies the container's stdout and stderr to w until the
-// container stops (its log stream ends), then closes w. ctx is not
-// watched: whoever ends ctx also stops the container.
-func (p *Podman) FollowLogs(_ context.Context, id string, w io.WriteCloser) {
+// FollowLogs copies the container's stdout and stderr (from since, when
+// not zero) to w until the container stops (its log stream ends) or the
+// link to podman breaks, then closes w. ctx is not watched: whoever ends
+// ctx also stops the container.
+func (p *Podman) FollowLogs(_ context.Context, id string, since time.Time, w io.WriteCloser) {
 	stdout, stderr := make(chan string, 64), make(chan string, 64)
 	done := make(chan struct{})
 	go func() {
@@ -182,7 +184,11 @@ func (p *Podman) FollowLogs(_ context.Context, id string, w io.WriteCloser) {
 			_, _ = io.WriteString(w, l)
 		}
 	}()
-	_ = containers.Logs(p.conn, id, new(containers.LogOptions).WithFollow(true).WithStdout(true).WithStderr(true), stdout, stderr)
+	opts := new(containers.LogOptions).WithFollow(true).WithStdout(true).WithStderr(true)
+	if !since.IsZero() {
+		opts = opts.WithSince(since.Format(time.RFC3339Nano))
+	}
+	_ = containers.Logs(p.conn, id, opts, stdout, stderr)
 	close(stdout)
 	close(stderr)
 	<-done
@@ -219,6 +225,13 @@ func (p *Podman) Stop(id string, timeout time.Duration) error {
 func (p *Podman) Remove(id string) error {
 	_, err := containers.Remove(p.conn, id, new(containers.RemoveOptions).WithForce(true).WithIgnore(true).WithTimeout(0))
 	return err
+}
+
+// Unreachable reports whether err is the link to podman failing (a dead
+// socket or forward), not podman answering with an error.
+func Unreachable(err error) bool {
+	var em *errorhandling.ErrorModel
+	return err != nil && !errors.As(err, &em)
 }
 
 // Wait blocks until the container stops and returns its exit code.

@@ -325,3 +325,21 @@ func TestBuildFromContainerfile(t *testing.T) {
 		t.Error("a missing Containerfile built")
 	}
 }
+
+// TestUnreachable tells podman answering with an error from the link to
+// podman being down (what a dead VM forward looks like).
+func TestUnreachable(t *testing.T) {
+	svc := startPodman(t)
+	p, err := Connect(t.Context(), svc.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait("no-such-container"); err == nil || Unreachable(err) {
+		t.Fatalf("podman's own answer: %v (unreachable %v)", err, Unreachable(err))
+	}
+	_ = svc.cmd.Process.Kill()
+	_ = svc.cmd.Wait()
+	if _, err := p.Running("no-such-container"); err == nil || !Unreachable(err) {
+		t.Fatalf("podman gone: %v (unreachable %v)", err, Unreachable(err))
+	}
+}
