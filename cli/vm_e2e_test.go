@@ -166,6 +166,21 @@ channels: ['#general']
 		t.Errorf("the project is writable in the VM: %s", out)
 	}
 
+	restarts := func() map[string]int {
+		t.Helper()
+		var st api.Status
+		r := runIn(t, dir, env, "", "status", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatalf("status: %+v", r)
+		}
+		out := map[string]int{}
+		for _, c := range st.Components {
+			out[c.Name] = c.Restarts
+		}
+		return out
+	}
+	before := restarts()
+
 	// The host sleeps: the SSH link that carried the forwards dies. The
 	// engine notices on the sockets and sets them up again.
 	sshConfig := filepath.Join(limaHome, inst, "ssh.config")
@@ -192,6 +207,9 @@ channels: ['#general']
 			logs := runIn(t, dir, env, "", "logs", "-n", "120")
 			t.Fatalf("not all healthy again after the repair:\n%s\n%s", st.stdout, logs.stdout)
 		}
+	}
+	if after := restarts(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("components restarted over the repair: %v, before %v", after, before)
 	}
 	check("after the repair")
 
