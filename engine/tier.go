@@ -44,7 +44,7 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 	cfg, paths := e.opt.Config.Config, e.opt.Paths
 	if cfg.VM.Driver != config.DriverLima {
 		return &tier{
-			driver: vm.None{Socket: paths.PodmanSocket()}, podmanSocket: paths.PodmanSocket(),
+			driver: vm.None{Socket: paths.PodmanSocket(), ProxySocketDir: paths.SocketDir()}, podmanSocket: paths.PodmanSocket(),
 			socketDir: paths.SocketDir(), serviceDir: paths.ServiceDir(), agentsDir: paths.AgentsDir(),
 			projectDir: cfg.VM.Mount, initBinary: e.opt.InitBinary,
 			chatSocket: paths.ChatSocket(), dashSocket: paths.DashboardSocket(),
@@ -72,7 +72,7 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 	}
 	return &tier{
 		driver: l, lima: l, podmanSocket: podman,
-		socketDir: vm.GuestSocketDir, serviceDir: vm.GuestServiceDir, agentsDir: vm.GuestShareDir + "/agents",
+		socketDir: l.ProxyDir(), serviceDir: vm.GuestServiceDir, agentsDir: vm.GuestShareDir + "/agents",
 		projectDir: vm.GuestProjectDir, initBinary: vm.GuestShareDir + "/bin/thesystem",
 		chatSocket: filepath.Join(paths.VMForwardDir(), "chat.sock"), dashSocket: filepath.Join(paths.VMForwardDir(), "dashboard.sock"),
 	}

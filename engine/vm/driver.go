@@ -48,6 +48,9 @@ type Driver interface {
 	// PodmanSocket is the host path of the podman API the containers run
 	// under.
 	PodmanSocket() string
+	// ProxyDir is where the host's proxy socket appears for podman: the
+	// directory the agent containers mount.
+	ProxyDir() string
 	// Heal finds the host↔guest links that died (the host slept) and sets
 	// them up again; it returns what it repaired.
 	Heal(ctx context.Context) ([]string, error)
@@ -55,7 +58,10 @@ type Driver interface {
 
 // None is vm.driver none: the host's podman, no firebreak. The engine
 // runs the podman service itself.
-type None struct{ Socket string }
+type None struct {
+	Socket   string // the podman service's socket
+	ProxySocketDir string // the host's proxy socket dir
+}
 
 // Name is "none".
 func (None) Name() string { return "none" }
@@ -76,6 +82,9 @@ func (None) Status(context.Context) (Status, error) {
 
 // PodmanSocket is the engine's podman service.
 func (n None) PodmanSocket() string { return n.Socket }
+
+// ProxyDir is the host's own proxy socket dir.
+func (n None) ProxyDir() string { return n.ProxySocketDir }
 
 // Heal has nothing to heal: no links.
 func (None) Heal(context.Context) ([]string, error) { return nil, nil }
@@ -114,8 +123,16 @@ func FindLimactl(executable func() (string, error), lookPath func(string) (strin
 	return "", ErrNoLimactl
 }
 
+// DefaultCallTimeout bounds a call whose context has no deadline.
+const DefaultCallTimeout = 5 * time.Minute
+
 // Run runs limactl args.
 func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
+		defer cancel()
+	}
 	path := r.Path
 	if path == "" {
 		p, err := FindLimactl(os.Executable, exec.LookPath)
@@ -165,6 +182,9 @@ type Lima struct {
 
 // Name is "lima".
 func (*Lima) Name() string { return "lima" }
+
+// ProxyDir is where the host's proxy socket is forwarded in the guest.
+func (*Lima) ProxyDir() string { return GuestSocketDir }
 
 // PodmanSocket is where the guest's podman socket is forwarded.
 func (l *Lima) PodmanSocket() string {
