@@ -55,8 +55,9 @@ run: deps build
 		.ci/with-keyring sh -c 'trap "$(BIN)/thesystem stop" EXIT; $(BIN)/thesystem start && $(BIN)/thesystem logs -f'; \
 	fi
 
-## test: unit and process tests with -race, then lint and the darwin cross-check
-test: deps unit fuzz lint cross
+## test: unit and process tests with -race, lint, the darwin cross-check,
+## and the real-VM test (root or sudo: a user and a network namespace)
+test: deps unit fuzz lint cross e2e-vm
 
 # In a private D-Bus session with a throwaway unlocked gnome-keyring, so the
 # key store is tested for real; the sandbox tests start podman services of

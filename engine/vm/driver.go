@@ -59,7 +59,7 @@ type Driver interface {
 // None is vm.driver none: the host's podman, no firebreak. The engine
 // runs the podman service itself.
 type None struct {
-	Socket   string // the podman service's socket
+	Socket         string // the podman service's socket
 	ProxySocketDir string // the host's proxy socket dir
 }
 
@@ -147,12 +147,13 @@ func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
 	// the deadline.
 	cmd.WaitDelay = 2 * time.Second
 	var out bytes.Buffer
+	// One writer for both: exec then copies from a single pipe, so
+	// nothing writes to out twice at once.
+	var w io.Writer = &out
 	if r.Log != nil {
-		cmd.Stdout = io.MultiWriter(&out, r.Log)
-		cmd.Stderr = io.MultiWriter(&out, r.Log)
-	} else {
-		cmd.Stdout, cmd.Stderr = &out, &out
+		w = io.MultiWriter(&out, r.Log)
 	}
+	cmd.Stdout, cmd.Stderr = w, w
 	err := cmd.Run()
 	if errors.Is(err, exec.ErrWaitDelay) {
 		// It exited, leaving a child of its own (ssh -f) with our pipes.
