@@ -183,12 +183,17 @@ channels: ['#general']
 
 	// The host sleeps: the SSH link that carried the forwards dies. The
 	// engine notices on the sockets and sets them up again.
+	repairs := func() int {
+		r := runIn(t, dir, env, "", "logs", "vm", "-n", "2000")
+		return strings.Count(r.stdout, "repaired ")
+	}
+	repairedBefore := repairs() // Lima may have set one up before the guest's dir existed
 	sshConfig := filepath.Join(limaHome, inst, "ssh.config")
 	if out, err := exec.CommandContext(t.Context(), "ssh", "-F", sshConfig, "-O", "exit", "lima-"+inst).CombinedOutput(); err != nil {
 		t.Fatalf("ssh -O exit: %v %s", err, out)
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
-		if r := runIn(t, dir, env, "", "logs", "vm", "-n", "50"); strings.Contains(r.stdout, "repaired") {
+		if r := runIn(t, dir, env, "", "logs", "vm", "-n", "2000"); strings.Count(r.stdout, "repaired ") > repairedBefore {
 			t.Logf("repaired: %s", lastLineWith(r.stdout, "repaired"))
 			break
 		}

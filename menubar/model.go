@@ -1,0 +1,119 @@
+package menubar
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+// State is the stack at a glance: what the status icon shows.
+type State string
+
+// States, worst last.
+const (
+	StateStopped  State = "stopped"
+	StateStarting State = "starting"
+	StateHealthy  State = "healthy"
+	StateDegraded State = "degraded"
+	StateFailed   State = "failed"
+)
+
+// Overall folds the components' states into one: failed if any failed,
+// degraded if any is degraded or restarting, starting while any starts,
+// healthy when all are, stopped when none runs.
+func Overall(st api.Status) State {
+	if len(st.Components) == 0 {
+		return StateStopped
+	}
+	var failed, degraded, starting, healthy, stopped int
+	for _, c := range st.Components {
+		switch c.State {
+		case api.StateFailed:
+			failed++
+		case api.StateDegraded, api.StateRestarting:
+			degraded++
+		case api.StateStarting, api.StateStopping:
+			starting++
+		case api.StateHealthy:
+			healthy++
+		default:
+			stopped++
+		}
+	}
+	switch {
+	case failed > 0:
+		return StateFailed
+	case degraded > 0:
+		return StateDegraded
+	case starting > 0:
+		return StateStarting
+	case healthy > 0 && stopped == 0:
+		return StateHealthy
+	case healthy > 0:
+		return StateDegraded // some run, some do not
+	default:
+		return StateStopped
+	}
+}
+
+// Tooltip is the status icon's tooltip: the overall state and the first
+// component in trouble with its error.
+func Tooltip(st api.Status) string {
+	s := Overall(st)
+	tip := "TheSystem: " + string(s)
+	for _, c := range st.Components {
+		if c.State == api.StateFailed || c.State == api.StateDegraded {
+			why := c.LastError
+			if why == "" {
+				why = c.Detail
+			}
+			tip += fmt.Sprintf(" — %s %s", c.Name, c.State)
+			if why != "" {
+				tip += ": " + firstLine(why)
+			}
+			break
+		}
+	}
+	return tip
+}
+
+// ComponentTitle is a component's menu line: a mark for its health, its
+// name and state.
+func ComponentTitle(c api.Component) string {
+	return fmt.Sprintf("%s %s — %s", mark(c.State), c.Name, c.State)
+}
+
+// ComponentTooltip is the error behind a component's state, or its detail.
+func ComponentTooltip(c api.Component) string {
+	if c.LastError != "" && c.State != api.StateHealthy {
+		return c.LastError
+	}
+	return c.Detail
+}
+
+func mark(state string) string {
+	switch state {
+	case api.StateHealthy:
+		return "●"
+	case api.StateFailed:
+		return "✕"
+	case api.StateDegraded, api.StateRestarting:
+		return "▲"
+	case api.StateStarting, api.StateStopping:
+		return "◌"
+	default:
+		return "○"
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	const max = 120
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
