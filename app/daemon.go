@@ -21,21 +21,15 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
-// runDaemon runs the engine and its local API until ctx ends or a client
-// asks it to shut down; it stops the stack on the way out.
-func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, exitOnStop bool, out io.Writer) error {
-	log := logrus.New()
-	log.SetOutput(os.Stderr)
-	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// newEngine builds the engine for a configuration.
+func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logrus.FieldLogger, exitOnStop bool, onShutdown func()) (*engine.Engine, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("own executable: %w", err)
+		return nil, fmt.Errorf("own executable: %w", err)
 	}
-	eng, err := engine.New(engine.Options{
+	return engine.New(engine.Options{
 		Config: l, Paths: paths, KeyService: keyService, Version: version, Log: log,
-		OnShutdown: cancel, ExitOnStop: exitOnStop,
+		OnShutdown: onShutdown, ExitOnStop: exitOnStop,
 		Sandbox:       l.Config.Mode == config.ModeServer,
 		InitBinary:    guestBinary(self),
 		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
@@ -43,6 +37,23 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 		Limactl:       os.Getenv("THESYSTEM_LIMACTL"),
 		VMImages:      vmImages(os.Getenv("THESYSTEM_VM_IMAGE")),
 	})
+}
+
+func newLog() *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	return log
+}
+
+// runDaemon runs the engine and its local API until ctx ends or a client
+// asks it to shut down; it stops the stack on the way out. With start it
+// brings the stack up once the API serves.
+func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, exitOnStop, start bool, out io.Writer) error {
+	log := newLog()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eng, err := newEngine(l, paths, keyService, log, exitOnStop, cancel)
 	if err != nil {
 		return err
 	}
@@ -50,6 +61,13 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
 	fmt.Fprintf(out, "thesystem daemon %s (pid %d): API on %s\n", version, os.Getpid(), paths.APISocket())
+	if start {
+		go func() {
+			if err := eng.Start(ctx); err != nil {
+				log.WithError(err).Error("start")
+			}
+		}()
+	}
 	select {
 	case err := <-served:
 		if errors.Is(err, unixsock.ErrInUse) {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/thesystem-dev/thesystem/cli"
@@ -20,7 +22,7 @@ var (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], cli.Env{
+	code := cli.Run(ctx, appArgs(os.Args), cli.Env{
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
@@ -33,7 +35,22 @@ func main() {
 		RunChat:      runChat,
 		RunAgent:     runAgent,
 		RunDashboard: runDashboard,
+		RunApp:       runApp,
+		LoginItem:    newLoginItem,
 	})
 	stop()
 	os.Exit(code)
+}
+
+// appArgs are the CLI's arguments: as TheSystem.app's executable (opened
+// from the Finder, maybe with a -psn_ argument) it is app mode.
+func appArgs(argv []string) []string {
+	args := argv[1:]
+	if filepath.Base(argv[0]) != "TheSystem" {
+		return args
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-psn_") {
+		return []string{"app"}
+	}
+	return args
 }

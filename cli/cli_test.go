@@ -244,7 +244,8 @@ func TestEveryCommandDocumented(t *testing.T) {
 	}
 	walk(NewRootCommand(env))
 	want := []string{"init", "start", "stop", "status", "destroy", "doctor", "logs", "config", "version",
-		"reinstall", "restart", "proxy", "daemon", "keys set", "keys get", "keys list", "keys delete", "keys rotate", "agents list", "agents logs"}
+		"reinstall", "restart", "proxy", "daemon", "keys set", "keys get", "keys list", "keys delete", "keys rotate", "agents list", "agents logs",
+		"app", "login-item", "install-cli"}
 	have := map[string]bool{}
 	for _, p := range paths {
 		have[strings.Join(p, " ")] = true

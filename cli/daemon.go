@@ -19,13 +19,14 @@ import (
 
 // DaemonRunner runs the engine with its local API in the foreground; the
 // composition root (app) provides it.
-type DaemonRunner func(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, exitOnStop bool, out io.Writer) error
+// start also brings the stack up once the API serves.
+type DaemonRunner func(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, exitOnStop, start bool, out io.Writer) error
 
 // DoctorRunner runs the doctor's checks in-process when no engine runs.
 type DoctorRunner func(ctx context.Context, l *config.Loaded, keyService string) []api.Check
 
 func newDaemonCommand(env *Env, g *globals) *cobra.Command {
-	var exitOnStop bool
+	var exitOnStop, start bool
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the engine in the foreground (headless; what `start` launches)",
@@ -44,11 +45,12 @@ exits.`,
 			if env.RunDaemon == nil {
 				return errors.New("this build has no engine")
 			}
-			return env.RunDaemon(cmd.Context(), l, env.paths(), keyService(env), exitOnStop, env.Stdout)
+			return env.RunDaemon(cmd.Context(), l, env.paths(), keyService(env), exitOnStop, start, env.Stdout)
 		},
 	}
 	cmd.Flags().BoolVar(&exitOnStop, "exit-on-stop", false, "exit once the stack is stopped")
 	_ = cmd.Flags().MarkHidden("exit-on-stop")
+	cmd.Flags().BoolVar(&start, "start", false, "bring the stack up once the daemon runs (a login item's daemon)")
 	return cmd
 }
 

@@ -44,6 +44,8 @@ type Env struct {
 	RunChat      ChatRunner
 	RunAgent     AgentRunner
 	RunDashboard DashboardRunner
+	RunApp       AppRunner
+	LoginItem    LoginItemFactory
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -133,6 +135,9 @@ and the chat server and dashboard live in an expendable VM.`,
 		newChatCommand(env, g),
 		newDashboardCommand(env),
 		newAgentsCommand(env),
+		newAppCommand(env, g),
+		newLoginItemCommand(env, g),
+		newInstallCLICommand(env),
 	)
 	return root
 }

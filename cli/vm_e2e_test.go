@@ -227,6 +227,14 @@ channels: ['#general']
 	start("warm")
 	check("warm")
 
+	// reinstall drops the images in the VM and rebuilds them.
+	t0 := time.Now()
+	if r := runIn(t, dir, env, "", "reinstall"); r.code != 0 {
+		t.Fatalf("reinstall: %+v", r)
+	}
+	t.Logf("reinstall: %s", time.Since(t0).Round(100*time.Millisecond))
+	check("after reinstall")
+
 	r := runIn(t, dir, env, "", "destroy", "--yes")
 	if r.code != 0 || !strings.Contains(r.stdout, "run `thesystem start` to rebuild") {
 		t.Fatalf("destroy: %+v", r)

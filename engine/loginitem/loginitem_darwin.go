@@ -1,0 +1,36 @@
+package loginitem
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Path is where the login item lives.
+func (o Options) Path() string { return LaunchAgentPath(o.Home) }
+
+// Enabled reports whether the LaunchAgent is installed.
+func (o Options) Enabled() (bool, error) { return exists(o.Path()), nil }
+
+// SetEnabled installs (and loads) or removes (and unloads) the LaunchAgent.
+func (o Options) SetEnabled(on bool) error {
+	ctx := context.Background()
+	domain := "gui/" + strconv.Itoa(o.UID)
+	_, _ = o.run(ctx, "/bin/launchctl", "bootout", domain+"/"+Label) // loaded or not
+	if !on {
+		if err := os.Remove(o.Path()); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	logFile := filepath.Join(o.Home, "Library", "Logs", "TheSystem.log")
+	if err := write(o.Path(), LaunchAgent(o, logFile)); err != nil {
+		return err
+	}
+	if out, err := o.run(ctx, "/bin/launchctl", "bootstrap", domain, o.Path()); err != nil {
+		return fmt.Errorf("launchctl bootstrap %s: %w: %s", o.Path(), err, out)
+	}
+	return nil
+}
