@@ -17,7 +17,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all deps runtimes build run test unit fuzz bench lint cross clean e2e-vm
+.PHONY: all deps runtimes build run test unit fuzz bench lint cross clean e2e-vm app sign dmg
 
 # The default agent runtime, from npm (the platform package holds the
 # native binary; its install script is not needed).
@@ -74,6 +74,19 @@ FUZZTIME ?= 100000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitRoute$$' -fuzztime $(FUZZTIME) ./engine/proxy/
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractToken$$' -fuzztime $(FUZZTIME) ./engine/proxy/
+
+## app: TheSystem.app in $(APP_OUT) (see packaging/mkapp; on Linux without
+## cgo, which checks the layout only); sign: codesign it (IDENTITY, default
+## ad hoc); dmg: TheSystem.dmg. sign and dmg need a Mac.
+APP_OUT  ?= $(BIN)
+IDENTITY ?= -
+BUILD_NUMBER ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+app:
+	packaging/mkapp $(APP_OUT) '$(VERSION)' '$(BUILD_NUMBER)' '$(LDFLAGS)'
+sign: app
+	packaging/sign $(APP_OUT)/TheSystem.app '$(IDENTITY)'
+dmg: sign
+	packaging/dmg $(APP_OUT)/TheSystem.app $(APP_OUT)/TheSystem.dmg
 
 ## e2e-vm: the real-VM test: a Lima VM booted under QEMU (TCG) runs the
 ## stack; as an unprivileged user in a loopback-only network namespace

@@ -92,6 +92,9 @@ func guestBinary(self string) string {
 	if runtime.GOOS == "linux" {
 		return self
 	}
+	if resolved, err := filepath.EvalSymlinks(self); err == nil {
+		self = resolved // run through Contents/Resources/bin/thesystem
+	}
 	return filepath.Join(filepath.Dir(self), "thesystem-linux-"+runtime.GOARCH)
 }
 

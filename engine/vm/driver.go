@@ -105,9 +105,9 @@ type ExecRunner struct {
 // ErrNoLimactl is returned when limactl is not installed.
 var ErrNoLimactl = errors.New("limactl not found: install Lima (macOS: brew install lima) or set vm.driver: none")
 
-// FindLimactl finds limactl: bundled beside the running binary (the app
-// ships it as Contents/Resources/bin/limactl, next to the thesystem CLI),
-// else on PATH.
+// FindLimactl finds limactl: bundled beside the running binary, symlinks
+// resolved (the app ships it as Contents/MacOS/limactl, beside TheSystem,
+// where the CLI link Contents/Resources/bin/thesystem leads), else on PATH.
 func FindLimactl(executable func() (string, error), lookPath func(string) (string, error)) (string, error) {
 	if self, err := executable(); err == nil {
 		if resolved, err := filepath.EvalSymlinks(self); err == nil {
