@@ -79,6 +79,9 @@ type Engine struct {
 	tier *tier
 
 	agentImageRef atomic.Pointer[string]
+	// budgetNote shows a spent budget in the proxy's status detail (the
+	// menu bar notifies it); set while the proxy runs.
+	budgetNote atomic.Pointer[func(string)]
 
 	storeOnce sync.Once
 	store     secrets.Store
@@ -98,6 +101,11 @@ func New(opt Options) (*Engine, error) {
 		Budget:    proxy.Budget{Tokens: cfg.Proxy.Budget.Tokens, Requests: cfg.Proxy.Budget.Requests, Period: cfg.Proxy.Budget.BudgetPeriod()},
 		Audit:     &auditFile{path: opt.Paths.AuditFile()},
 		Log:       opt.Log,
+		OnBudgetSpent: func(_, msg string) {
+			if f := e.budgetNote.Load(); f != nil {
+				(*f)(msg)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -133,6 +141,14 @@ func (e *Engine) specs(logs *supervise.Logs) []supervise.Spec {
 			}
 			logs.Append(supervise.Line{Component: api.ComponentProxy, Stream: "supervisor",
 				Text: fmt.Sprintf("listening on http://%s and unix:%s; keys for %v", addr, e.opt.Paths.ProxySocket(), e.proxy.Backends())})
+			var last atomic.Value // one report per message
+			note := func(msg string) {
+				if last.Swap(msg) != msg {
+					supervise.Report(ctx, "%s", msg)
+				}
+			}
+			e.budgetNote.Store(&note)
+			defer e.budgetNote.Store(nil)
 			return e.proxy.ServeListeners(ctx, tcp, sock)
 		}),
 		Ready: health, ReadyTimeout: 10 * time.Second,

@@ -81,6 +81,7 @@ type Menu struct {
 	restart    Item // "Restart component ▸"
 	restartFor map[string]bool
 	last       map[string]string // component → last state, for notifications
+	lastDetail map[string]string
 }
 
 // Run builds the menu in tray, keeps it in step with the engine's events
@@ -90,6 +91,7 @@ func (m *Menu) Run(ctx context.Context, tray Tray) {
 	m.agentItems = map[string]Item{}
 	m.restartFor = map[string]bool{}
 	m.last = map[string]string{}
+	m.lastDetail = map[string]string{}
 
 	tray.SetIcon(Icon(StateStopped))
 	tray.SetTooltip("TheSystem: not running")
@@ -268,6 +270,10 @@ func (m *Menu) update(ctx context.Context, tray Tray, st api.Status) {
 			go m.notify(ctx, c.Name+" failed", why)
 		}
 		m.last[c.Name] = c.State
+		if c.Name == api.ComponentProxy && strings.Contains(c.Detail, "spent its budget") && c.Detail != m.lastDetail[c.Name] {
+			go m.notify(ctx, "An agent ran out of budget", c.Detail)
+		}
+		m.lastDetail[c.Name] = c.Detail
 	}
 	for name, it := range m.components {
 		if !seen[name] {

@@ -58,6 +58,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnBudgetSpent is told when an agent's request is refused because it
+	// spent its budget (the menu bar notifies the user); it must not block.
+	OnBudgetSpent func(agent, message string)
 }
 
 // DefaultAllow is loopback plus Lima's host network (the VM reaches the
@@ -455,6 +458,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := p.ledger.admit(id); err != nil {
 		refuse(http.StatusTooManyRequests, "budget_exceeded", err.Error())
+		if p.opt.OnBudgetSpent != nil {
+			p.opt.OnBudgetSpent(id.Name, err.Error())
+		}
 		return
 	}
 	var body []byte

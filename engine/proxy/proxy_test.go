@@ -332,7 +332,12 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 
 func TestBudget(t *testing.T) {
 	t.Run("requests", func(t *testing.T) {
-		h := newHarness(t, func(o *Options) { o.Budget = Budget{Requests: 2, Period: time.Hour} })
+		var spentMu sync.Mutex
+		var spent []string
+		h := newHarness(t, func(o *Options) {
+			o.Budget = Budget{Requests: 2, Period: time.Hour}
+			o.OnBudgetSpent = func(agent, msg string) { spentMu.Lock(); spent = append(spent, agent+": "+msg); spentMu.Unlock() }
+		})
 		tok, _ := h.p.Tokens().Issue("agent-1")
 		c := anthropicClient(h, tok)
 		for range 2 {
@@ -352,6 +357,11 @@ func TestBudget(t *testing.T) {
 			t.Fatalf("429 body %s", body)
 		}
 		mustHave(t, e.Error.Message, "agent agent-1 has spent its budget: 2 of 2 requests in 1h0m0s; it resets at ")
+		spentMu.Lock()
+		if len(spent) != 1 || !strings.HasPrefix(spent[0], "agent-1: agent agent-1 has spent its budget") {
+			t.Errorf("OnBudgetSpent got %q", spent)
+		}
+		spentMu.Unlock()
 		if h.up.count() != n {
 			t.Error("a request over budget reached the upstream")
 		}

@@ -1,0 +1,146 @@
+package menubar
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+// fakeTray records what the menu shows (the real one is tested over D-Bus
+// in systray_linux_test.go).
+type fakeTray struct {
+	mu      sync.Mutex
+	tooltip string
+	items   map[string]*fakeItem
+}
+
+type fakeItem struct {
+	t       *fakeTray
+	title   string
+	tooltip string
+	clicked chan struct{}
+	checked bool
+}
+
+func (t *fakeTray) add(title string) *fakeItem {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	it := &fakeItem{t: t, title: title, clicked: make(chan struct{}, 1)}
+	t.items[fmt.Sprint(len(t.items))] = it
+	return it
+}
+func (t *fakeTray) SetIcon([]byte)               {}
+func (t *fakeTray) SetTooltip(s string)          { t.mu.Lock(); t.tooltip = s; t.mu.Unlock() }
+func (t *fakeTray) AddItem(title, _ string) Item { return t.add(title) }
+func (t *fakeTray) AddCheckbox(title, _ string, checked bool) Item {
+	it := t.add(title)
+	it.checked = checked
+	return it
+}
+func (t *fakeTray) AddSeparator()               {}
+func (i *fakeItem) SetTitle(s string)           { i.t.mu.Lock(); i.title = s; i.t.mu.Unlock() }
+func (i *fakeItem) SetTooltip(s string)         { i.t.mu.Lock(); i.tooltip = s; i.t.mu.Unlock() }
+func (i *fakeItem) Enable()                     {}
+func (i *fakeItem) Disable()                    {}
+func (i *fakeItem) Show()                       {}
+func (i *fakeItem) Hide()                       {}
+func (i *fakeItem) Check()                      { i.t.mu.Lock(); i.checked = true; i.t.mu.Unlock() }
+func (i *fakeItem) Uncheck()                    { i.t.mu.Lock(); i.checked = false; i.t.mu.Unlock() }
+func (i *fakeItem) Checked() bool               { i.t.mu.Lock(); defer i.t.mu.Unlock(); return i.checked }
+func (i *fakeItem) AddSub(title, _ string) Item { return i.t.add(title) }
+func (i *fakeItem) Clicked() <-chan struct{}    { return i.clicked }
+
+func (t *fakeTray) titles() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	for _, it := range t.items {
+		b.WriteString(it.title + "\n")
+	}
+	return b.String()
+}
+
+// feed is a Client whose events are the statuses sent on it.
+type feed struct {
+	statuses chan api.Status
+}
+
+func (f *feed) Status(context.Context) (api.Status, error) { return api.Status{}, nil }
+func (f *feed) Events(ctx context.Context, fn func(api.Status) bool) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case st := <-f.statuses:
+			fn(st)
+		}
+	}
+}
+func (f *feed) Start(context.Context) error           { return nil }
+func (f *feed) Stop(context.Context) error            { return nil }
+func (f *feed) Restart(context.Context, string) error { return nil }
+func (f *feed) SetKey(context.Context, string, string) (api.KeyInfo, error) {
+	return api.KeyInfo{}, nil
+}
+func (f *feed) Doctor(context.Context) ([]api.Check, error) { return nil, nil }
+
+type notes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (n *notes) AskSecret(context.Context, string, string) (string, bool, error) {
+	return "", false, nil
+}
+func (n *notes) Notify(_ context.Context, title, body string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, title+": "+body)
+	return nil
+}
+func (n *notes) Open(context.Context, string) error         { return nil }
+func (n *notes) Show(context.Context, string, string) error { return nil }
+func (n *notes) all() string                                { n.mu.Lock(); defer n.mu.Unlock(); return strings.Join(n.got, "\n") }
+
+// TestMenuFollowsStatus: agents appear under Agents as the swarm grows,
+// a component that fails is notified once, a spent budget is notified.
+func TestMenuFollowsStatus(t *testing.T) {
+	tray := &fakeTray{items: map[string]*fakeItem{}}
+	f := &feed{statuses: make(chan api.Status)}
+	n := &notes{}
+	m := &Menu{Client: f, Desktop: n}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go m.Run(ctx, tray)
+	send := func(cs ...api.Component) { f.statuses <- api.Status{Components: cs} }
+	proxy := api.Component{Name: api.ComponentProxy, State: api.StateHealthy}
+	send(proxy, api.Component{Name: "agent-1", State: api.StateHealthy})
+	send(proxy, api.Component{Name: "agent-1", State: api.StateFailed, LastError: "container exited with status 1"},
+		api.Component{Name: "agent-2", State: api.StateStarting})
+	send(proxy, api.Component{Name: "agent-1", State: api.StateFailed, LastError: "container exited with status 1"},
+		api.Component{Name: "agent-2", State: api.StateHealthy})
+	spent := proxy
+	spent.Detail = "agent agent-2 has spent its budget: 10 of 10 requests in 24h0m0s; it resets at 12:00"
+	send(spent, api.Component{Name: "agent-2", State: api.StateHealthy})
+	send(spent, api.Component{Name: "agent-2", State: api.StateHealthy})
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(n.all(), "out of budget") || !strings.Contains(n.all(), "agent-1 failed"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("notifications: %s", n.all())
+		}
+	}
+	titles := tray.titles()
+	for _, want := range []string{"✕ agent-1 — failed", "● agent-2 — healthy", "agent-1\n", "agent-2\n"} {
+		if !strings.Contains(titles, want) {
+			t.Errorf("menu lacks %q:\n%s", want, titles)
+		}
+	}
+	all := n.all()
+	if strings.Count(all, "agent-1 failed: container exited with status 1") != 1 || strings.Count(all, "An agent ran out of budget: agent agent-2 has spent") != 1 {
+		t.Errorf("notifications:\n%s", all)
+	}
+}
