@@ -264,3 +264,50 @@ sys.stdout.write(out.decode())`
 func (f *fakeBackend) Reinstall(context.Context) error { return nil }
 
 func (f *fakeBackend) Destroy(context.Context) error { return nil }
+
+// stopBackend's Stop ends the daemon (its ctx) and takes a while to
+// answer, as the engine's does with ExitOnStop.
+type stopBackend struct {
+	*fakeBackend
+	cancel  func()
+	mu      sync.Mutex
+	stopped time.Time
+}
+
+func (s *stopBackend) Stop(context.Context) error {
+	s.cancel()
+	time.Sleep(200 * time.Millisecond)
+	s.mu.Lock()
+	s.stopped = time.Now()
+	s.mu.Unlock()
+	return nil
+}
+
+// TestServeWaitsForAnswersInFlight: Serve returns (and the daemon exits)
+// only after the answer to the stop that ended it has been sent.
+func TestServeWaitsForAnswersInFlight(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &stopBackend{fakeBackend: &fakeBackend{keys: map[string]string{}}, cancel: cancel}
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	returned := make(chan time.Time, 1)
+	go func() { _ = (&Server{Backend: b, Socket: sock, UID: -1}).Serve(ctx); returned <- time.Now() }()
+	c := &Client{Socket: sock}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := c.Status(t.Context()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not come up")
+		}
+	}
+	if err := c.Stop(t.Context()); err != nil {
+		t.Fatalf("the stop's answer: %v", err)
+	}
+	at := <-returned
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if at.Before(b.stopped) {
+		t.Errorf("Serve returned %s before the stop was answered", b.stopped.Sub(at))
+	}
+}

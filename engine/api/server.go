@@ -76,7 +76,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	shutDown := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
@@ -85,6 +87,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stop()
 	err = srv.Serve(&peerListener{Listener: ln, uid: uid})
 	if errors.Is(err, http.ErrServerClosed) {
+		// Serve returns as the shutdown begins: the answers in flight (to
+		// the stop that ended the daemon, say) must still reach their
+		// clients before the process exits.
+		<-shutDown
 		return nil
 	}
 	return err
