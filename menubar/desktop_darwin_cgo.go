@@ -38,3 +38,23 @@ func (macDesktop) AskSecret(ctx context.Context, title, prompt string) (string, 
 		return "", false, ctx.Err()
 	}
 }
+
+// Confirm asks in an NSAlert whose first button is the action.
+func (macDesktop) Confirm(ctx context.Context, title, message, action string) (bool, error) {
+	done := make(chan bool, 1)
+	dispatch.MainQueue().DispatchAsync(func() {
+		alert := appkit.NewAlert()
+		alert.SetMessageText(title)
+		alert.SetInformativeText(message)
+		alert.AddButtonWithTitle(action)
+		alert.AddButtonWithTitle("Cancel")
+		appkit.Application_SharedApplication().ActivateIgnoringOtherApps(true)
+		done <- alert.RunModal() == appkit.AlertFirstButtonReturn
+	})
+	select {
+	case ok := <-done:
+		return ok, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}

@@ -19,3 +19,13 @@ func (macDesktop) AskSecret(ctx context.Context, title, prompt string) (string, 
 	}
 	return out, err == nil, err
 }
+
+// Confirm asks in a dialog whose default button is the action.
+func (macDesktop) Confirm(ctx context.Context, title, message, action string) (bool, error) {
+	_, err := osascript(ctx, `display dialog (item 2 of argv) with title (item 1 of argv) buttons {"Cancel", item 3 of argv} default button 2 with icon caution`, title, message, action)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return false, nil // cancelled
+	}
+	return err == nil, err
+}

@@ -48,6 +48,24 @@ func (d *linuxDesktop) AskSecret(ctx context.Context, title, prompt string) (str
 	return strings.TrimRight(string(out), "\r\n"), true, nil
 }
 
+// Confirm asks a yes/no question; no dialog tool means no.
+func (d *linuxDesktop) Confirm(ctx context.Context, title, message, action string) (bool, error) {
+	var cmd *exec.Cmd
+	if p, err := d.lookPath("zenity"); err == nil {
+		cmd = exec.CommandContext(ctx, p, "--question", "--no-markup", "--title", title, "--text", message, "--ok-label", action)
+	} else if p, err := d.lookPath("kdialog"); err == nil {
+		cmd = exec.CommandContext(ctx, p, "--title", title, "--warningyesno", message, "--yes-label", action)
+	} else {
+		return false, errors.New("no dialog tool (zenity or kdialog) is installed: do it from a terminal (`thesystem " + strings.ToLower(action) + "`)")
+	}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return false, nil // answered no
+	}
+	return err == nil, err
+}
+
 // Notify shows a desktop notification.
 func (d *linuxDesktop) Notify(ctx context.Context, title, body string) error {
 	conn, err := d.bus()

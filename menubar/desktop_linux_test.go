@@ -50,6 +50,16 @@ func TestLinuxDesktop(t *testing.T) {
 	if key, ok, err := d.AskSecret(t.Context(), "t", "p"); err != nil || ok || key != "" {
 		t.Errorf("cancelled: %q %v %v", key, ok, err)
 	}
+	if ok, err := d.Confirm(t.Context(), "Destroy the stack?", "sure?", "Destroy"); ok || err != nil {
+		t.Errorf("confirm answered no: %v %v", ok, err)
+	}
+	_ = os.Remove(filepath.Join(dir, "cancel"))
+	if ok, err := d.Confirm(t.Context(), "Destroy the stack?", "sure?", "Destroy"); !ok || err != nil {
+		t.Errorf("confirm answered yes: %v %v", ok, err)
+	}
+	if argv, _ := os.ReadFile(filepath.Join(dir, "argv")); !strings.Contains(string(argv), "--question --no-markup --title Destroy the stack? --text sure? --ok-label Destroy") {
+		t.Errorf("zenity argv: %s", argv)
+	}
 	none := &linuxDesktop{lookPath: func(string) (string, error) { return "", exec.ErrNotFound }, bus: dbus.SessionBus}
 	if _, _, err := none.AskSecret(t.Context(), "t", "p"); !errors.Is(err, ErrNoDialog) {
 		t.Errorf("no dialog tool: %v", err)

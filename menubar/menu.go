@@ -19,12 +19,15 @@ type Client interface {
 	Restart(ctx context.Context, component string) error
 	SetKey(ctx context.Context, provider, key string) (api.KeyInfo, error)
 	Doctor(ctx context.Context) ([]api.Check, error)
+	Destroy(ctx context.Context) error
 }
 
 // Desktop is what the menu asks of the platform: a secret typed into a
 // native dialog, notifications, opening a URL or a file, showing text.
 type Desktop interface {
 	AskSecret(ctx context.Context, title, prompt string) (secret string, ok bool, err error)
+	// Confirm asks before a destructive action, named by action.
+	Confirm(ctx context.Context, title, message, action string) (bool, error)
 	Notify(ctx context.Context, title, body string) error
 	Open(ctx context.Context, target string) error
 	Show(ctx context.Context, title, text string) error
@@ -142,6 +145,7 @@ func (m *Menu) Run(ctx context.Context, tray Tray) {
 		})
 	}
 	m.on(ctx, tray.AddItem("Doctor", "check the machine and the configuration"), func() { m.doctor(ctx) })
+	m.on(ctx, tray.AddItem("Destroy…", "delete what the stack built, the agents' workspaces included"), func() { m.destroy(ctx) })
 	tray.AddSeparator()
 	m.on(ctx, tray.AddItem("Quit", "stop the stack and quit"), func() {
 		if m.Quit != nil {
@@ -225,6 +229,25 @@ func (m *Menu) doctor(ctx context.Context) {
 		}
 	}
 	_ = m.Desktop.Show(ctx, "TheSystem Doctor", b.String())
+}
+
+// destroy asks first: it deletes the agents' workspaces.
+func (m *Menu) destroy(ctx context.Context) {
+	ok, err := m.Desktop.Confirm(ctx, "Destroy the stack?",
+		"This stops everything and deletes what the stack built: the VM, the containers, the images and the agents' workspaces. Keys and thesystem.yaml stay.",
+		"Destroy")
+	if err != nil {
+		m.notify(ctx, "Destroy", err.Error())
+		return
+	}
+	if !ok {
+		return
+	}
+	if err := m.Client.Destroy(ctx); err != nil {
+		m.notify(ctx, "Destroy failed", err.Error())
+		return
+	}
+	m.notify(ctx, "Destroyed", "Start rebuilds the stack from thesystem.yaml")
 }
 
 func (m *Menu) addRestart(ctx context.Context, name string) {

@@ -67,7 +67,9 @@ func (t *fakeTray) titles() string {
 
 // feed is a Client whose events are the statuses sent on it.
 type feed struct {
-	statuses chan api.Status
+	statuses  chan api.Status
+	mu        sync.Mutex
+	destroyed int
 }
 
 func (f *feed) Status(context.Context) (api.Status, error) { return api.Status{}, nil }
@@ -88,10 +90,17 @@ func (f *feed) SetKey(context.Context, string, string) (api.KeyInfo, error) {
 	return api.KeyInfo{}, nil
 }
 func (f *feed) Doctor(context.Context) ([]api.Check, error) { return nil, nil }
+func (f *feed) Destroy(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.destroyed++
+	return nil
+}
 
 type notes struct {
-	mu  sync.Mutex
-	got []string
+	mu      sync.Mutex
+	got     []string
+	confirm bool
 }
 
 func (n *notes) AskSecret(context.Context, string, string) (string, bool, error) {
@@ -103,7 +112,13 @@ func (n *notes) Notify(_ context.Context, title, body string) error {
 	n.got = append(n.got, title+": "+body)
 	return nil
 }
-func (n *notes) Open(context.Context, string) error         { return nil }
+func (n *notes) Open(context.Context, string) error { return nil }
+func (n *notes) Confirm(_ context.Context, title, _, action string) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, "asked: "+title+" ["+action+"]")
+	return n.confirm, nil
+}
 func (n *notes) Show(context.Context, string, string) error { return nil }
 func (n *notes) all() string                                { n.mu.Lock(); defer n.mu.Unlock(); return strings.Join(n.got, "\n") }
 
@@ -142,5 +157,48 @@ func TestMenuFollowsStatus(t *testing.T) {
 	all := n.all()
 	if strings.Count(all, "agent-1 failed: container exited with status 1") != 1 || strings.Count(all, "An agent ran out of budget: agent agent-2 has spent") != 1 {
 		t.Errorf("notifications:\n%s", all)
+	}
+}
+
+// TestDestroyAsksFirst: Destroy… asks, and only a yes destroys.
+func TestDestroyAsksFirst(t *testing.T) {
+	tray := &fakeTray{items: map[string]*fakeItem{}}
+	f := &feed{statuses: make(chan api.Status)}
+	n := &notes{}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go (&Menu{Client: f, Desktop: n}).Run(ctx, tray)
+	var item *fakeItem
+	for deadline := time.Now().Add(5 * time.Second); item == nil; time.Sleep(10 * time.Millisecond) {
+		tray.mu.Lock()
+		for _, it := range tray.items {
+			if it.title == "Destroy…" {
+				item = it
+			}
+		}
+		tray.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("no Destroy… item")
+		}
+	}
+	destroyed := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.destroyed }
+	item.clicked <- struct{}{} // answered no
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(n.all(), "asked: Destroy the stack? [Destroy]"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not asked")
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if destroyed() != 0 {
+		t.Fatal("destroyed without a yes")
+	}
+	n.mu.Lock()
+	n.confirm = true
+	n.mu.Unlock()
+	item.clicked <- struct{}{}
+	for deadline := time.Now().Add(5 * time.Second); destroyed() != 1 || !strings.Contains(n.all(), "Destroyed: Start rebuilds"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("destroyed %d times; %s", destroyed(), n.all())
+		}
 	}
 }

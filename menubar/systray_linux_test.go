@@ -52,6 +52,8 @@ func (d *desktop) AskSecret(context.Context, string, string) (string, bool, erro
 	return d.secret, true, nil
 }
 
+func (d *desktop) Confirm(context.Context, string, string, string) (bool, error) { return false, nil }
+
 func (d *desktop) Notify(_ context.Context, title, body string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
