@@ -17,5 +17,5 @@ func runDoctor(ctx context.Context, l *config.Loaded, keyService string) []api.C
 	home, _ := os.UserHomeDir()
 	paths := config.HostPaths(os.LookupEnv, home)
 	return doctor.Run(ctx, doctor.Inputs{Config: l, Store: store, StoreErr: err, Version: version,
-		Runtime: engine.InstalledRuntime(paths, os.Getenv("THESYSTEM_CLAUDE_BIN"))})
+		Runtime: engine.InstalledRuntime(paths, os.Getenv("THESYSTEM_CLAUDE_BIN")), LookPath: engine.LookTool(os.Getenv("THESYSTEM_LIMACTL"))})
 }

@@ -479,21 +479,27 @@ func (e *Engine) Doctor(ctx context.Context) []api.Check {
 	}
 	in := doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
 		Runtime: InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)}
+	in.LookPath = LookTool(e.opt.Limactl)
 	if e.tier.lima != nil {
-		in.LookPath = func(name string) (string, error) {
-			if name == "limactl" && e.opt.Limactl != "" {
-				return e.opt.Limactl, nil
-			}
-			if name == "limactl" {
-				return vm.FindLimactl(os.Executable, exec.LookPath)
-			}
-			return exec.LookPath(name)
-		}
 		if st, err := e.tier.driver.Status(ctx); err == nil {
 			in.VM = strings.TrimSpace(string(st.State) + " " + st.Detail)
 		}
 	}
 	return doctor.Run(ctx, in)
+}
+
+// LookTool finds the tools doctor checks: limactl the way the VM driver
+// does (override, bundled beside this binary, PATH), the others on PATH.
+func LookTool(limactl string) func(string) (string, error) {
+	return func(name string) (string, error) {
+		switch {
+		case name == "limactl" && limactl != "":
+			return limactl, nil
+		case name == "limactl":
+			return vm.FindLimactl(os.Executable, exec.LookPath)
+		}
+		return exec.LookPath(name)
+	}
 }
 
 // auditFile appends to the audit log, opening it on first use.
