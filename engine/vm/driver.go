@@ -271,17 +271,19 @@ func (l *Lima) Start(ctx context.Context) error {
 	return nil
 }
 
-// Heal checks the forwards and sets up again the ones that died. A dead
-// guest→host forward (its host socket refuses) means the SSH connection
-// that carried them all is gone, so every forward is set up again, over a
-// new SSH master when needed; a host→guest one whose guest socket is
-// missing (Lima set it up before the guest's dir existed) is set up again
-// alone.
+// Heal checks the forwards and, when one died, sets them all up again,
+// over a new SSH master when needed: a guest→host forward whose host
+// socket refuses means the SSH connection that carried them is gone; a
+// host→guest one whose guest socket is missing was set up by Lima before
+// the guest's dir existed.
 func (l *Lima) Heal(ctx context.Context) ([]string, error) {
-	dead := l.deadForwards(ctx)
-	if len(dead) == 0 {
+	if len(l.deadForwards(ctx)) == 0 {
 		return nil, nil
 	}
+	// All of them: one dead forward may be the first sign of a master
+	// that is going away (or that the check itself replaced), which takes
+	// the others with it.
+	dead := l.Forwards
 	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
 	host := "lima-" + l.Instance
 	ssh := func(args ...string) ([]byte, error) {
