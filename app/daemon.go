@@ -87,15 +87,17 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 
 // guestBinary is the static linux build of thesystem the containers run as
 // their init: on Linux this very binary; on macOS the one the app bundles
-// beside it for the VM's architecture.
-func guestBinary(self string) string {
-	if runtime.GOOS == "linux" {
+// for the VM's architecture (Contents/Resources/guest).
+func guestBinary(self string) string { return guestBinaryFor(runtime.GOOS, runtime.GOARCH, self) }
+
+func guestBinaryFor(goos, goarch, self string) string {
+	if goos == "linux" {
 		return self
 	}
 	if resolved, err := filepath.EvalSymlinks(self); err == nil {
 		self = resolved // run through Contents/Resources/bin/thesystem
 	}
-	return filepath.Join(filepath.Dir(self), "thesystem-linux-"+runtime.GOARCH)
+	return filepath.Join(filepath.Dir(self), "..", "Resources", "guest", "thesystem-linux-"+goarch)
 }
 
 // vmImages is the VM image override ($THESYSTEM_VM_IMAGE): a disk image,

@@ -93,7 +93,7 @@ func TestBundle(t *testing.T) {
 	_ = m.Close()
 
 	for arch, machine := range map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64} {
-		f, err := elf.Open(filepath.Join(app, "MacOS", "thesystem-linux-"+arch))
+		f, err := elf.Open(filepath.Join(app, "Resources", "guest", "thesystem-linux-"+arch))
 		if err != nil {
 			t.Fatalf("guest binary %s: %v", arch, err)
 		}
