@@ -107,6 +107,7 @@ func (m *Menu) Run(ctx context.Context, tray Tray) {
 		m.components[name] = it
 	}
 	m.agents = tray.AddItem("Agents", "the swarm's agents")
+	m.agents.Hide() // until the stack has some
 	tray.AddSeparator()
 	m.on(ctx, tray.AddItem("Start", "bring the stack up"), func() { m.act(ctx, "Start", m.Client.Start) })
 	m.on(ctx, tray.AddItem("Stop", "take the stack down"), func() { m.act(ctx, "Stop", m.Client.Stop) })
@@ -278,6 +279,7 @@ func (m *Menu) update(ctx context.Context, tray Tray, st api.Status) {
 			if it == nil {
 				it = m.agents.AddSub(c.Name, "")
 				it.Disable()
+				m.agents.Show()
 				m.agentItems[c.Name] = it
 				m.addRestart(ctx, c.Name)
 			}
