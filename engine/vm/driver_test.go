@@ -85,6 +85,7 @@ func TestLimaErrors(t *testing.T) {
 	}{
 		{"start:qemu", "QEMU is not installed"},
 		{"create:disk", "the disk is full"},
+		{"start:degraded", "the VM came up degraded (the guest agent or a probe failed); see `thesystem logs vm`"},
 	} {
 		t.Run(tc.fail, func(t *testing.T) {
 			l, _ := fakeLima(t)
