@@ -245,7 +245,7 @@ func (e *Engine) Reinstall(ctx context.Context) error {
 		return api.ErrBusy
 	}
 	defer e.opMu.Unlock()
-	p, err := sandbox.Connect(ctx, e.tier.podmanSocket)
+	p, err := sandbox.Connect(ctx, e.tier.driver.PodmanSocket())
 	if err != nil {
 		return api.Errorf(api.ErrNotRunning, "start the stack first: reinstall needs its podman service ("+err.Error()+")")
 	}

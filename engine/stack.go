@@ -64,7 +64,9 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	cfg := e.opt.Config.Config
 	t := e.tier
 	chatAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
-	connect := func(ctx context.Context) (*sandbox.Podman, error) { return sandbox.Connect(ctx, t.podmanSocket) }
+	connect := func(ctx context.Context) (*sandbox.Podman, error) {
+		return sandbox.Connect(ctx, t.driver.PodmanSocket())
+	}
 
 	specs := []supervise.Spec{e.vmSpec(logs), {
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
@@ -394,7 +396,7 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 	argv = append(argv, "--", "claude", "-p")
 	id, err := p.CreateAgent(sandbox.AgentSpec{
 		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.tier.initBinary,
-		SocketDir: e.tier.socketDir, ServiceDir: e.tier.serviceDir, AgentDir: tokDir, ProjectDir: e.tier.projectDir,
+		SocketDir: e.tier.driver.ProxyDir(), ServiceDir: e.tier.serviceDir, AgentDir: tokDir, ProjectDir: e.tier.projectDir,
 		Workspace: "thesystem-" + e.stackName() + "-" + name, Argv: argv, Env: env,
 		User: fmt.Sprintf("%d:%d", agentUID, agentGID),
 	})

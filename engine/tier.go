@@ -26,15 +26,15 @@ import (
 // the paths podman uses for the containers' mounts (the guest's, with a
 // VM), and the host sockets the loopback relays dial.
 type tier struct {
+	// driver gives the host path of the podman API (PodmanSocket) and
+	// the proxy socket's dir as podman sees it (ProxyDir).
 	driver vm.Driver
 	lima   *vm.Lima // nil with vm.driver none
 
-	podmanSocket string // host path of the podman API
-	socketDir    string // the proxy socket's dir, as podman sees it
-	serviceDir   string // the chat/dashboard sockets' dir, as podman sees it
-	agentsDir    string // Paths.AgentsDir, as podman sees it
-	projectDir   string // vm.mount, as podman sees it
-	initBinary   string // the containers' init, as podman sees it
+	serviceDir string // the chat/dashboard sockets' dir, as podman sees it
+	agentsDir  string // Paths.AgentsDir, as podman sees it
+	projectDir string // vm.mount, as podman sees it
+	initBinary string // the containers' init, as podman sees it
 
 	chatSocket, dashSocket string // on the host
 }
@@ -44,35 +44,34 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 	cfg, paths := e.opt.Config.Config, e.opt.Paths
 	if cfg.VM.Driver != config.DriverLima {
 		return &tier{
-			driver: vm.None{Socket: paths.PodmanSocket(), ProxySocketDir: paths.SocketDir()}, podmanSocket: paths.PodmanSocket(),
-			socketDir: paths.SocketDir(), serviceDir: paths.ServiceDir(), agentsDir: paths.AgentsDir(),
+			driver:     vm.None{Socket: paths.PodmanSocket(), ProxySocketDir: paths.SocketDir()},
+			serviceDir: paths.ServiceDir(), agentsDir: paths.AgentsDir(),
 			projectDir: cfg.VM.Mount, initBinary: e.opt.InitBinary,
 			chatSocket: paths.ChatSocket(), dashSocket: paths.DashboardSocket(),
 		}
 	}
 	inst := "thesystem-" + e.stackName()
 	home := paths.LimaHome()
-	podman := filepath.Join(home, inst, "sock", "podman.sock")
-	forwards := vm.SocketForwards(paths.ProxySocket(), podman, paths.VMForwardDir())
 	logw := logs.Writer(api.ComponentVM, "limactl")
 	l := &vm.Lima{
-		Instance: inst, Home: home, Forwards: forwards, StartTimeout: e.opt.VMStartTimeout,
+		Instance: inst, Home: home, StartTimeout: e.opt.VMStartTimeout,
 		Runner: vm.ExecRunner{Path: e.opt.Limactl, Home: home, Log: logw},
 		SSH:    vm.ExecRunner{Path: "ssh", Home: home},
-		Template: func() (*limatype.LimaYAML, error) {
-			env, _ := sandbox.ForwardEnv(os.Environ())
-			return vm.Template(cfg, vm.TemplateOptions{
-				Images: e.opt.VMImages, Forwards: forwards, Env: env,
-				Mounts: []vm.Mount{
-					{Host: paths.AgentsDir(), Guest: vm.GuestShareDir + "/agents"},
-					{Host: paths.GuestBinDir(), Guest: vm.GuestShareDir + "/bin"},
-				},
-			})
-		},
+	}
+	l.Forwards = vm.SocketForwards(paths.ProxySocket(), l.PodmanSocket(), paths.VMForwardDir())
+	l.Template = func() (*limatype.LimaYAML, error) {
+		env, _ := sandbox.ForwardEnv(os.Environ())
+		return vm.Template(cfg, vm.TemplateOptions{
+			Images: e.opt.VMImages, Forwards: l.Forwards, Env: env,
+			Mounts: []vm.Mount{
+				{Host: paths.AgentsDir(), Guest: vm.GuestShareDir + "/agents"},
+				{Host: paths.GuestBinDir(), Guest: vm.GuestShareDir + "/bin"},
+			},
+		})
 	}
 	return &tier{
-		driver: l, lima: l, podmanSocket: podman,
-		socketDir: l.ProxyDir(), serviceDir: vm.GuestServiceDir, agentsDir: vm.GuestShareDir + "/agents",
+		driver: l, lima: l,
+		serviceDir: vm.GuestServiceDir, agentsDir: vm.GuestShareDir + "/agents",
 		projectDir: vm.GuestProjectDir, initBinary: vm.GuestShareDir + "/bin/thesystem",
 		chatSocket: filepath.Join(paths.VMForwardDir(), "chat.sock"), dashSocket: filepath.Join(paths.VMForwardDir(), "dashboard.sock"),
 	}
@@ -82,9 +81,9 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 // service (vm.driver none), or the Lima VM with podman in it.
 func (e *Engine) vmSpec(logs *supervise.Logs) supervise.Spec {
 	t := e.tier
-	podmanUp := supervise.ProbeFunc(func(ctx context.Context) error { _, err := sandbox.Connect(ctx, t.podmanSocket); return err })
+	podmanUp := supervise.ProbeFunc(func(ctx context.Context) error { _, err := sandbox.Connect(ctx, t.driver.PodmanSocket()); return err })
 	if t.lima == nil {
-		argv := append(append([]string{"podman"}, e.opt.PodmanArgs...), "system", "service", "--time", "0", "unix://"+t.podmanSocket)
+		argv := append(append([]string{"podman"}, e.opt.PodmanArgs...), "system", "service", "--time", "0", "unix://"+t.driver.PodmanSocket())
 		return supervise.Spec{
 			Name:    api.ComponentVM,
 			Service: &supervise.ProcService{Name: api.ComponentVM, Argv: argv, Logs: logs},

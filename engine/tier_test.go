@@ -37,12 +37,12 @@ func limaEngine(t *testing.T, initBinary string) (*Engine, config.Paths) {
 func TestLimaTierPaths(t *testing.T) {
 	e, paths := limaEngine(t, "/bin/echo")
 	tr := e.tier
-	if tr.lima == nil || tr.socketDir != vm.GuestSocketDir || tr.serviceDir != vm.GuestServiceDir ||
+	if tr.lima == nil || tr.driver.ProxyDir() != vm.GuestSocketDir || tr.serviceDir != vm.GuestServiceDir ||
 		tr.projectDir != vm.GuestProjectDir || tr.initBinary != vm.GuestShareDir+"/bin/thesystem" {
 		t.Fatalf("guest paths: %+v", tr)
 	}
-	if !strings.HasPrefix(tr.podmanSocket, paths.LimaHome()) || !strings.HasPrefix(tr.chatSocket, paths.VMForwardDir()) {
-		t.Errorf("host sockets: %s %s", tr.podmanSocket, tr.chatSocket)
+	if !strings.HasPrefix(tr.driver.PodmanSocket(), paths.LimaHome()) || !strings.HasPrefix(tr.chatSocket, paths.VMForwardDir()) {
+		t.Errorf("host sockets: %s %s", tr.driver.PodmanSocket(), tr.chatSocket)
 	}
 	// The template gets the proxy socket forwarded in, the token and binary
 	// dirs mounted, and no key from this environment.

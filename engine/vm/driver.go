@@ -277,50 +277,56 @@ func (l *Lima) Start(ctx context.Context) error {
 // host→guest one whose guest socket is missing was set up by Lima before
 // the guest's dir existed.
 func (l *Lima) Heal(ctx context.Context) ([]string, error) {
-	if len(l.deadForwards(ctx)) == 0 {
+	if _, dead := l.deadForward(ctx); !dead {
 		return nil, nil
 	}
 	// All of them: one dead forward may be the first sign of a master
 	// that is going away (or that the check itself replaced), which takes
 	// the others with it.
-	dead := l.Forwards
-	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
-	host := "lima-" + l.Instance
-	ssh := func(args ...string) ([]byte, error) {
-		return l.SSH.Run(ctx, append([]string{"-F", cfg}, args...)...)
-	}
-	if _, err := ssh("-O", "check", host); err != nil {
+	host := l.sshHost()
+	if _, err := l.ssh(ctx, "-O", "check", host); err != nil {
 		// The master is gone: a new one, in the background (Lima's config
 		// has ControlMaster auto and ControlPersist).
-		if out, err := ssh("-f", "-N", host); err != nil {
+		if out, err := l.ssh(ctx, "-f", "-N", host); err != nil {
 			return nil, fmt.Errorf("ssh to the VM to repair its forwards: %w (%s)", err, strings.TrimSpace(string(out)))
 		}
 	}
 	var healed []string
-	for _, f := range dead {
+	for _, f := range l.Forwards {
+		flag, spec := "-L", f.Host+":"+f.Guest
 		if f.Reverse {
-			_, _ = ssh("-O", "cancel", "-R", f.Guest+":"+f.Host, host)
-			_, _ = ssh(host, "rm", "-f", f.Guest)
-			if out, err := ssh("-O", "forward", "-R", f.Guest+":"+f.Host, host); err != nil {
-				return healed, fmt.Errorf("forward %s: %w (%s)", f, err, strings.TrimSpace(string(out)))
-			}
+			flag, spec = "-R", f.Guest+":"+f.Host
+		}
+		_, _ = l.ssh(ctx, "-O", "cancel", flag, spec, host)
+		if f.Reverse {
+			_, _ = l.ssh(ctx, host, "rm", "-f", f.Guest)
 		} else {
-			_, _ = ssh("-O", "cancel", "-L", f.Host+":"+f.Guest, host)
 			_ = os.Remove(f.Host)
-			if out, err := ssh("-O", "forward", "-L", f.Host+":"+f.Guest, host); err != nil {
-				return healed, fmt.Errorf("forward %s: %w (%s)", f, err, strings.TrimSpace(string(out)))
-			}
+		}
+		if out, err := l.ssh(ctx, "-O", "forward", flag, spec, host); err != nil {
+			return healed, fmt.Errorf("forward %s: %w (%s)", f, err, strings.TrimSpace(string(out)))
 		}
 		healed = append(healed, f.String())
 	}
-	if still := l.deadForwards(ctx); len(still) > 0 {
-		return healed, fmt.Errorf("forward %s is still down after repair", still[0])
+	if f, dead := l.deadForward(ctx); dead {
+		return healed, fmt.Errorf("forward %s is still down after repair", f)
 	}
 	return healed, nil
 }
 
-// deadForwards are the forwards that do not work.
-func (l *Lima) deadForwards(ctx context.Context) []Forward {
+// sshHost is the instance's host name in Lima's ssh.config.
+func (l *Lima) sshHost() string { return "lima-" + l.Instance }
+
+// ssh runs ssh with Lima's ssh.config for the instance.
+func (l *Lima) ssh(ctx context.Context, args ...string) ([]byte, error) {
+	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
+	return l.SSH.Run(ctx, append([]string{"-F", cfg}, args...)...)
+}
+
+// deadForward finds a forward that does not work: a guest→host one whose
+// host socket refuses (dialled first: no SSH needed), else a host→guest
+// one whose guest socket is missing.
+func (l *Lima) deadForward(ctx context.Context) (Forward, bool) {
 	for _, f := range l.Forwards {
 		if f.Reverse {
 			continue
@@ -328,21 +334,18 @@ func (l *Lima) deadForwards(ctx context.Context) []Forward {
 		d := net.Dialer{Timeout: 2 * time.Second}
 		c, err := d.DialContext(ctx, "unix", f.Host)
 		if err != nil {
-			return l.Forwards // the SSH master is gone: all of them
+			return f, true
 		}
 		_ = c.Close()
 	}
-	var dead []Forward
 	for _, f := range l.Forwards {
-		if !f.Reverse {
-			continue
-		}
-		cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
-		if _, err := l.SSH.Run(ctx, "-F", cfg, "lima-"+l.Instance, "test", "-S", f.Guest); err != nil {
-			dead = append(dead, f)
+		if f.Reverse {
+			if _, err := l.ssh(ctx, l.sshHost(), "test", "-S", f.Guest); err != nil {
+				return f, true
+			}
 		}
 	}
-	return dead
+	return Forward{}, false
 }
 
 // Stop stops the instance.
