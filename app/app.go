@@ -21,22 +21,11 @@ import (
 // menu on this (the main) goroutine, as macOS requires. Quit, or the end
 // of ctx, stops the stack and returns.
 func runApp(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, start bool) error {
-	log := newLog()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	eng, err := newEngine(l, paths, keyService, log, false, cancel)
+	eng, served, err := serveEngine(ctx, cancel, l, paths, keyService, false, start)
 	if err != nil {
 		return err
-	}
-	srv := &api.Server{Backend: eng, Socket: paths.APISocket(), UID: -1}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	if start {
-		go func() {
-			if err := eng.Start(ctx); err != nil {
-				log.WithError(err).Error("start")
-			}
-		}()
 	}
 	var providers []string
 	for _, p := range provider.All() {

@@ -39,28 +39,20 @@ func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logr
 	})
 }
 
-func newLog() *logrus.Logger {
+// serveEngine builds the engine and serves its local API until ctx ends
+// (the engine's shutdown is cancel); with start it brings the stack up
+// too. served says how the API ended.
+func serveEngine(ctx context.Context, cancel func(), l *config.Loaded, paths config.Paths, keyService string, exitOnStop, start bool) (*engine.Engine, <-chan error, error) {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	return log
-}
-
-// runDaemon runs the engine and its local API until ctx ends or a client
-// asks it to shut down; it stops the stack on the way out. With start it
-// brings the stack up once the API serves.
-func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, exitOnStop, start bool, out io.Writer) error {
-	log := newLog()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	eng, err := newEngine(l, paths, keyService, log, exitOnStop, cancel)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	srv := &api.Server{Backend: eng, Socket: paths.APISocket(), UID: -1}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
-	fmt.Fprintf(out, "thesystem daemon %s (pid %d): API on %s\n", version, os.Getpid(), paths.APISocket())
 	if start {
 		go func() {
 			if err := eng.Start(ctx); err != nil {
@@ -68,6 +60,20 @@ func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keySer
 			}
 		}()
 	}
+	return eng, served, nil
+}
+
+// runDaemon runs the engine and its local API until ctx ends or a client
+// asks it to shut down; it stops the stack on the way out. With start it
+// brings the stack up once the API serves.
+func runDaemon(ctx context.Context, l *config.Loaded, paths config.Paths, keyService string, exitOnStop, start bool, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eng, served, err := serveEngine(ctx, cancel, l, paths, keyService, exitOnStop, start)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "thesystem daemon %s (pid %d): API on %s\n", version, os.Getpid(), paths.APISocket())
 	select {
 	case err := <-served:
 		if errors.Is(err, unixsock.ErrInUse) {
