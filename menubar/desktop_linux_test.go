@@ -65,24 +65,8 @@ func TestLinuxDesktop(t *testing.T) {
 		t.Errorf("no dialog tool: %v", err)
 	}
 
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		if os.Getenv("THESYSTEM_TEST_KEYRING") == "1" {
-			t.Fatal("no D-Bus session bus under .ci/with-keyring")
-		}
-		t.Skip("no D-Bus session bus")
-	}
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	n := &notifications{got: make(chan string, 1)}
-	if err := conn.Export(n, "/org/freedesktop/Notifications", "org.freedesktop.Notifications"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn.RequestName("org.freedesktop.Notifications", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own org.freedesktop.Notifications: %v %v", reply, err)
-	}
+	ServeOnSessionBus(t, "org.freedesktop.Notifications", "/org/freedesktop/Notifications", n)
 	if err := d.Notify(t.Context(), "agent-1 failed", "container exited with status 1"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -139,24 +138,8 @@ func (it menuItem) find(label string) (menuItem, bool) {
 // desktop shell does, clicks its items, and checks the engine reacted and
 // the icon's tooltip follows the stack, a failure included.
 func TestMenuOverDBus(t *testing.T) {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		if os.Getenv("THESYSTEM_TEST_KEYRING") == "1" {
-			t.Fatal("no D-Bus session bus under .ci/with-keyring")
-		}
-		t.Skip("no D-Bus session bus: run under .ci/with-keyring (make unit)")
-	}
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	w := &watcher{registered: make(chan string, 1)}
-	if err := conn.Export(w, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own the watcher's name: %v %v", reply, err)
-	}
+	conn := menubar.ServeOnSessionBus(t, "org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher", w)
 
 	// A real engine (the proxy only: mode client) behind its local API.
 	port := freePort(t)
