@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -146,6 +147,14 @@ func write(path string, b []byte) error {
 		return err
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("login item: %w", err)
+	}
+	return nil
+}
+
+// remove removes a login item's file; one already gone is fine.
+func remove(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("login item: %w", err)
 	}
 	return nil

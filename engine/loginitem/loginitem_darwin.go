@@ -3,7 +3,6 @@ package loginitem
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 )
@@ -20,10 +19,7 @@ func (o Options) SetEnabled(on bool) error {
 	domain := "gui/" + strconv.Itoa(o.UID)
 	_, _ = o.run(ctx, "/bin/launchctl", "bootout", domain+"/"+Label) // loaded or not
 	if !on {
-		if err := os.Remove(o.Path()); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		return nil
+		return remove(o.Path())
 	}
 	logFile := filepath.Join(o.Home, "Library", "Logs", "TheSystem.log")
 	if err := write(o.Path(), LaunchAgent(o, logFile)); err != nil {

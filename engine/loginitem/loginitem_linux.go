@@ -3,7 +3,6 @@ package loginitem
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -25,19 +24,13 @@ func (o Options) SetEnabled(on bool) error {
 	ctx := context.Background()
 	if o.Desktop {
 		if !on {
-			if err := os.Remove(o.Path()); err != nil && !os.IsNotExist(err) {
-				return err
-			}
-			return nil
+			return remove(o.Path())
 		}
 		return write(o.Path(), Autostart(o))
 	}
 	if !on {
 		_, _ = o.run(ctx, "systemctl", "--user", "disable", "thesystem.service")
-		if err := os.Remove(o.Path()); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		return nil
+		return remove(o.Path())
 	}
 	if err := write(o.Path(), Unit(o)); err != nil {
 		return err
