@@ -33,6 +33,7 @@ func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logr
 		Sandbox:       l.Config.Mode == config.ModeServer,
 		InitBinary:    guestBinary(self),
 		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
+		PodmanConf:    os.Getenv("THESYSTEM_CONTAINERS_CONF"),
 		RuntimeBinary: os.Getenv("THESYSTEM_CLAUDE_BIN"),
 		Limactl:       os.Getenv("THESYSTEM_LIMACTL"),
 		VMImages:      vmImages(os.Getenv("THESYSTEM_VM_IMAGE")),

@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
 // daemonEnv is a project and an environment for a daemon of its own: its
@@ -61,17 +62,27 @@ func podmanEnv(t *testing.T) []string {
 	args := fmt.Sprintf("--root %s/root --runroot %s/runroot --storage-driver vfs", dir, dir)
 	t.Cleanup(func() {
 		cmd := exec.CommandContext(context.Background(), "podman", append(strings.Fields(args), "rm", "-af", "-t", "0")...)
-		cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+filepath.Join(dir, "containers.conf"))
+		cmd.Env = sandbox.PodmanEnv(os.Environ(), filepath.Join(dir, "containers.conf"))
 		_ = cmd.Run()
 		_ = os.RemoveAll(dir)
 	})
 	write(t, filepath.Join(dir, "containers.conf"), testContainersConf)
-	return []string{"CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo"}
+	return append([]string{"THESYSTEM_CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo"},
+		foreignPodmanEnv()...)
+}
+
+// foreignPodmanEnv is what a developer's own podman or docker setup may
+// leave in the environment. Every daemon of the tests gets it: the engine
+// must not let it reach its podman (an empty CONTAINER_HOST alone makes
+// podman a remote client that refuses --root).
+func foreignPodmanEnv() []string {
+	return []string{"CONTAINER_HOST=", "CONTAINER_CONNECTION=elsewhere",
+		"DOCKER_HOST=unix:///nonexistent/docker.sock", "CONTAINERS_CONF=/nonexistent/containers.conf"}
 }
 
 func (d *daemonEnv) podman(t *testing.T, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(t.Context(), "podman", append(strings.Fields(envValue(d.env, "THESYSTEM_PODMAN_ARGS")), args...)...)
-	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+envValue(d.env, "CONTAINERS_CONF"))
+	cmd.Env = sandbox.PodmanEnv(os.Environ(), envValue(d.env, "THESYSTEM_CONTAINERS_CONF"))
 	return cmd.CombinedOutput()
 }
 

@@ -52,6 +52,10 @@ type Options struct {
 	// PodmanArgs are global flags for the podman service the engine runs
 	// (e.g. --root/--runroot/--storage-driver).
 	PodmanArgs []string
+	// PodmanConf is the containers.conf for that podman ("" for podman's
+	// own). The caller's CONTAINER_HOST, DOCKER_HOST, CONTAINERS_CONF…
+	// never reach it (sandbox.PodmanEnv).
+	PodmanConf string
 	// RuntimeBinary overrides the agent runtime (claude-code's binary);
 	// "" installs claude-code from npm into the state dir.
 	RuntimeBinary string

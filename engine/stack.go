@@ -84,8 +84,8 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "server.port",
 				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","))
 		}),
-		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, ReadyTimeout: 60 * time.Second,
-		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health"}, LiveInterval: 10 * time.Second,
+		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, ReadyTimeout: 60 * time.Second,
+		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Port},
 	}}
 
@@ -94,7 +94,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		var h struct {
 			Connected bool `json:"connected"`
 		}
-		if err := getJSON(ctx, "http://"+dashAddr+"/api/health", &h); err != nil {
+		if err := getJSON(ctx, "http://"+dashAddr+"/api/health", t.probeTimeout, &h); err != nil {
 			return err
 		}
 		if !h.Connected {
@@ -236,8 +236,8 @@ func (e *Engine) runUpstreamChat(ctx context.Context, addr string, logs *supervi
 }
 
 // getJSON decodes a GET's JSON answer.
-func getJSON(ctx context.Context, url string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+func getJSON(ctx context.Context, url string, timeout time.Duration, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -500,6 +500,7 @@ const linkGrace = 2 * time.Minute
 func (e *Engine) destroySandbox(ctx context.Context) error {
 	podman := func(args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, "podman", append(append([]string{}, e.opt.PodmanArgs...), args...)...)
+		cmd.Env = sandbox.PodmanEnv(os.Environ(), e.opt.PodmanConf)
 		return cmd.CombinedOutput()
 	}
 	label := sandbox.LabelStack + "=" + e.stackName()

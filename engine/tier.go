@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
@@ -37,6 +37,11 @@ type tier struct {
 	initBinary string // the containers' init, as podman sees it
 
 	chatSocket, dashSocket string // on the host
+
+	// probeTimeout bounds one health check of a service in the tier: with
+	// a VM it crosses the host's relay, an SSH forward and the guest, all
+	// of which a loaded machine slows down.
+	probeTimeout time.Duration
 }
 
 // newTier builds the tier for vm.driver.
@@ -48,6 +53,7 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 			serviceDir: paths.ServiceDir(), agentsDir: paths.AgentsDir(),
 			projectDir: cfg.VM.Mount, initBinary: e.opt.InitBinary,
 			chatSocket: paths.ChatSocket(), dashSocket: paths.DashboardSocket(),
+			probeTimeout: localProbeTimeout,
 		}
 	}
 	inst := "thesystem-" + e.stackName()
@@ -65,17 +71,24 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 			Images: e.opt.VMImages, Forwards: l.Forwards, Env: env,
 			Mounts: []vm.Mount{
 				{Host: paths.AgentsDir(), Guest: vm.GuestShareDir + "/agents"},
-				{Host: paths.GuestBinDir(), Guest: vm.GuestShareDir + "/bin"},
 			},
 		})
 	}
 	return &tier{
 		driver: l, lima: l,
 		serviceDir: vm.GuestServiceDir, agentsDir: vm.GuestShareDir + "/agents",
-		projectDir: vm.GuestProjectDir, initBinary: vm.GuestShareDir + "/bin/thesystem",
+		projectDir: vm.GuestProjectDir, initBinary: vm.GuestInitBinary,
 		chatSocket: filepath.Join(paths.VMForwardDir(), "chat.sock"), dashSocket: filepath.Join(paths.VMForwardDir(), "dashboard.sock"),
+		probeTimeout: vmProbeTimeout,
 	}
 }
+
+// How long one health check of a service in the tier may take: on this
+// host, and in the VM (see tier.probeTimeout; measured in README).
+const (
+	localProbeTimeout = 2 * time.Second
+	vmProbeTimeout    = 10 * time.Second
+)
 
 // vmSpec is the stack's first container-tier component: the host's podman
 // service (vm.driver none), or the Lima VM with podman in it.
@@ -86,15 +99,24 @@ func (e *Engine) vmSpec(logs *supervise.Logs) supervise.Spec {
 		argv := append(append([]string{"podman"}, e.opt.PodmanArgs...), "system", "service", "--time", "0", "unix://"+t.driver.PodmanSocket())
 		return supervise.Spec{
 			Name:    api.ComponentVM,
-			Service: &supervise.ProcService{Name: api.ComponentVM, Argv: argv, Logs: logs},
+			Service: &supervise.ProcService{Name: api.ComponentVM, Argv: argv, Env: sandbox.PodmanEnv(os.Environ(), e.opt.PodmanConf), Logs: logs},
 			Ready:   podmanUp, Live: podmanUp,
 			ReadyTimeout: 30 * time.Second, LiveInterval: 10 * time.Second,
 		}
 	}
+	// The containers' init is staged in the VM once it runs: until then
+	// nothing may start a container.
+	var staged atomic.Bool
 	return supervise.Spec{
 		Name:    api.ComponentVM,
-		Service: supervise.ServiceFunc(func(ctx context.Context) error { return e.runVM(ctx, logs) }),
-		Ready:   podmanUp, Live: podmanUp,
+		Service: supervise.ServiceFunc(func(ctx context.Context) error { return e.runVM(ctx, logs, &staged) }),
+		Ready: supervise.ProbeFunc(func(ctx context.Context) error {
+			if !staged.Load() {
+				return errors.New("the VM is starting")
+			}
+			return podmanUp(ctx)
+		}),
+		Live: podmanUp,
 		// Creating the VM downloads its image and provisions podman.
 		ReadyTimeout: 20 * time.Minute, LiveInterval: 30 * time.Second,
 	}
@@ -106,12 +128,14 @@ const healInterval = 5 * time.Second
 // runVM starts the Lima VM (creating it the first time), keeps its socket
 // forwards alive (they die when the host sleeps), and stops the VM when
 // the stack stops.
-func (e *Engine) runVM(ctx context.Context, logs *supervise.Logs) error {
+func (e *Engine) runVM(ctx context.Context, logs *supervise.Logs, staged *atomic.Bool) error {
 	l := e.tier.lima
 	note := func(format string, a ...any) {
 		logs.Append(supervise.Line{Component: api.ComponentVM, Stream: "supervisor", Text: fmt.Sprintf(format, a...)})
 	}
-	if err := e.stageGuestBinary(); err != nil {
+	staged.Store(false)
+	initBinary, err := e.guestInit()
+	if err != nil {
 		return supervise.Permanent(err)
 	}
 	for _, d := range []string{e.opt.Paths.AgentsDir(), e.opt.Paths.VMForwardDir()} {
@@ -139,13 +163,23 @@ func (e *Engine) runVM(ctx context.Context, logs *supervise.Logs) error {
 		return err
 	}
 	note("VM %s running after %s", l.Instance, time.Since(start).Round(100*time.Millisecond))
-	defer func() {
+	stopVM := func() {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 		defer cancel()
 		if err := l.Stop(stopCtx); err != nil {
 			note("stopping the VM: %v", err)
 		}
-	}()
+	}
+	defer stopVM()
+	t0 := time.Now()
+	copied, err := l.Stage(ctx, initBinary, vm.GuestInitBinary)
+	if err != nil {
+		return err
+	}
+	if copied {
+		note("copied the containers' init into the VM in %s", time.Since(t0).Round(100*time.Millisecond))
+	}
+	staged.Store(true)
 	heal := func() {
 		healed, err := l.Heal(ctx)
 		if len(healed) > 0 {
@@ -168,32 +202,23 @@ func (e *Engine) runVM(ctx context.Context, logs *supervise.Logs) error {
 	}
 }
 
-// stageGuestBinary copies the linux init binary where the VM sees it.
-func (e *Engine) stageGuestBinary() error {
+// guestInit is the linux build of thesystem that the VM's containers run
+// as their init, checked to be one.
+func (e *Engine) guestInit() (string, error) {
 	src := e.opt.InitBinary
 	if src == "" {
-		return errors.New("no linux build of thesystem for the VM's containers")
+		return "", errors.New("no linux build of thesystem for the VM's containers")
 	}
 	f, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("the linux build of thesystem for the VM: %w", err)
+		return "", fmt.Errorf("the linux build of thesystem for the VM: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return err
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "\x7fELF" {
+		return "", fmt.Errorf("%s is not a linux binary; the VM's containers need one", src)
 	}
-	if len(b) < 4 || string(b[:4]) != "\x7fELF" {
-		return fmt.Errorf("%s is not a linux binary; the VM's containers need one", src)
-	}
-	dst := filepath.Join(e.opt.Paths.GuestBinDir(), "thesystem")
-	if old, err := os.ReadFile(dst); err == nil && sha256.Sum256(old) == sha256.Sum256(b) {
-		return nil
-	}
-	if err := os.MkdirAll(e.opt.Paths.GuestBinDir(), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(dst, b, 0o755)
+	return src, nil
 }
 
 // writeAgentToken writes an agent's token in a dir of its own for this

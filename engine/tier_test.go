@@ -38,14 +38,15 @@ func TestLimaTierPaths(t *testing.T) {
 	e, paths := limaEngine(t, "/bin/echo")
 	tr := e.tier
 	if tr.lima == nil || tr.driver.ProxyDir() != vm.GuestSocketDir || tr.serviceDir != vm.GuestServiceDir ||
-		tr.projectDir != vm.GuestProjectDir || tr.initBinary != vm.GuestShareDir+"/bin/thesystem" {
+		tr.projectDir != vm.GuestProjectDir || tr.initBinary != vm.GuestInitBinary {
 		t.Fatalf("guest paths: %+v", tr)
 	}
 	if !strings.HasPrefix(tr.driver.PodmanSocket(), paths.LimaHome()) || !strings.HasPrefix(tr.chatSocket, paths.VMForwardDir()) {
 		t.Errorf("host sockets: %s %s", tr.driver.PodmanSocket(), tr.chatSocket)
 	}
-	// The template gets the proxy socket forwarded in, the token and binary
-	// dirs mounted, and no key from this environment.
+	// The template gets the proxy socket forwarded in, the token dir
+	// mounted (the init binary is copied to the guest's disk: not through
+	// sshfs), and no key from this environment.
 	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-api03-PLANTEDtierKEY0123456789abcdef")
 	y, err := tr.lima.Template()
 	if err != nil {
@@ -56,10 +57,13 @@ func TestLimaTierPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(b)
-	for _, want := range []string{paths.ProxySocket(), "reverse: true", paths.AgentsDir(), paths.GuestBinDir(), "mountPoint: /mnt/thesystem/agents"} {
+	for _, want := range []string{paths.ProxySocket(), "reverse: true", paths.AgentsDir(), "mountPoint: /mnt/thesystem/agents"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("template lacks %q", want)
 		}
+	}
+	if strings.Contains(text, paths.GuestBinDir()) {
+		t.Error("the init binary's dir is mounted into the VM")
 	}
 	if strings.Contains(text, "PLANTED") {
 		t.Fatal("a key reached the template")
@@ -92,7 +96,7 @@ func TestAgentTokenDirs(t *testing.T) {
 	}
 }
 
-func TestStageGuestBinary(t *testing.T) {
+func TestGuestInit(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "thesystem")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -105,16 +109,11 @@ func TestStageGuestBinary(t *testing.T) {
 		{"missing", "/nonexistent/thesystem-linux-arm64", "the linux build of thesystem for the VM"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, paths := limaEngine(t, tc.bin)
-			err := e.stageGuestBinary()
+			e, _ := limaEngine(t, tc.bin)
+			got, err := e.guestInit()
 			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				a, _ := os.ReadFile(tc.bin)
-				b, _ := os.ReadFile(filepath.Join(paths.GuestBinDir(), "thesystem"))
-				if len(a) == 0 || string(a) != string(b) {
-					t.Error("the staged binary differs")
+				if err != nil || got != tc.bin {
+					t.Fatalf("guestInit = %q, %v", got, err)
 				}
 				return
 			}

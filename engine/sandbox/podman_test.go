@@ -28,7 +28,7 @@ type podmanService struct {
 
 func (s *podmanService) podman(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "podman", append([]string{"--root", filepath.Join(s.dir, "root"), "--runroot", filepath.Join(s.dir, "runroot"), "--storage-driver", "vfs"}, args...)...)
-	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+filepath.Join(s.dir, "containers.conf"))
+	cmd.Env = PodmanEnv(os.Environ(), filepath.Join(s.dir, "containers.conf"))
 	return cmd
 }
 

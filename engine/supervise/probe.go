@@ -49,9 +49,10 @@ func (p TCPProbe) Check(ctx context.Context) error {
 type HTTPProbe struct {
 	URL    string
 	Status int
-	// Client defaults to one with a 2 s timeout; set it to reach a unix
-	// socket.
+	// Client defaults to one with Timeout; set it to reach a unix socket.
 	Client *http.Client
+	// Timeout bounds the default client's request; 0 means 2 s.
+	Timeout time.Duration
 }
 
 // Check gets the URL.
@@ -62,7 +63,11 @@ func (p HTTPProbe) Check(ctx context.Context) error {
 	}
 	c := p.Client
 	if c == nil {
-		c = &http.Client{Timeout: 2 * time.Second}
+		timeout := p.Timeout
+		if timeout <= 0 {
+			timeout = 2 * time.Second
+		}
+		c = &http.Client{Timeout: timeout}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL, nil)
 	if err != nil {

@@ -581,3 +581,95 @@ func TestReport(t *testing.T) {
 	}
 	Report(context.Background(), "outside a service: ignored")
 }
+
+// A single missed liveness probe (a loaded machine) is logged, not shown:
+// the component turns degraded only when the next probe fails too, and
+// healthy again when one passes, without a restart.
+func TestLivenessSingleMissIsNotDegraded(t *testing.T) {
+	logs := NewLogs(100)
+	a, ps := proc(t, logs, "chat", nil)
+	var mu sync.Mutex
+	fail := 0 // how many of the next probes fail
+	a.Live = ProbeFunc(func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail > 0 {
+			fail--
+			return errors.New("slow forward")
+		}
+		return nil
+	})
+	a.LiveInterval = 30 * time.Millisecond // LiveFailures 3, so DegradedAfter 2
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	misses := func() int {
+		n := 0
+		for _, l := range logs.Tail("chat", 100) {
+			if strings.Contains(l.Text, "liveness failed 1/3: slow forward") {
+				n++
+			}
+		}
+		return n
+	}
+	passes := func() int {
+		n := 0
+		for _, l := range logs.Tail("chat", 100) {
+			if strings.Contains(l.Text, "liveness probe passed again") {
+				n++
+			}
+		}
+		return n
+	}
+	waitLog := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %v", what, logs.Tail("chat", 20))
+			}
+		}
+	}
+
+	rec := record(s)
+	mu.Lock()
+	fail = 1
+	mu.Unlock()
+	waitLog("the miss, then a pass", func() bool { return misses() == 1 && passes() == 1 })
+	for _, sn := range rec.close() {
+		if st := state(sn, "chat"); st.State != StateHealthy {
+			t.Fatalf("one miss showed as %s (%s)", st.State, st.Detail)
+		}
+	}
+
+	mu.Lock()
+	fail = 2
+	mu.Unlock()
+	waitFor(t, s, "degraded after two misses", func(sn Snapshot) bool {
+		st := state(sn, "chat")
+		return st.State == StateDegraded && strings.Contains(st.Detail, "liveness failed 2/3: slow forward")
+	})
+	snap := waitFor(t, s, "healthy again", func(sn Snapshot) bool { return state(sn, "chat").State == StateHealthy })
+	if st := state(snap, "chat"); st.Restarts != 0 || st.PID != ps.PID() {
+		t.Errorf("restarted over two misses: %+v", st)
+	}
+}
+
+func TestReadyPollDelay(t *testing.T) {
+	for _, tc := range []struct {
+		took, waited, want time.Duration
+	}{
+		{time.Millisecond, 0, 50 * time.Millisecond},
+		{time.Millisecond, 500 * time.Millisecond, 50 * time.Millisecond},
+		{700 * time.Millisecond, time.Second, 700 * time.Millisecond}, // a slow probe: no back-to-back checks
+		{time.Millisecond, 10 * time.Second, 500 * time.Millisecond},  // a long wait: fewer checks
+		{5 * time.Second, 5 * time.Minute, time.Second},
+	} {
+		t.Run(fmt.Sprintf("%s/%s", tc.took, tc.waited), func(t *testing.T) {
+			if got := readyPollDelay(tc.took, tc.waited); got != tc.want {
+				t.Errorf("readyPollDelay(%s, %s) = %s, want %s", tc.took, tc.waited, got, tc.want)
+			}
+		})
+	}
+}

@@ -19,13 +19,15 @@ type Spec struct {
 	// ready once it has run for settleTime without exiting.
 	Ready        Probe
 	ReadyTimeout time.Duration // default 30 s
-	// Live is polled while the component runs; LiveFailures failures in a
-	// row restart it.
-	Live         Probe
-	LiveInterval time.Duration // default 5 s
-	LiveFailures int           // default 3
-	Backoff      Backoff
-	Ports        []int
+	// Live is polled while the component runs: DegradedAfter failures in
+	// a row show it degraded (a single miss on a loaded machine is only
+	// logged), LiveFailures in a row restart it.
+	Live          Probe
+	LiveInterval  time.Duration // default 5 s
+	DegradedAfter int           // default 2
+	LiveFailures  int           // default 3
+	Backoff       Backoff
+	Ports         []int
 }
 
 // ErrUnknownComponent is returned for a name the supervisor does not have.
@@ -77,6 +79,10 @@ func New(specs []Spec, logs *Logs) (*Supervisor, error) {
 		}
 		if sp.LiveFailures <= 0 {
 			sp.LiveFailures = 3
+		}
+		if sp.DegradedAfter <= 0 {
+			// It shows degraded at least once before a restart.
+			sp.DegradedAfter = max(1, min(2, sp.LiveFailures-1))
 		}
 		c := &component{spec: sp, status: ComponentStatus{Name: sp.Name, State: StateStopped, Ports: sp.Ports}}
 		s.byName[sp.Name] = c
@@ -505,9 +511,11 @@ func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan 
 	deadline := time.NewTimer(c.spec.ReadyTimeout)
 	defer deadline.Stop()
 	last := errors.New("the probe did not answer")
+	began := time.Now()
 	for {
 		pctx, cancel := context.WithCancel(ctx)
 		res := make(chan error, 1)
+		checked := time.Now()
 		go func() { res <- probe.Check(pctx) }()
 		var wait <-chan time.Time
 		select {
@@ -526,7 +534,7 @@ func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan 
 				return nil
 			}
 			last = err
-			wait = time.After(50 * time.Millisecond)
+			wait = time.After(readyPollDelay(time.Since(checked), time.Since(began)))
 		}
 		select {
 		case err := <-exited:
@@ -538,6 +546,15 @@ func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan 
 		case <-wait:
 		}
 	}
+}
+
+// readyPollDelay is the pause before the next readiness check: 50 ms at
+// first, so a fast component is seen ready at once, but never shorter than
+// the last check took (a probe through a slow VM forward must not keep it
+// busy) nor than a twentieth of the wait so far (a VM that takes minutes
+// to boot is asked about 20 times a minute, not 1200), and at most 1 s.
+func readyPollDelay(took, waited time.Duration) time.Duration {
+	return min(max(50*time.Millisecond, took, waited/20), time.Second)
 }
 
 // settleTime is how long a component without a readiness probe must run
@@ -575,14 +592,22 @@ func (s *Supervisor) watch(ctx context.Context, c *component, exited <-chan erro
 			err := c.spec.Live.Check(ctx)
 			switch {
 			case err == nil && fails > 0:
+				if fails >= c.spec.DegradedAfter {
+					s.setState(c, StateHealthy, "")
+				}
+				s.note(c, "liveness probe passed again after %d failure(s)", fails)
 				fails = 0
-				s.setState(c, StateHealthy, "")
 			case err != nil && ctx.Err() == nil:
 				fails++
-				s.setState(c, StateDegraded, fmt.Sprintf("liveness failed %d/%d: %v", fails, c.spec.LiveFailures, err))
+				msg := fmt.Sprintf("liveness failed %d/%d: %v", fails, c.spec.LiveFailures, err)
 				if fails >= c.spec.LiveFailures {
 					return fmt.Errorf("liveness probe failed %d times: %w", fails, err)
 				}
+				if fails < c.spec.DegradedAfter {
+					s.note(c, "%s (degraded from %d in a row)", msg, c.spec.DegradedAfter)
+					continue
+				}
+				s.setState(c, StateDegraded, msg)
 			}
 		}
 	}

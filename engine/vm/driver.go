@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -126,8 +129,20 @@ func FindLimactl(executable func() (string, error), lookPath func(string) (strin
 // DefaultCallTimeout bounds a call whose context has no deadline.
 const DefaultCallTimeout = 5 * time.Minute
 
+// SSHRunner runs ssh, with a stdin for RunInput; tests substitute a
+// recorded one.
+type SSHRunner interface {
+	Runner
+	RunInput(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error)
+}
+
 // Run runs limactl args.
 func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
+	return r.RunInput(ctx, nil, args...)
+}
+
+// RunInput runs it with stdin.
+func (r ExecRunner) RunInput(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
@@ -143,6 +158,7 @@ func (r ExecRunner) Run(ctx context.Context, args ...string) ([]byte, error) {
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), "LIMA_HOME="+r.Home)
+	cmd.Stdin = stdin
 	// A child of limactl that keeps our pipes open must not hold us past
 	// the deadline.
 	cmd.WaitDelay = 2 * time.Second
@@ -177,8 +193,9 @@ type Lima struct {
 	StartTimeout time.Duration
 	// Forwards are the template's socket forwards, which Heal checks.
 	Forwards []Forward
-	// SSH runs ssh (with Lima's ssh.config) to heal forwards.
-	SSH Runner
+	// SSH runs ssh (with Lima's ssh.config) to heal forwards and stage
+	// files.
+	SSH SSHRunner
 }
 
 // Name is "lima".
@@ -312,6 +329,38 @@ func (l *Lima) Heal(ctx context.Context) ([]string, error) {
 		return healed, fmt.Errorf("forward %s is still down after repair", f)
 	}
 	return healed, nil
+}
+
+// Stage puts the host file src at dst on the guest's own disk (root's,
+// mode 0755) over Lima's SSH, unless dst has the same content already;
+// copied says whether it had to. What containers run must come from the
+// guest's disk: run from the reverse-sshfs share instead, every start of
+// a container pulls the binary's pages through the guest's sshd again
+// (measured under TCG: 6-7 s of both vCPUs for a 50 MB binary, during
+// which the guest answered a health check in up to 2 s instead of 20 ms).
+func (l *Lima) Stage(ctx context.Context, src, dst string) (copied bool, err error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = f.Close() }()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if out, err := l.ssh(ctx, l.sshHost(), "sudo", "sha256sum", dst); err == nil && strings.Contains(string(out), sum) {
+		return false, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	script := fmt.Sprintf("sudo mkdir -p %[1]s && sudo sh -c 'cat > %[2]s.new && chmod 0755 %[2]s.new && mv -f %[2]s.new %[2]s'", path.Dir(dst), dst)
+	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
+	if out, err := l.SSH.RunInput(ctx, f, "-F", cfg, l.sshHost(), script); err != nil {
+		return false, fmt.Errorf("copy %s into the VM: %w (%s)", filepath.Base(src), err, strings.TrimSpace(string(out)))
+	}
+	return true, nil
 }
 
 // sshHost is the instance's host name in Lima's ssh.config.

@@ -2,7 +2,10 @@ package vm
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +150,84 @@ func TestFindLimactl(t *testing.T) {
 	}
 	if p, err := FindLimactl(exe, onPath); err != nil || p != bundled {
 		t.Errorf("bundled beside the binary wins: %q %v", p, err)
+	}
+}
+
+// guestSSH plays the guest's side of Lima's SSH for Stage: it keeps the
+// files the commands write, runs `sha256sum` on them, and records what
+// crossed.
+type guestSSH struct {
+	files map[string][]byte
+	calls []string
+	fail  error
+}
+
+func (g *guestSSH) Run(ctx context.Context, args ...string) ([]byte, error) {
+	return g.RunInput(ctx, nil, args...)
+}
+
+func (g *guestSSH) RunInput(_ context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+	if len(args) < 4 || args[0] != "-F" || args[2] != "lima-thesystem" {
+		return nil, fmt.Errorf("unexpected ssh %q", args)
+	}
+	cmd := strings.Join(args[3:], " ")
+	g.calls = append(g.calls, cmd)
+	if dst, ok := strings.CutPrefix(cmd, "sudo sha256sum "); ok {
+		b, ok := g.files[dst]
+		if !ok {
+			return []byte("sha256sum: " + dst + ": No such file or directory\n"), errors.New("exit status 1")
+		}
+		return fmt.Appendf(nil, "%x  %s\n", sha256.Sum256(b), dst), nil
+	}
+	if g.fail != nil {
+		return []byte("sudo: a terminal is required\n"), g.fail
+	}
+	b, err := io.ReadAll(stdin)
+	if err != nil {
+		return nil, err
+	}
+	g.files[GuestInitBinary] = b
+	return nil, nil
+}
+
+func TestStage(t *testing.T) {
+	l, _ := fakeLima(t)
+	g := &guestSSH{files: map[string][]byte{}}
+	l.SSH = g
+	src := filepath.Join(t.TempDir(), "thesystem")
+	write := func(s string) {
+		if err := os.WriteFile(src, []byte(s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stage := func(want bool) {
+		t.Helper()
+		copied, err := l.Stage(t.Context(), src, GuestInitBinary)
+		if err != nil || copied != want {
+			t.Fatalf("Stage = %v, %v; want copied %v (calls %q)", copied, err, want, g.calls)
+		}
+	}
+	write("\x7fELF one")
+	stage(true) // not in the guest yet
+	if string(g.files[GuestInitBinary]) != "\x7fELF one" {
+		t.Fatalf("in the guest: %q", g.files[GuestInitBinary])
+	}
+	if last := g.calls[len(g.calls)-1]; !strings.Contains(last, "mv -f "+GuestInitBinary+".new "+GuestInitBinary) {
+		t.Errorf("copy: %s", last)
+	}
+	g.calls = nil
+	stage(false) // the same: only the checksum crossed
+	if len(g.calls) != 1 {
+		t.Errorf("calls for an unchanged file: %q", g.calls)
+	}
+	write("\x7fELF two")
+	stage(true)
+	if string(g.files[GuestInitBinary]) != "\x7fELF two" {
+		t.Fatalf("in the guest: %q", g.files[GuestInitBinary])
+	}
+	write("\x7fELF three")
+	g.fail = errors.New("exit status 1")
+	if _, err := l.Stage(t.Context(), src, GuestInitBinary); err == nil || !strings.Contains(err.Error(), "copy thesystem into the VM") || !strings.Contains(err.Error(), "a terminal is required") {
+		t.Errorf("a failed copy: %v", err)
 	}
 }

@@ -28,9 +28,12 @@ const (
 	GuestServiceDir   = "/run/thesystem/services"
 	GuestProjectDir   = "/project"
 	// GuestShareDir holds the host directories the guest sees read-only:
-	// the init binary, the agents' token dirs.
+	// the agents' token dirs.
 	GuestShareDir     = "/mnt/thesystem"
 	ProvisionedMarker = "/var/lib/thesystem/.provisioned"
+	// GuestInitBinary is the containers' init (a linux build of
+	// thesystem) on the guest's own disk, where Lima.Stage puts it.
+	GuestInitBinary = "/var/lib/thesystem/bin/thesystem"
 )
 
 // GuestUID is the uid of Lima's user in the guest: the agents' uid, so the
