@@ -13,6 +13,10 @@ GOLANGCI_LINT_VERSION := v2.15.0
 TAGS := remote,containers_image_openpgp,exclude_graphdriver_btrfs
 export GOFLAGS := $(filter-out -tags=%,$(GOFLAGS)) -tags=$(TAGS)
 
+# A developer's own podman or docker setup must not reach the tests' podman
+# (an empty CONTAINER_HOST makes podman a remote client that refuses --root).
+unexport CONTAINER_HOST CONTAINER_CONNECTION DOCKER_HOST CONTAINERS_CONF
+
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
