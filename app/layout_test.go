@@ -24,9 +24,9 @@ type pkg struct {
 // uiReachable is what cli and menubar may import from the engine: the local
 // API (client and wire types), the small pure engine types, and the key
 // store, which the CLI opens itself because `keys get` must never cross the
-// API socket.
+// API socket, and the web guard the chat and dashboard commands configure.
 func uiReachable() []string {
-	return []string{module + "/engine/api", module + "/engine/config", module + "/engine/compat", module + "/engine/provider", module + "/engine/secrets"}
+	return []string{module + "/engine/api", module + "/engine/config", module + "/engine/compat", module + "/engine/provider", module + "/engine/secrets", module + "/engine/webguard"}
 }
 
 // checkImports returns every violation of the import direction rules.

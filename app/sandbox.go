@@ -12,6 +12,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error) {
@@ -28,11 +29,15 @@ func runAgent(ctx context.Context, name string, channels []string, mission strin
 	})
 }
 
-func runDashboard(ctx context.Context, chatSocket, chatURL, listen, socket string) error {
+func runDashboard(ctx context.Context, chatSocket, chatURL, listen, socket string, ports []int) error {
 	if v := os.Getenv("AGENTCHAT_URL"); v != "" && chatSocket == "" {
 		chatURL = v
 	}
-	d := dashboard.New(dashboard.Options{ChatURL: chatURL, ChatSocket: chatSocket})
+	var origins []string
+	for _, p := range ports {
+		origins = append(origins, webguard.LocalOrigins(p)...)
+	}
+	d := dashboard.New(dashboard.Options{ChatURL: chatURL, ChatSocket: chatSocket, Guard: webguard.Guard{Ports: ports, Origins: origins}})
 	lns, err := listenOn(ctx, listen, socket)
 	if err != nil {
 		return err
@@ -63,8 +68,8 @@ func listenOn(ctx context.Context, listen, socket string) ([]net.Listener, error
 	return lns, nil
 }
 
-func runChat(ctx context.Context, listen, socket string, channels []string, out io.Writer) error {
-	s := chat.New(chat.Options{Channels: channels})
+func runChat(ctx context.Context, listen, socket string, channels []string, guard webguard.Guard, out io.Writer) error {
+	s := chat.New(chat.Options{Channels: channels, Guard: guard})
 	lns, err := listenOn(ctx, listen, socket)
 	if err != nil {
 		return err

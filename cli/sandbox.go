@@ -8,14 +8,16 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 // InitRunner is the in-container init; it returns the runtime's exit
 // status.
 type InitRunner func(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error)
 
-// ChatRunner serves the embedded chat server.
-type ChatRunner func(ctx context.Context, listen, socket string, channels []string, out io.Writer) error
+// ChatRunner serves the embedded chat server; guard says which Hosts and browser origins it takes.
+type ChatRunner func(ctx context.Context, listen, socket string, channels []string, guard webguard.Guard, out io.Writer) error
 
 // exitStatus ends the process with a status and no message: the init
 // passes on its child's.
@@ -65,15 +67,19 @@ func newChatCommand(env *Env, g *globals) *cobra.Command {
 		RunE:    showHelp,
 	}
 	var listen, socket string
-	var channels []string
+	var channels, origins []string
+	var ports []int
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the chat server (HTTP + WebSocket) on a TCP address and a unix socket",
 		Long: `Serve the embedded chat server, which speaks the agentchat protocol subset
 TheSystem's agents and dashboard use, with the channels of thesystem.yaml.
-It runs as a container of the stack; run it by hand to try a client.`,
+It runs as a container of the stack; run it by hand to try a client.
+Requests from web pages (an Origin header) are refused unless --allow-origin
+names it, and so is a Host that is not this machine's loopback at an
+--allow-port (DNS rebinding).`,
 		Example: `  thesystem chat serve --listen 127.0.0.1:6667
-  thesystem chat serve --socket /run/thesystem/chat.sock`,
+  thesystem chat serve --socket /run/thesystem/chat.sock --allow-port 6667 --allow-origin http://127.0.0.1:3000`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := loadConfig(env, g)
@@ -90,12 +96,14 @@ It runs as a container of the stack; run it by hand to try a client.`,
 			if len(channels) > 0 {
 				chans = channels
 			}
-			return env.RunChat(cmd.Context(), listen, socket, chans, env.Stdout)
+			return env.RunChat(cmd.Context(), listen, socket, chans, webguard.Guard{Ports: ports, Origins: origins}, env.Stdout)
 		},
 	}
 	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:6667")
 	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
 	serve.Flags().StringSliceVar(&channels, "channels", nil, "channels (default: thesystem.yaml's)")
+	serve.Flags().IntSliceVar(&ports, "allow-port", nil, "the ports clients reach it at (the Host header's; default any)")
+	serve.Flags().StringSliceVar(&origins, "allow-origin", nil, "a browser origin allowed to connect, e.g. http://127.0.0.1:3000 (default none)")
 	cmd.AddCommand(serve)
 	return cmd
 }
@@ -140,7 +148,9 @@ answer back.`,
 }
 
 // DashboardRunner serves the dashboard, fed by the chat server.
-type DashboardRunner func(ctx context.Context, chatSocket, chatURL, listen, socket string) error
+// It takes requests for loopback at the ports (any when none), from no
+// other web page.
+type DashboardRunner func(ctx context.Context, chatSocket, chatURL, listen, socket string, ports []int) error
 
 func newDashboardCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -151,6 +161,7 @@ func newDashboardCommand(env *Env) *cobra.Command {
 		RunE:    showHelp,
 	}
 	var chatSocket, chatURL, listen, socket string
+	var ports []int
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the dashboard, following the chat server",
@@ -166,13 +177,14 @@ container of the stack; run it by hand against any agentchat server.`,
 			if env.RunDashboard == nil {
 				return errors.New("this build has no dashboard")
 			}
-			return env.RunDashboard(cmd.Context(), chatSocket, chatURL, listen, socket)
+			return env.RunDashboard(cmd.Context(), chatSocket, chatURL, listen, socket, ports)
 		},
 	}
 	serve.Flags().StringVar(&chatURL, "chat-url", "ws://127.0.0.1:6667", "the chat server (default $AGENTCHAT_URL)")
 	serve.Flags().StringVar(&chatSocket, "chat-socket", "", "reach the chat server through this unix socket")
 	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:3000")
 	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
+	serve.Flags().IntSliceVar(&ports, "allow-port", nil, "the ports the page is reached at (the Host header's; default any)")
 	cmd.AddCommand(serve)
 	return cmd
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 // The agents' user in every container.
@@ -82,7 +83,10 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
 			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "server.port",
-				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","))
+				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
+				// The host's relay, the agents' in-container one; the dashboard's page.
+				"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(sandbox.ChatPort),
+				"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ","))
 		}),
 		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, ReadyTimeout: 60 * time.Second,
 		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, LiveInterval: 10 * time.Second,
@@ -110,8 +114,8 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				return err
 			}
 			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, "server.dashboard",
-				"dashboard", "serve", "--chat-url", "ws://agentchat", "--chat-socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket,
-				"--socket", sandbox.ServiceDir+"/dashboard.sock")
+				"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket,
+				"--socket", sandbox.ServiceDir+"/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard))
 		}),
 		Ready: dashHealth, ReadyTimeout: 60 * time.Second,
 		Live: dashHealth, LiveInterval: 10 * time.Second,

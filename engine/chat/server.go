@@ -25,6 +25,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/logx"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 // Options configure a Server.
@@ -35,8 +36,12 @@ type Options struct {
 	Name string
 	// ChallengeTimeout bounds the wait for VERIFY_IDENTITY; 0 means 30 s.
 	ChallengeTimeout time.Duration
-	Log              logrus.FieldLogger
-	Now              func() time.Time
+	// Guard refuses web pages and foreign Hosts on every route: any page
+	// the user opens can reach a port on 127.0.0.1. The zero Guard takes
+	// loopback Hosts at any port and no browser origin.
+	Guard webguard.Guard
+	Log   logrus.FieldLogger
+	Now   func() time.Time
 }
 
 // Server is the chat server. Its methods are safe for concurrent use.
@@ -122,11 +127,17 @@ func (s *Server) health() Health {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.opt.Guard.Check(r); err != nil {
+		s.log.WithError(err).Warn("refused")
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	if r.URL.Path == "/health" {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.health())
 		return
 	}
+	// The guard has checked the Origin, more strictly than Accept would.
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has answered

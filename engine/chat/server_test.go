@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 func startServer(t *testing.T, opt Options) string {
@@ -304,5 +306,47 @@ func TestChallengeExpires(t *testing.T) {
 	c.expect("CHALLENGE")
 	if e := c.expect("ERROR"); e["code"] != CodeVerificationExpired {
 		t.Errorf("%v", e)
+	}
+}
+
+// TestGuard: a WebSocket from another web page or for a foreign Host is
+// refused before anything is read; the dashboard's own origin is taken.
+func TestGuard(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}, Guard: webguard.Guard{Origins: webguard.LocalOrigins(3000)}})
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		host   string
+		ok     bool
+	}{
+		{"the stack's own clients", nil, "", true},
+		{"the dashboard's page", http.Header{"Origin": {"http://127.0.0.1:3000"}}, "", true},
+		{"another page", http.Header{"Origin": {"http://evil.example"}}, "", false},
+		{"a rebinding page", nil, "evil.example", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := &websocket.DialOptions{HTTPHeader: tc.header.Clone()}
+			if tc.host != "" {
+				opts.Host = tc.host
+			}
+			ws, resp, err := websocket.Dial(t.Context(), "ws://"+addr, opts)
+			if resp != nil && resp.Body != nil {
+				_ = resp.Body.Close()
+			}
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = ws.CloseNow()
+				return
+			}
+			if err == nil {
+				_ = ws.CloseNow()
+				t.Fatal("connected")
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("err %v, resp %+v", err, resp)
+			}
+		})
 	}
 }

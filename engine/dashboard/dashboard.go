@@ -22,6 +22,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/logx"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 //go:embed static
@@ -42,7 +43,11 @@ type Options struct {
 	Name string
 	// History is how many messages per channel are kept.
 	History int
-	Log     logrus.FieldLogger
+	// Guard refuses other web pages and foreign Hosts (DNS rebinding) on
+	// every route; the zero Guard takes loopback Hosts at any port and no
+	// browser origin (the page's own requests carry none).
+	Guard webguard.Guard
+	Log   logrus.FieldLogger
 }
 
 // Message is one chat message as the page shows it.
@@ -256,6 +261,10 @@ func secure(h http.Header) {
 // ServeHTTP serves the page, its state and its events; only GET.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secure(w.Header())
+	if err := d.opt.Guard.Check(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "read-only", http.StatusMethodNotAllowed)
 		return

@@ -3,18 +3,21 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 // stack is a real chat server and a dashboard fed by it, both on
@@ -32,9 +35,15 @@ func stack(t *testing.T) (chatURL, dashURL string, d *Dashboard) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go func() { _ = chat.New(chat.Options{Channels: []string{"#general", "#agents"}}).Serve(ctx, cl) }()
+	// Guarded as the stack guards them: each takes its own port, the chat
+	// server the dashboard's page as its only browser origin.
+	dashPort, chatPort := dl.Addr().(*net.TCPAddr).Port, cl.Addr().(*net.TCPAddr).Port
+	chatGuard := webguard.Guard{Ports: []int{chatPort}, Origins: webguard.LocalOrigins(dashPort)}
+	go func() {
+		_ = chat.New(chat.Options{Channels: []string{"#general", "#agents"}, Guard: chatGuard}).Serve(ctx, cl)
+	}()
 	chatURL = "ws://" + cl.Addr().String()
-	d = New(Options{ChatURL: chatURL})
+	d = New(Options{ChatURL: chatURL, Guard: webguard.Guard{Ports: []int{dashPort}, Origins: webguard.LocalOrigins(dashPort)}})
 	go func() { _ = d.Run(ctx) }()
 	go func() { _ = d.Serve(ctx, dl) }()
 	return chatURL, "http://" + dl.Addr().String(), d
@@ -147,7 +156,9 @@ func TestDashboardReconnects(t *testing.T) {
 
 // TestDashboardInChromium renders the page in headless Chromium (Debian's)
 // with a hostile message in the chat: it shows as text, nothing runs.
-func TestDashboardInChromium(t *testing.T) {
+// chromium is the browser, or a skip.
+func chromium(t *testing.T) string {
+	t.Helper()
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("THESYSTEM_TEST_CHROMIUM") == "1" {
@@ -155,6 +166,29 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed")
 	}
+	return browser
+}
+
+// dumpDOM loads url in headless Chromium and returns the DOM after 5 s.
+func dumpDOM(t *testing.T, browser, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), "--timeout=5000", "--dump-dom", url)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Logf("chromium stderr: %s", stderr.String())
+		t.Fatalf("chromium: %v %s", err, out)
+	}
+	return string(out)
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	browser := chromium(t)
 	chatURL, dashURL, d := stack(t)
 	waitState(t, d, func(s State) bool { return s.Connected })
 	const hostile = `<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=2</script>`
@@ -167,19 +201,7 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		return false
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-		"--user-data-dir="+t.TempDir(), "--timeout=5000", "--dump-dom", dashURL+"/")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Logf("chromium stderr: %s", stderr.String())
-		t.Fatalf("chromium: %v %s", err, out)
-	}
-	dom := string(out)
+	dom := dumpDOM(t, browser, dashURL+"/")
 	if !strings.Contains(dom, `<span class="content">&lt;img src=x onerror="document.body.dataset.pwned=1"&gt;&lt;script&gt;`) {
 		t.Errorf("the message is not shown as text:\n%s", dom)
 	}
@@ -188,5 +210,137 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if !strings.Contains(dom, `<span id="health" class="up">connected</span>`) || !strings.Contains(dom, "mallory") {
 		t.Errorf("the page did not render the state:\n%s", dom)
+	}
+}
+
+// statusRecorder keeps the status of every answer with an Origin.
+type statusRecorder struct {
+	mu   sync.Mutex
+	seen []string // "origin status"
+}
+
+type recordingWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *recordingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (r *statusRecorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rw := &recordingWriter{ResponseWriter: w}
+		h.ServeHTTP(rw, req)
+		if o := req.Header.Get("Origin"); o != "" {
+			r.mu.Lock()
+			r.seen = append(r.seen, fmt.Sprintf("%s %s %d", req.URL.Path, o, rw.status))
+			r.mu.Unlock()
+		}
+	})
+}
+
+func serveOn(t *testing.T, h http.Handler) (*http.Server, int) {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestWebPagesRefused: a page of another origin on this machine, in a real
+// browser, cannot open the chat server's WebSocket nor read the
+// dashboard's API; both servers refused it (403), not only the browser.
+func TestWebPagesRefused(t *testing.T) {
+	browser := chromium(t)
+	rec := &statusRecorder{}
+	// The ports first: each guard names the other's.
+	chatSrv, chatPort := serveOn(t, nil)
+	dashSrv, dashPort := serveOn(t, nil)
+	cs := chat.New(chat.Options{Channels: []string{"#general"}, Guard: webguard.Guard{Ports: []int{chatPort}, Origins: webguard.LocalOrigins(dashPort)}})
+	chatSrv.Handler = rec.wrap(cs)
+	d := New(Options{ChatURL: fmt.Sprintf("ws://127.0.0.1:%d", chatPort), Guard: webguard.Guard{Ports: []int{dashPort}, Origins: webguard.LocalOrigins(dashPort)}})
+	dashSrv.Handler = rec.wrap(d)
+	go func() { _ = d.Run(t.Context()) }()
+	waitState(t, d, func(s State) bool { return s.Connected })
+
+	// The page reports what it got to its own server; /wait.js holds the
+	// page's load (and so the DOM dump) until both reports are in.
+	attack := fmt.Sprintf(`<!doctype html><body><script>
+const out = (k, v) => { document.body.setAttribute("data-" + k, v); fetch("/report?" + k + "=" + encodeURIComponent(v)); };
+try {
+  const ws = new WebSocket("ws://127.0.0.1:%d/");
+  ws.onopen = () => out("ws", "open");
+  ws.onerror = () => out("ws", "refused");
+} catch (e) { out("ws", "threw"); }
+fetch("http://127.0.0.1:%d/api/state").then(r => r.text()).then(b => out("fetch", "read " + b.length)).catch(() => out("fetch", "failed"));
+</script><script src="/wait.js"></script></body>`, chatPort, dashPort)
+	reports := make(chan string, 4)
+	_, attackPort := serveOn(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/report":
+			reports <- r.URL.RawQuery
+		case "/wait.js":
+			for range 2 {
+				select {
+				case q := <-reports:
+					t.Logf("the page reports %s", q)
+				case <-time.After(15 * time.Second):
+				}
+			}
+			w.Header().Set("Content-Type", "text/javascript")
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, attack)
+		}
+	}))
+	dom := dumpDOM(t, browser, fmt.Sprintf("http://127.0.0.1:%d/", attackPort))
+	if !strings.Contains(dom, `data-ws="refused"`) || !strings.Contains(dom, `data-fetch="failed"`) {
+		t.Errorf("the page got through:\n%s", dom)
+	}
+	origin := fmt.Sprintf("http://127.0.0.1:%d", attackPort)
+	rec.mu.Lock()
+	seen := strings.Join(rec.seen, "\n")
+	rec.mu.Unlock()
+	for _, want := range []string{"/ " + origin + " 403", "/api/state " + origin + " 403"} {
+		if !strings.Contains(seen, want) {
+			t.Errorf("no %q among the answers to the page:\n%s", want, seen)
+		}
+	}
+	if strings.Contains(seen, " 101") || strings.Contains(seen, " 200") {
+		t.Errorf("a server answered the page:\n%s", seen)
+	}
+	// The dashboard's own page still works.
+	if dom := dumpDOM(t, browser, fmt.Sprintf("http://127.0.0.1:%d/", dashPort)); !strings.Contains(dom, `<span id="health" class="up">connected</span>`) {
+		t.Errorf("the dashboard's own page:\n%s", dom)
+	}
+}
+
+// TestRebindingHostRefused: a page that points a name of its own at
+// 127.0.0.1 sends that name as Host; neither server answers it.
+func TestRebindingHostRefused(t *testing.T) {
+	chatURL, dashURL, _ := stack(t)
+	for _, u := range []string{strings.Replace(chatURL, "ws://", "http://", 1) + "/health", dashURL + "/api/state", dashURL + "/"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+		req.Host = "rebind.example:" + req.URL.Port()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "rebinding") {
+			t.Errorf("%s with Host %s: %d %s", u, req.Host, resp.StatusCode, b)
+		}
 	}
 }

@@ -25,6 +25,10 @@ const (
 	WorkspaceDir = "/workspace"
 )
 
+// ChatPort is where an agent finds the chat server on its container's
+// loopback (the init's relay): the Host its clients send.
+const ChatPort = 6667
+
 // AgentSpec is one agent's container.
 type AgentSpec struct {
 	Agent string // the agent's name
