@@ -190,13 +190,15 @@ func TestDaemonLifecycle(t *testing.T) {
 	talkToAgent(t, d.chatPort, "agent-1")
 
 	// The chat server's container never sees the proxy's socket; the
-	// agents see the services read-only.
+	// agents see the chat socket's dir read-only and never the
+	// dashboard's, which only the dashboard's container has.
 	stack := stackOf(t, d)
 	for name, want := range map[string]string{
 		"agentchat-server": "/run/thesystem/services:true|",
+		"dashboard":        "/run/thesystem/services:false|/run/thesystem/own:true|",
 		"agent-1":          "/run/thesystem/services:false|/run/thesystem/sockets:false|",
 	} {
-		out, err := d.podman(t, "inspect", "--format", `{{range .Mounts}}{{if or (eq .Destination "/run/thesystem/sockets") (eq .Destination "/run/thesystem/services")}}{{.Destination}}:{{.RW}}|{{end}}{{end}}`, "thesystem-"+stack+"-"+name)
+		out, err := d.podman(t, "inspect", "--format", `{{range .Mounts}}{{if or (eq .Destination "/run/thesystem/sockets") (eq .Destination "/run/thesystem/services") (eq .Destination "/run/thesystem/own")}}{{.Destination}}:{{.RW}}|{{end}}{{end}}`, "thesystem-"+stack+"-"+name)
 		if err != nil || !sameMounts(strings.TrimSpace(string(out)), want) {
 			t.Errorf("%s socket mounts %q, want %q (%v)", name, out, want, err)
 		}

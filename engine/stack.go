@@ -82,7 +82,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if cfg.Server.Chat == config.ChatUpstream {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
-			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "server.port",
+			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "", "server.port",
 				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
 				// The host's relay, the agents' in-container one; the dashboard's page.
 				"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(sandbox.ChatPort),
@@ -113,9 +113,9 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, "server.dashboard",
+			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, t.dashDir, "server.dashboard",
 				"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket,
-				"--socket", sandbox.ServiceDir+"/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard))
+				"--socket", sandbox.OwnDir+"/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard))
 		}),
 		Ready: dashHealth, ReadyTimeout: 60 * time.Second,
 		Live: dashHealth, LiveInterval: 10 * time.Second,
@@ -186,12 +186,13 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 // one place to do it), and imports the services' base image.
 func (e *Engine) prepareServices(ctx context.Context, p *sandbox.Podman) error {
 	if e.tier.lima == nil { // the VM makes its own at boot
-		dir := e.opt.Paths.ServiceDir()
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chown(dir, agentUID, agentGID); err != nil {
-			return fmt.Errorf("services socket dir: %w", err)
+		for _, dir := range []string{e.opt.Paths.ServiceDir(), e.opt.Paths.DashboardDir()} {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chown(dir, agentUID, agentGID); err != nil {
+				return fmt.Errorf("services socket dir: %w", err)
+			}
 		}
 	}
 	if ids, err := p.ListManaged(e.stackName()); err == nil && len(ids) > 0 {
@@ -258,7 +259,7 @@ func getJSON(ctx context.Context, url string, timeout time.Duration, v any) erro
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func (e *Engine) baseImage() string { return "localhost/thesystem-base:1" }
+func (e *Engine) baseImage() string { return "localhost/thesystem-base:2" }
 
 // ensureAgentImage builds the agent image unless it exists: from
 // swarm.containerfile when set, else from claude-code's own files.
@@ -414,10 +415,10 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 // runService runs one of the stack's own containers (our binary with
 // args), its socket relayed to addr on the host's loopback; setting names
 // the thesystem.yaml key to change when addr is taken.
-func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, setting string, args ...string) error {
+func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, ownDir, setting string, args ...string) error {
 	id, err := p.CreateService(sandbox.ServiceSpec{
 		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.tier.initBinary,
-		ServiceDir: e.tier.serviceDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
+		ServiceDir: e.tier.serviceDir, OwnDir: ownDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
 	})
 	if err != nil {
 		return err

@@ -31,7 +31,8 @@ type tier struct {
 	driver vm.Driver
 	lima   *vm.Lima // nil with vm.driver none
 
-	serviceDir string // the chat/dashboard sockets' dir, as podman sees it
+	serviceDir string // the chat socket's dir, as podman sees it (agents too)
+	dashDir    string // the dashboard socket's dir, as podman sees it
 	agentsDir  string // Paths.AgentsDir, as podman sees it
 	projectDir string // vm.mount, as podman sees it
 	initBinary string // the containers' init, as podman sees it
@@ -50,7 +51,7 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 	if cfg.VM.Driver != config.DriverLima {
 		return &tier{
 			driver:     vm.None{Socket: paths.PodmanSocket(), ProxySocketDir: paths.SocketDir()},
-			serviceDir: paths.ServiceDir(), agentsDir: paths.AgentsDir(),
+			serviceDir: paths.ServiceDir(), dashDir: paths.DashboardDir(), agentsDir: paths.AgentsDir(),
 			projectDir: cfg.VM.Mount, initBinary: e.opt.InitBinary,
 			chatSocket: paths.ChatSocket(), dashSocket: paths.DashboardSocket(),
 			probeTimeout: localProbeTimeout,
@@ -76,7 +77,7 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 	}
 	return &tier{
 		driver: l, lima: l,
-		serviceDir: vm.GuestServiceDir, agentsDir: vm.GuestShareDir + "/agents",
+		serviceDir: vm.GuestServiceDir, dashDir: vm.GuestDashboardDir, agentsDir: vm.GuestShareDir + "/agents",
 		projectDir: vm.GuestProjectDir, initBinary: vm.GuestInitBinary,
 		chatSocket: filepath.Join(paths.VMForwardDir(), "chat.sock"), dashSocket: filepath.Join(paths.VMForwardDir(), "dashboard.sock"),
 		probeTimeout: vmProbeTimeout,

@@ -47,8 +47,12 @@ func (p Paths) ProxySocket() string { return filepath.Join(p.SocketDir(), "agent
 // ChatSocket is the chat server's unix socket.
 func (p Paths) ChatSocket() string { return filepath.Join(p.ServiceDir(), "chat.sock") }
 
+// DashboardDir holds the dashboard's socket, apart from ServiceDir, which
+// the agents' containers see.
+func (p Paths) DashboardDir() string { return filepath.Join(p.RuntimeDir, "dashboard") }
+
 // DashboardSocket is the dashboard's unix socket.
-func (p Paths) DashboardSocket() string { return filepath.Join(p.ServiceDir(), "dashboard.sock") }
+func (p Paths) DashboardSocket() string { return filepath.Join(p.DashboardDir(), "dashboard.sock") }
 
 // AgentsDir holds the agents' token dirs (with vm.driver lima, the VM
 // sees it read-only).

@@ -17,8 +17,10 @@ import (
 // Paths inside a sandbox: the shared socket directory and the agent's own
 // directory, both bind-mounted read-only from the container host.
 const (
-	SocketDir   = "/run/thesystem/sockets"
-	ServiceDir  = "/run/thesystem/services"
+	SocketDir  = "/run/thesystem/sockets"
+	ServiceDir = "/run/thesystem/services"
+	// OwnDir is a service container's own socket dir (ServiceSpec.OwnDir).
+	OwnDir      = "/run/thesystem/own"
 	AgentDir    = "/run/thesystem/agent"
 	ProxySocket = "agentauth.sock"
 	ChatSocket  = "chat.sock"

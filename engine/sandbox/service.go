@@ -20,9 +20,13 @@ type ServiceSpec struct {
 	Stack      string
 	Image      string
 	InitBinary string
-	ServiceDir string   // host directory mounted read-write at /run/thesystem/services
-	Args       []string // arguments to the binary
-	User       string
+	ServiceDir string // host directory mounted read-write at /run/thesystem/services
+	// OwnDir, when set, is a host directory of this service's alone,
+	// mounted read-write at /run/thesystem/own, for a socket the agents
+	// must not reach (the dashboard's); ServiceDir is then read-only.
+	OwnDir string
+	Args   []string // arguments to the binary
+	User   string
 }
 
 // ContainerName is the service's container name.
@@ -51,7 +55,12 @@ func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
 		}
 		mounts = append(mounts, m)
 	}
-	g.Mounts = append(mounts, spec.Mount{Destination: ServiceDir, Type: "bind", Source: s.ServiceDir, Options: []string{"rw", "bind"}})
+	mode := "rw"
+	if s.OwnDir != "" {
+		mode = "ro"
+		mounts = append(mounts, spec.Mount{Destination: OwnDir, Type: "bind", Source: s.OwnDir, Options: []string{"rw", "bind"}})
+	}
+	g.Mounts = append(mounts, spec.Mount{Destination: ServiceDir, Type: "bind", Source: s.ServiceDir, Options: []string{mode, "bind"}})
 	return g, nil
 }
 
@@ -71,7 +80,7 @@ func (p *Podman) CreateService(s ServiceSpec) (string, error) {
 // mounted in.
 func BaseRootfs(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/services/", "run/thesystem/agent/", "workspace/", "project/"} {
+	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/services/", "run/thesystem/own/", "run/thesystem/agent/", "workspace/", "project/"} {
 		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
 			return fmt.Errorf("base rootfs: %w", err)
 		}

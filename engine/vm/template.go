@@ -26,6 +26,9 @@ const (
 	GuestPodmanSocket = "/run/podman/podman.sock"
 	GuestSocketDir    = "/run/thesystem/sockets"
 	GuestServiceDir   = "/run/thesystem/services"
+	// GuestDashboardDir holds the dashboard's socket, out of the agents'
+	// sight (they see GuestServiceDir).
+	GuestDashboardDir = "/run/thesystem/dashboard"
 	GuestProjectDir   = "/project"
 	// GuestShareDir holds the host directories the guest sees read-only:
 	// the agents' token dirs.
@@ -82,7 +85,7 @@ func SocketForwards(proxySocket, podmanSocket, forwardDir string) []Forward {
 		{Guest: GuestPodmanSocket, Host: podmanSocket},
 		{Guest: GuestSocketDir + "/agentauth.sock", Host: proxySocket, Reverse: true},
 		{Guest: GuestServiceDir + "/chat.sock", Host: filepath.Join(forwardDir, "chat.sock")},
-		{Guest: GuestServiceDir + "/dashboard.sock", Host: filepath.Join(forwardDir, "dashboard.sock")},
+		{Guest: GuestDashboardDir + "/dashboard.sock", Host: filepath.Join(forwardDir, "dashboard.sock")},
 	}
 }
 
@@ -183,9 +186,9 @@ systemctl daemon-reload
 systemctl enable podman.socket
 systemctl restart podman.socket
 chmod 0711 /run/podman
-mkdir -p ` + GuestSocketDir + ` ` + GuestServiceDir + ` /var/lib/thesystem
-chown {{.UID}} ` + GuestSocketDir + ` ` + GuestServiceDir + `
-chmod 0755 ` + GuestSocketDir + ` ` + GuestServiceDir + `
+mkdir -p ` + GuestSocketDir + ` ` + GuestServiceDir + ` ` + GuestDashboardDir + ` /var/lib/thesystem
+chown {{.UID}} ` + GuestSocketDir + ` ` + GuestServiceDir + ` ` + GuestDashboardDir + `
+chmod 0755 ` + GuestSocketDir + ` ` + GuestServiceDir + ` ` + GuestDashboardDir + `
 if [ -d /etc/ssh/sshd_config.d ] && [ ! -f /etc/ssh/sshd_config.d/thesystem.conf ]; then
   echo 'StreamLocalBindUnlink yes' >/etc/ssh/sshd_config.d/thesystem.conf
   systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true

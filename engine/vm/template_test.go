@@ -51,7 +51,7 @@ func TestTemplateValidates(t *testing.T) {
 		"guestSocket: /run/podman/podman.sock", "hostSocket: /run/user/1/thesystem/podman.sock",
 		"guestSocket: /run/thesystem/sockets/agentauth.sock", "reverse: true",
 		"guestSocket: /run/thesystem/services/chat.sock", "hostSocket: /run/user/1/thesystem/vm/chat.sock",
-		"guestSocket: /run/thesystem/services/dashboard.sock", "ignore: true", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04", "http://127.0.0.1:13000",
+		"guestSocket: /run/thesystem/dashboard/dashboard.sock", "ignore: true", "ANTHROPIC_MODEL: claude-x", "ubuntu-24.04", "http://127.0.0.1:13000",
 		"location: /run/user/1/thesystem/agents", "mountPoint: /mnt/thesystem/agents", "uid: 1000", "SocketUser=", "StreamLocalBindUnlink yes",
 	} {
 		if !strings.Contains(text, want) {
