@@ -57,7 +57,7 @@ func TestLimaTierPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(b)
-	for _, want := range []string{paths.ProxySocket(), "reverse: true", paths.AgentsDir(), "mountPoint: /mnt/thesystem/agents"} {
+	for _, want := range []string{paths.ProxySocket(), "reverse: true", paths.AgentsDir(), "mountPoint: /mnt/thesystem/agents", "propagateProxyEnv: false"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("template lacks %q", want)
 		}

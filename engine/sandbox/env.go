@@ -27,9 +27,16 @@ func secretNames() []string {
 	}
 }
 
-// secretSuffixes catch secrets the list does not name.
-func secretSuffixes() []string {
-	return []string{"_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS"}
+// secretWords in a name (any case) mark it a secret's: a key, a token, a
+// password, a cookie, credentials, auth headers (ANTHROPIC_CUSTOM_HEADERS
+// may carry a bearer token).
+func secretWords() []string {
+	return []string{"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "COOKIE", "AUTH", "HEADERS"}
+}
+
+// safeNames have a secret word in their name but hold none.
+func safeNames() []string {
+	return []string{"CLAUDE_CODE_MAX_OUTPUT_TOKENS", "CLAUDE_CODE_MAX_THINKING_TOKENS"}
 }
 
 // Dropped is a variable that was held back, and why; never its value.
@@ -48,25 +55,12 @@ func ForwardEnv(environ []string) (kept []string, dropped []Dropped) {
 		if !ok || name == "" {
 			continue
 		}
-		allowed := false
-		for _, p := range forwardPrefixes() {
-			if strings.HasPrefix(name, p) {
-				allowed = true
-			}
-		}
-		if !allowed {
+		upper := strings.ToUpper(name)
+		if !slices.ContainsFunc(forwardPrefixes(), func(p string) bool { return strings.HasPrefix(upper, p) }) {
 			continue // not ours to forward; not worth reporting
 		}
-		switch {
-		case slices.Contains(secretNames(), name):
-			dropped = append(dropped, Dropped{name, "a secret's name"})
-			continue
-		case hasSecretSuffix(name):
-			dropped = append(dropped, Dropped{name, "named like a secret"})
-			continue
-		}
-		if kind, bad := secrets.LooksLikeKey(value); bad {
-			dropped = append(dropped, Dropped{name, "its value looks like a " + kind})
+		if why := secretValue(upper, value); why != "" {
+			dropped = append(dropped, Dropped{name, why})
 			continue
 		}
 		kept = append(kept, kv)
@@ -75,11 +69,40 @@ func ForwardEnv(environ []string) (kept []string, dropped []Dropped) {
 	return kept, dropped
 }
 
-func hasSecretSuffix(name string) bool {
-	for _, s := range secretSuffixes() {
-		if strings.HasSuffix(name, s) {
+// secretValue says why the variable (its name upper-cased) holds or may
+// hold a secret, or "".
+func secretValue(name, value string) string {
+	switch {
+	case slices.Contains(secretNames(), name):
+		return "a secret's name"
+	case !slices.Contains(safeNames(), name) && slices.ContainsFunc(secretWords(), func(w string) bool { return strings.Contains(name, w) }):
+		return "named like a secret"
+	case strings.Contains(value, "-----BEGIN") && strings.Contains(value, "PRIVATE KEY"):
+		return "its value holds a private key"
+	case hasUserinfo(value):
+		return "its value is a URL with credentials"
+	}
+	if kind, bad := secrets.LooksLikeKey(value); bad {
+		return "its value looks like a " + kind
+	}
+	return ""
+}
+
+// hasUserinfo reports a URL with credentials (scheme://user:pass@host)
+// anywhere in s.
+func hasUserinfo(s string) bool {
+	for rest := s; ; {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+3:]
+		end := strings.IndexAny(rest, "/?# \t\n")
+		if end < 0 {
+			end = len(rest)
+		}
+		if at := strings.LastIndexByte(rest[:end], '@'); at > 0 {
 			return true
 		}
 	}
-	return false
 }

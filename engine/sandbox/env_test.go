@@ -54,3 +54,41 @@ func TestForwardEnv(t *testing.T) {
 		t.Error("names outside the allowlist are not even reported")
 	}
 }
+
+// TestForwardEnvSecrets: each way a secret could cross under an allowed
+// prefix is held back, by name only.
+func TestForwardEnvSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		kv, why string
+	}{
+		{"ANTHROPIC_CUSTOM_HEADERS=Authorization: Bearer abc", "named like a secret"},
+		{"anthropic_api_key=x", "a secret's name"},
+		{"Thesystem_Deploy_Token=x", "named like a secret"},
+		{"THESYSTEM_DB_PASSWD=x", "named like a secret"},
+		{"THESYSTEM_SESSION_COOKIE=x", "named like a secret"},
+		{"THESYSTEM_GCP_CREDENTIALS_JSON={}", "named like a secret"},
+		{"THESYSTEM_PRIVATE=x", "named like a secret"},
+		{"THESYSTEM_BASIC_AUTH=x", "named like a secret"},
+		{"THESYSTEM_KEYRING_SERVICE=x", "named like a secret"},
+		{"THESYSTEM_MIRROR=https://user:hunter2@mirror.example/repo", "its value is a URL with credentials"},
+		{"AGENTCHAT_REMOTE=wss://ghp_abc@chat.example", "its value is a URL with credentials"},
+		{"THESYSTEM_NOTE=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----", "its value holds a private key"},
+		{"THESYSTEM_NOTE=sk-ant-api03-PLANTEDenvKEY0123456789abcdef", "its value looks like a Anthropic key (sk-ant-…)"},
+	} {
+		name, value, _ := strings.Cut(tc.kv, "=")
+		t.Run(name, func(t *testing.T) {
+			kept, dropped := ForwardEnv([]string{tc.kv})
+			if len(kept) != 0 || len(dropped) != 1 || dropped[0].Reason != tc.why || dropped[0].Name != name {
+				t.Fatalf("kept %q, dropped %+v; want it dropped as %q", kept, dropped, tc.why)
+			}
+			if strings.Contains(dropped[0].Reason, value) {
+				t.Error("the reason repeats the value")
+			}
+		})
+	}
+	// What is safe still crosses.
+	ok := []string{"ANTHROPIC_MODEL=claude-x", "CLAUDE_CODE_MAX_OUTPUT_TOKENS=8000", "THESYSTEM_URL=https://example.com/a@b", "AGENTCHAT_URL=ws://127.0.0.1:6667"}
+	if kept, dropped := ForwardEnv(ok); len(kept) != len(ok) || len(dropped) != 0 {
+		t.Errorf("kept %q, dropped %+v", kept, dropped)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,7 +158,7 @@ func (r ExecRunner) RunInput(ctx context.Context, stdin io.Reader, args ...strin
 		path = p
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), "LIMA_HOME="+r.Home)
+	cmd.Env = append(limactlEnv(os.Environ()), "LIMA_HOME="+r.Home)
 	cmd.Stdin = stdin
 	// A child of limactl that keeps our pipes open must not hold us past
 	// the deadline.
@@ -179,6 +180,24 @@ func (r ExecRunner) RunInput(ctx context.Context, stdin io.Reader, args ...strin
 		return nil, ErrNoLimactl
 	}
 	return out.Bytes(), err
+}
+
+// limactlEnv is what limactl and ssh get of the engine's environment:
+// what they need to run (PATH, HOME, the user, the terminal, the locale,
+// temp and runtime dirs, SSH's agent socket, QEMU and Lima settings), never
+// a key, a token or a proxy URL with credentials that the user's shell had.
+func limactlEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == "LIMA_HOME":
+		case slices.Contains([]string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "TZ", "TMPDIR", "XDG_RUNTIME_DIR", "SSH_AUTH_SOCK"}, name),
+			strings.HasPrefix(name, "LC_"), strings.HasPrefix(name, "QEMU_"), strings.HasPrefix(name, "LIMA_"), strings.HasPrefix(name, "_LIMA"):
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // Lima is vm.driver lima.

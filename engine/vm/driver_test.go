@@ -92,7 +92,7 @@ func TestLimaErrors(t *testing.T) {
 	} {
 		t.Run(tc.fail, func(t *testing.T) {
 			l, _ := fakeLima(t)
-			t.Setenv("FAKE_LIMACTL_FAIL", tc.fail)
+			t.Setenv("LIMA_FAKE_FAIL", tc.fail)
 			if err := l.Start(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Start = %v, want %q", err, tc.want)
 			}
@@ -100,7 +100,7 @@ func TestLimaErrors(t *testing.T) {
 	}
 	t.Run("timeout", func(t *testing.T) {
 		l, home := fakeLima(t)
-		t.Setenv("FAKE_LIMACTL_FAIL", "start:hang")
+		t.Setenv("LIMA_FAKE_FAIL", "start:hang")
 		l.StartTimeout = 300 * time.Millisecond
 		err := l.Start(t.Context())
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not start within 300ms; see "+filepath.Join(home, "thesystem", "ha.stderr.log")) {
@@ -229,5 +229,16 @@ func TestStage(t *testing.T) {
 	g.fail = errors.New("exit status 1")
 	if _, err := l.Stage(t.Context(), src, GuestInitBinary); err == nil || !strings.Contains(err.Error(), "copy thesystem into the VM") || !strings.Contains(err.Error(), "a terminal is required") {
 		t.Errorf("a failed copy: %v", err)
+	}
+}
+
+func TestLimactlEnv(t *testing.T) {
+	in := []string{"PATH=/usr/bin", "HOME=/home/u", "QEMU_SYSTEM_X86_64=qemu-system-x86_64 -cpu max", "LC_ALL=C",
+		"ANTHROPIC_API_KEY=sk-ant-api03-PLANTED", "https_proxy=http://user:pass@proxy:3128", "HTTP_PROXY=http://u:p@x",
+		"THESYSTEM_NOTE=x", "LIMA_HOME=/elsewhere", "LIMA_INSTANCE=other", "SSH_AUTH_SOCK=/tmp/agent"}
+	got := strings.Join(limactlEnv(in), " ")
+	want := "PATH=/usr/bin HOME=/home/u QEMU_SYSTEM_X86_64=qemu-system-x86_64 -cpu max LC_ALL=C LIMA_INSTANCE=other SSH_AUTH_SOCK=/tmp/agent"
+	if got != want {
+		t.Errorf("limactlEnv = %q\nwant %q", got, want)
 	}
 }

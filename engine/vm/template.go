@@ -147,6 +147,10 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	y.MountType = &mountType
 	off := false
 	y.Containerd = limatype.Containerd{System: &off, User: &off}
+	// Lima copies the host's http(s)_proxy into the guest by default,
+	// credentials in the URL included: nothing of the host's environment
+	// goes in but the filtered Env.
+	y.PropagateProxyEnv = &off
 	script := provisionScript()
 	y.Provision = []limatype.Provision{{Mode: limatype.ProvisionModeSystem, Script: &script}}
 	probe := fmt.Sprintf("#!/bin/sh\nset -eu\ntest -f %s\ntest -S %s\n", ProvisionedMarker, GuestPodmanSocket)
