@@ -449,10 +449,18 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) error {
 	return e.proxy.SetKey(p.Name, secrets.Key{})
 }
 
-// RotateTokens revokes and re-issues every agent token.
+// RotateTokens revokes and re-issues every agent token, and hands each
+// agent its new one.
 func (e *Engine) RotateTokens(context.Context) (int, error) {
 	fresh, err := e.proxy.RotateAgentTokens()
-	return len(fresh), err
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for name, tok := range fresh {
+		errs = append(errs, e.deliverToken(name, tok))
+	}
+	return len(fresh), errors.Join(errs...)
 }
 
 // Agents lists the swarm's agents and their state.

@@ -242,20 +242,50 @@ func (e *Engine) writeAgentToken(name, tok string) (string, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", err
 	}
-	tokFile := filepath.Join(dir, sandbox.TokenFile)
-	if err := atomicfile.Write(tokFile, []byte(tok+"\n"), 0o400); err != nil {
-		return "", err
-	}
-	if e.tier.lima == nil {
-		// Rootful podman on this host: the agent's uid must read it. In the
-		// VM, the sshfs mount serves it as this user's to every guest uid.
-		for _, p := range []string{parent, dir, tokFile} {
-			if err := os.Chown(p, agentUID, agentGID); err != nil {
+	uid, gid := e.tokenOwner()
+	if uid >= 0 {
+		for _, p := range []string{parent, dir} {
+			if err := os.Chown(p, uid, gid); err != nil {
 				return "", fmt.Errorf("token for %s: %w", name, err)
 			}
 		}
 	}
+	if err := atomicfile.WriteOwned(filepath.Join(dir, sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
+	}
 	return filepath.Join(e.tier.agentsDir, name, run), nil
+}
+
+// tokenOwner is who must own an agent's token files: the agent's uid with
+// rootful podman on this host; in the VM, the sshfs mount serves them as
+// this user's to every guest uid (-1: keep ours).
+func (e *Engine) tokenOwner() (uid, gid int) {
+	if e.tier.lima != nil {
+		return -1, -1
+	}
+	return agentUID, agentGID
+}
+
+// deliverToken replaces the token in the agent's current token dir; its
+// runner reads the file before each run, so a rotated token reaches a
+// running agent (with the VM, through the sshfs mount's cache: within
+// its timeout).
+func (e *Engine) deliverToken(name, tok string) error {
+	parent := e.opt.Paths.AgentDir(name)
+	runs, err := os.ReadDir(parent)
+	if err != nil {
+		return fmt.Errorf("token for %s: %w", name, err)
+	}
+	uid, gid := e.tokenOwner()
+	for _, r := range runs {
+		if !r.IsDir() {
+			continue
+		}
+		if err := atomicfile.WriteOwned(filepath.Join(parent, r.Name(), sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid); err != nil {
+			return fmt.Errorf("token for %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // destroyVM deletes the VM (its disk holds the containers, workspaces and

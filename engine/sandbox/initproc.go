@@ -50,12 +50,15 @@ type InitOptions struct {
 // ChildEnv is the runtime's environment: env, plus for every provider
 // <P>_BASE_URL (its route on the local proxy) and <P>_API_KEY (the agent's
 // token, never a key), AGENTAUTH_URL/AGENTAUTH_TOKEN for gro, and
-// AGENTCHAT_URL. Values set here win over inherited ones.
-func ChildEnv(env []string, proxyAddr, chatAddr, token string) []string {
+// AGENTCHAT_URL, and THESYSTEM_TOKEN_FILE, where the runner reads the
+// token again before each run (RefreshToken). Values set here win over
+// inherited ones.
+func ChildEnv(env []string, proxyAddr, chatAddr, tokenFile, token string) []string {
 	set := map[string]string{
-		"AGENTAUTH_URL":   "http://" + proxyAddr,
-		"AGENTAUTH_TOKEN": token,
-		"AGENTCHAT_URL":   "ws://" + chatAddr,
+		"AGENTAUTH_URL":        "http://" + proxyAddr,
+		"AGENTAUTH_TOKEN":      token,
+		"AGENTCHAT_URL":        "ws://" + chatAddr,
+		"THESYSTEM_TOKEN_FILE": tokenFile,
 	}
 	for _, p := range provider.All() {
 		base := "http://" + proxyAddr + "/" + p.Name
@@ -140,6 +143,37 @@ func relay(ctx context.Context, c net.Conn, network, addr string) {
 	wg.Wait()
 }
 
+// RefreshToken is env with the agent's token as its token file has it now
+// (the engine writes a new one there when tokens are rotated): every
+// variable that held the old token (AGENTAUTH_TOKEN, <P>_API_KEY) gets the
+// new. Without a readable token file, env is returned as it is.
+func RefreshToken(env []string) []string {
+	var file, old string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "THESYSTEM_TOKEN_FILE="); ok {
+			file = v
+		}
+		if v, ok := strings.CutPrefix(kv, "AGENTAUTH_TOKEN="); ok {
+			old = v
+		}
+	}
+	if file == "" || old == "" {
+		return env
+	}
+	tok, err := readToken(file)
+	if err != nil || tok == old {
+		return env
+	}
+	out := make([]string, len(env))
+	for i, kv := range env {
+		if name, v, _ := strings.Cut(kv, "="); v == old {
+			kv = name + "=" + tok
+		}
+		out[i] = kv
+	}
+	return out
+}
+
 // readToken reads the agent's token.
 func readToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
@@ -182,5 +216,5 @@ func RunInit(ctx context.Context, opt InitOptions) (int, error) {
 		}
 		defer func() { _ = ln.Close() }()
 	}
-	return superviseChild(opt.Argv, ChildEnv(opt.Env, opt.ProxyAddr, opt.ChatAddr, tok), opt.Stdout, opt.Stderr)
+	return superviseChild(opt.Argv, ChildEnv(opt.Env, opt.ProxyAddr, opt.ChatAddr, opt.TokenFile, tok), opt.Stdout, opt.Stderr)
 }

@@ -119,6 +119,7 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 			reply = f.From
 		}
 		logf("task from %s in %s", f.FromName, f.To)
+		opt.Env = RefreshToken(opt.Env)
 		answer := runOnce(ctx, opt, f)
 		if err := send(map[string]string{"type": "MSG", "to": reply, "content": answer}); err != nil {
 			return err
