@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/thesystem-dev/thesystem/engine/redact"
 )
 
 // Component names, as shown by `status` and accepted by `logs` and
@@ -51,5 +53,5 @@ func ParseComponent(s string) (string, error) {
 		names = append(names, a)
 	}
 	sort.Strings(names)
-	return "", fmt.Errorf("unknown component %q (one of: %s)", s, strings.Join(names, ", "))
+	return "", fmt.Errorf("unknown component %s (one of: %s)", redact.Quote(s), strings.Join(names, ", "))
 }

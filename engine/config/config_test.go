@@ -288,6 +288,17 @@ func TestSecretsRefused(t *testing.T) {
 			"thesystem.yaml:2: this line holds what looks like a Google API key (AIza…)"},
 		{"through env", "swarm:\n  mission: ${K}\n", []string{"K", planted},
 			"thesystem.yaml:2: swarm.mission: the environment variable here expands to what looks like a Anthropic key"},
+		// Escapes hide a key from the raw line, not from the decoded value.
+		{"unicode escape", "swarm:\n  mission: \"sk\\u002dant-api03-PLANTEDplantedPLANTED0123456789\"\n", nil,
+			"thesystem.yaml:2: this value decodes to what looks like a Anthropic key"},
+		{"hex escape", "swarm:\n  mission: \"sk\\x2dant\\x2dapi03-PLANTEDplantedPLANTED0123456789\"\n", nil,
+			"thesystem.yaml:2: this value decodes to what looks like a Anthropic key"},
+		{"escaped line break", "swarm:\n  mission: \"sk-ant-\\\n  api03-PLANTEDplantedPLANTED0123456789\"\n", nil,
+			"thesystem.yaml:2: this value decodes to what looks like a Anthropic key"},
+		{"as a mapping key", "proxy:\n  upstreams:\n    \"sk\\u002dant-api03-PLANTEDplantedPLANTED0123456789\": http://x\n", nil,
+			"thesystem.yaml:3: this value decodes to what looks like a Anthropic key"},
+		{"a line over 1 MiB", "swarm:\n  mission: " + strings.Repeat("x", 1<<20) + planted + "\n", nil,
+			"thesystem.yaml:2: this line is longer than 1024 KiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.yaml, opts(tc.env...))
@@ -516,5 +527,30 @@ func TestHostPaths(t *testing.T) {
 	p := HostPaths(env(), "/home/u")
 	if !strings.HasPrefix(p.StateDir, "/home/u/") || p.RuntimeDir != p.StateDir+"/run" {
 		t.Errorf("platform default %+v", p)
+	}
+}
+
+// An error quotes what the user wrote only when it is short and looks like
+// a name: a secret typed in the wrong place is never repeated.
+func TestErrorsQuoteOnlyNames(t *testing.T) {
+	const secretish = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg" // not key-shaped, but a secret for all we know
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"short name shown", "swarm:\n  backend: clade\n", `must be one of claude, gro, got "clade"`},
+		{"long value hidden", "swarm:\n  backend: " + secretish + "\n", "got (value not shown)"},
+		{"number", "proxy:\n  port: " + secretish + "\n", "got (value not shown)"},
+		{"upstream with credentials", "proxy:\n  upstreams:\n    anthropic: https://u:hunter2@x.example\n", "got (value not shown)"},
+		{"unknown provider", "swarm:\n  backends:\n    - provider: " + secretish + "\n", "unknown provider (value not shown)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.yaml, opts())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), secretish) || strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error repeats the value: %v", err)
+			}
+		})
 	}
 }

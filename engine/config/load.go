@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/thesystem-dev/thesystem/engine/redact"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
 
@@ -121,7 +122,7 @@ func Parse(name string, data []byte, dir string, opt Options) (*Loaded, error) {
 		var root yaml.Node
 		if err := yaml.Unmarshal(data, &root); err != nil {
 			d.errs = append(d.errs, yamlIssue(name, err))
-		} else if len(root.Content) > 0 {
+		} else if d.refuseDecodedKeys(&root); len(d.errs) == 0 && len(root.Content) > 0 {
 			d.value("", root.Content[0], reflect.ValueOf(&cfg).Elem())
 		}
 	}
@@ -192,11 +193,33 @@ const keyAdvice = `provider keys never go in thesystem.yaml: store it with "thes
 // never the key.
 func (d *decoder) refuseKeys(data []byte) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(make([]byte, 64*1024), maxLine)
+	n := 1
+	for ; sc.Scan(); n++ {
 		if kind, ok := secrets.LooksLikeKey(sc.Text()); ok {
 			d.errorf(n, "", "this line holds what looks like a %s; %s", kind, keyAdvice)
 		}
+	}
+	if sc.Err() != nil {
+		// Unread, it could hide anything: the file is refused.
+		d.errorf(n, "", "this line is longer than %d KiB (or unreadable: %v); thesystem.yaml is not used", maxLine>>10, sc.Err())
+	}
+}
+
+// maxLine bounds a line of thesystem.yaml.
+const maxLine = 1 << 20
+
+// refuseDecodedKeys looks for key-shaped text in every scalar as YAML
+// decodes it, keys of mappings included: escapes ("sk\u002dant-…", "\x2d",
+// escaped line breaks) hide a key from the raw lines, not from this.
+func (d *decoder) refuseDecodedKeys(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode {
+		if kind, ok := secrets.LooksLikeKey(n.Value); ok {
+			d.errorf(n.Line, "", "this value decodes to what looks like a %s; %s", kind, keyAdvice)
+		}
+	}
+	for _, c := range n.Content {
+		d.refuseDecodedKeys(c)
 	}
 }
 
@@ -294,7 +317,7 @@ func (d *decoder) scalar(path string, n *yaml.Node, v reflect.Value) {
 		}
 	}
 	if err := node.Decode(v.Addr().Interface()); err != nil {
-		d.errorf(n.Line, path, "must be %s, got %q", kindName(v), node.Value)
+		d.errorf(n.Line, path, "must be %s, got %s", kindName(v), redact.Quote(node.Value))
 	}
 }
 
@@ -336,7 +359,7 @@ func describe(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	default:
-		return fmt.Sprintf("%q", n.Value)
+		return redact.Quote(n.Value)
 	}
 }
 
@@ -387,6 +410,9 @@ func substitute(s string, lookup func(string) (string, bool)) (string, error) {
 		s = s[end+1:]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
+			if q := redact.Quote(expr); q == redact.Hidden {
+				return "", fmt.Errorf("${…}: not a valid variable name %s", q)
+			}
 			return "", fmt.Errorf("${%s}: %q is not a valid variable name", expr, name)
 		}
 		val, ok := lookup(name)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/provider"
+	"github.com/thesystem-dev/thesystem/engine/redact"
 )
 
 // Names as the agentchat protocol defines them.
@@ -32,7 +33,7 @@ const (
 func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 	oneOf := func(key, got string, allowed ...string) {
 		if !slices.Contains(allowed, got) {
-			d.errorf(d.lineOf(key), key, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+			d.errorf(d.lineOf(key), key, "must be one of %s, got %s", strings.Join(allowed, ", "), redact.Quote(got))
 		}
 	}
 	between := func(key string, got, lo, hi int) bool {
@@ -99,9 +100,9 @@ func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 		key := fmt.Sprintf("channels[%d]", i)
 		switch {
 		case !channelRE.MatchString(ch):
-			d.errorf(d.lineOf(key), key, `must be "#" then 1..31 of a-z A-Z 0-9 _ -, got %q (quote it in YAML: "#name")`, ch)
+			d.errorf(d.lineOf(key), key, `must be "#" then 1..31 of a-z A-Z 0-9 _ -, got %s (quote it in YAML: "#name")`, redact.Quote(ch))
 		case seen[ch]:
-			d.errorf(d.lineOf(key), key, "%q is listed twice", ch)
+			d.errorf(d.lineOf(key), key, "%s is listed twice", redact.Quote(ch))
 		}
 		seen[ch] = true
 	}
@@ -111,12 +112,12 @@ func (d *decoder) checkProxy(p *Proxy) {
 	for _, name := range slices.Sorted(maps.Keys(p.Upstreams)) {
 		key := "proxy.upstreams." + name
 		if !known(name) {
-			d.errorf(d.lineOf(key), key, "unknown provider %q (known: %s)", name, strings.Join(provider.Names(), ", "))
+			d.errorf(d.lineOf(key), key, "unknown provider %s (known: %s)", redact.Quote(name), strings.Join(provider.Names(), ", "))
 			continue
 		}
 		u, err := url.Parse(p.Upstreams[name])
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-			d.errorf(d.lineOf(key), key, "must be an http:// or https:// URL with a host and no credentials or query, got %q", p.Upstreams[name])
+			d.errorf(d.lineOf(key), key, "must be an http:// or https:// URL with a host and no credentials or query, got %s", redact.Quote(p.Upstreams[name]))
 		}
 	}
 	b := p.Budget
@@ -127,7 +128,7 @@ func (d *decoder) checkProxy(p *Proxy) {
 		d.errorf(d.lineOf("proxy.budget.requests"), "proxy.budget.requests", "must be 0 (unlimited) or more, got %d", b.Requests)
 	}
 	if period, err := time.ParseDuration(b.Period); err != nil || period < time.Minute {
-		d.errorf(d.lineOf("proxy.budget.period"), "proxy.budget.period", "must be a duration of a minute or more like 1h or 24h, got %q", b.Period)
+		d.errorf(d.lineOf("proxy.budget.period"), "proxy.budget.period", "must be a duration of a minute or more like 1h or 24h, got %s", redact.Quote(b.Period))
 	}
 }
 
@@ -145,13 +146,13 @@ func (d *decoder) checkRemote(remote string) {
 	}
 	u, err := url.Parse(remote)
 	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
-		d.errorf(d.lineOf(key), key, "must be a ws://, wss://, http:// or https:// URL with a host, got %q", remote)
+		d.errorf(d.lineOf(key), key, "must be a ws://, wss://, http:// or https:// URL with a host, got %s", redact.Quote(remote))
 	}
 }
 
 func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
 	if !slices.Contains([]string{BackendClaude, BackendGro}, s.Backend) {
-		d.errorf(d.lineOf("swarm.backend"), "swarm.backend", "must be one of claude, gro, got %q", s.Backend)
+		d.errorf(d.lineOf("swarm.backend"), "swarm.backend", "must be one of claude, gro, got %s", redact.Quote(s.Backend))
 	}
 	if len(s.Backends) == 0 {
 		if s.Agents < 1 || s.Agents > MaxAgents {
@@ -188,13 +189,13 @@ func (d *decoder) checkGroups(s *Swarm) {
 		}
 		switch {
 		case !slices.Contains([]string{BackendClaude, BackendGro}, g.Backend):
-			d.errorf(d.lineOf(key+".backend"), key+".backend", "must be one of claude, gro, got %q", g.Backend)
+			d.errorf(d.lineOf(key+".backend"), key+".backend", "must be one of claude, gro, got %s", redact.Quote(g.Backend))
 		case g.Provider == "":
 			d.errorf(d.lineOf(key), key+".provider", "is required for backend %s (one of %s)", g.Backend, strings.Join(provider.Names(), ", "))
 		case !known(g.Provider):
-			d.errorf(d.lineOf(key+".provider"), key+".provider", "unknown provider %q (known: %s)", g.Provider, strings.Join(provider.Names(), ", "))
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "unknown provider %s (known: %s)", redact.Quote(g.Provider), strings.Join(provider.Names(), ", "))
 		case g.Backend == BackendClaude && g.Provider != "anthropic":
-			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend claude talks only to anthropic, got %q (use backend: gro for other providers)", g.Provider)
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend claude talks only to anthropic, got %s (use backend: gro for other providers)", redact.Quote(g.Provider))
 		}
 		if g.Count < 1 || g.Count > MaxAgents {
 			d.errorf(d.lineOf(key+".count"), key+".count", "must be 1..%d, got %d", MaxAgents, g.Count)
@@ -222,7 +223,7 @@ func (d *decoder) checkSize(key, s string, minimum int64) {
 	case err != nil:
 		d.errorf(d.lineOf(key), key, "%v", err)
 	case n < minimum:
-		d.errorf(d.lineOf(key), key, "must be at least %s, got %q", FormatSize(minimum), s)
+		d.errorf(d.lineOf(key), key, "must be at least %s, got %s", FormatSize(minimum), redact.Quote(s))
 	}
 }
 
@@ -263,11 +264,11 @@ func ExpandPath(p, dir, home string) string {
 func ParseSize(s string) (int64, error) {
 	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
-		return 0, fmt.Errorf("must be a size like 8GiB or 512MiB, got %q", s)
+		return 0, fmt.Errorf("must be a size like 8GiB or 512MiB, got %s", redact.Quote(s))
 	}
 	f, err := strconv.ParseFloat(m[1], 64)
 	if err != nil {
-		return 0, fmt.Errorf("must be a size like 8GiB or 512MiB, got %q", s)
+		return 0, fmt.Errorf("must be a size like 8GiB or 512MiB, got %s", redact.Quote(s))
 	}
 	shift := 0
 	if m[2] != "" {

@@ -5,9 +5,12 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/thesystem-dev/thesystem/engine/redact"
 )
 
 // AuthStyle is how a provider expects its key.
@@ -78,7 +81,7 @@ func Parse(name string) (Provider, error) {
 	if p, ok := Lookup(name); ok {
 		return p, nil
 	}
-	return Provider{}, fmt.Errorf("unknown provider %q (one of: %s)", name, strings.Join(Names(), ", "))
+	return Provider{}, fmt.Errorf("unknown provider %s (one of: %s)", redact.Quote(name), strings.Join(Names(), ", "))
 }
 
 // Key length bounds: anything outside is a paste accident, not a key.
@@ -95,6 +98,10 @@ func (p Provider) CheckKey(key string) error {
 		return fmt.Errorf("a %s key is %d..%d characters, this one has %d", p.Name, minKeyLen, maxKeyLen, len(key))
 	case strings.IndexFunc(key, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\'' || r == '\\' }) >= 0:
 		return fmt.Errorf("the %s key contains spaces, quotes or non-ASCII characters; paste only the key", p.Name)
+	case strings.HasPrefix(key, "tsu_") || strings.HasPrefix(key, "tsa_"):
+		return errors.New("this is one of TheSystem's own proxy tokens, not a provider's key: paste the key the provider gave you")
+	case p.Name != "anthropic" && strings.HasPrefix(key, "sk-ant-"):
+		return fmt.Errorf("this is an Anthropic key, not a %s one: store it with `thesystem keys set anthropic`", p.Name)
 	}
 	if len(p.KeyPrefixes) == 0 {
 		return nil

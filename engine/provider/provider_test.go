@@ -40,6 +40,10 @@ func TestCheckKey(t *testing.T) {
 		{"anthropic", "sk-ant-short", "anthropic key is 20..512 characters, this one has 12"},
 		{"anthropic", "sk-ant-api03-abc defghijklmnopqrstuvwxyz", "contains spaces"},
 		{"anthropic", "sk-ant-api03-abcdefghijklmnopqrstuvwxyz\n", "contains spaces"},
+		{"openai", secret, "this is an Anthropic key, not a openai one"},
+		{"deepseek", secret, "this is an Anthropic key"},
+		{"anthropic", "tsa_abcdefghijklmnopqrstuvwxyz0123", "TheSystem's own proxy tokens"},
+		{"mistral", "tsu_abcdefghijklmnopqrstuvwxyz0123", "TheSystem's own proxy tokens"},
 	} {
 		t.Run(tc.provider+"/"+tc.err, func(t *testing.T) {
 			p, _ := Lookup(tc.provider)
