@@ -56,7 +56,7 @@ func runProxy(ctx context.Context, l *config.Loaded, paths config.Paths, keyServ
 		Socket:    paths.ProxySocket(),
 		TokenFile: paths.UserTokenFile(),
 		AuditFile: paths.AuditFile(),
-		PIDFile:   paths.ProxyPIDFile(),
+		ControlSocket: paths.ProxyControlSocket(),
 		Reload:    reload,
 		Out:       out,
 	})

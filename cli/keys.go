@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -222,31 +222,34 @@ func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) er
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "stored the %s key (%s) in the OS key store\n", p.Name, key.Fingerprint())
-	return notifyProxy(env)
+	return notifyProxy(ctx, env)
 }
 
-// notifyProxy asks a running proxy to reload its keys (SIGHUP), so a new
-// key is hot-swapped in without dropping requests in flight.
-func notifyProxy(env *Env) error {
-	pidFile := env.paths().ProxyPIDFile()
-	b, err := os.ReadFile(pidFile)
-	if errors.Is(err, os.ErrNotExist) {
+// notifyProxy asks a foreground proxy (`thesystem proxy`) to reload its
+// keys over its control socket, so a new key is hot-swapped in without
+// dropping requests in flight. No signal is sent to anyone: a pid read
+// from a file may be a stranger's by now.
+func notifyProxy(ctx context.Context, env *Env) error {
+	sock := env.paths().ProxyControlSocket()
+	c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "unix", sock)
+	if err != nil {
 		fmt.Fprintln(env.Stdout, "no proxy is running; it loads the key when it starts")
+		return nil //nolint:nilerr // no proxy to tell is not a failure of storing the key
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "reload\n"); err != nil {
+		return fmt.Errorf("ask the proxy to reload: %w", err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(c, 4<<10)).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("the proxy's answer to the reload: %w", err)
+	}
+	if backends, ok := strings.CutPrefix(strings.TrimSpace(line), "ok"); ok {
+		fmt.Fprintf(env.Stdout, "hot-swapped into the running proxy (keys for: %s)\n", strings.TrimSpace(backends))
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", pidFile, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return fmt.Errorf("%s does not hold a process id; remove it if no proxy runs", pidFile)
-	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		fmt.Fprintf(env.Stdout, "the proxy recorded in %s (pid %d) is gone; it loads the key when it starts\n", pidFile, pid)
-		return nil //nolint:nilerr // a stale pid file is not a failure of storing the key
-	}
-	fmt.Fprintf(env.Stdout, "hot-swapped into the running proxy (pid %d)\n", pid)
-	return nil
+	return fmt.Errorf("the running proxy could not reload its keys: %s", strings.TrimPrefix(strings.TrimSpace(line), "error "))
 }
 
 func keysGetAction(ctx context.Context, env *Env, name string) error {
@@ -332,5 +335,5 @@ func keysDeleteAction(ctx context.Context, env *Env, name string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "deleted the %s key\n", p.Name)
-	return notifyProxy(env)
+	return notifyProxy(ctx, env)
 }

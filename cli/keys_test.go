@@ -275,7 +275,7 @@ func TestProxyProcess(t *testing.T) {
 	}
 
 	r := runIn(t, dir, env, plantedKey2, "keys", "rotate", "anthropic")
-	if r.code != 0 || !strings.Contains(r.stdout, "hot-swapped into the running proxy (pid "+strconv.Itoa(proxy.Process.Pid)+")") {
+	if r.code != 0 || !strings.Contains(r.stdout, "hot-swapped into the running proxy (keys for: anthropic)") {
 		t.Fatalf("rotate: %+v", r)
 	}
 	for deadline := time.Now().Add(10 * time.Second); up.last() != plantedKey2; time.Sleep(50 * time.Millisecond) {
@@ -290,7 +290,7 @@ func TestProxyProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("proxy did not stop on SIGTERM")
 	}
-	for _, f := range []string{tokenFile, filepath.Join(state, "run", "agentauth.pid"), filepath.Join(state, "run", "agentauth.sock")} {
+	for _, f := range []string{tokenFile, filepath.Join(state, "run", "agentauth.ctl"), filepath.Join(state, "run", "agentauth.sock")} {
 		if _, err := os.Stat(f); err == nil {
 			t.Errorf("%s left behind after stop", f)
 		}
@@ -316,4 +316,31 @@ func TestProxyProcess(t *testing.T) {
 		t.Errorf("port in use: %+v", r)
 	}
 	_ = runIn(t, dir, env, "", "keys", "delete", "anthropic")
+}
+
+// TestKeysSetSignalsNoStranger: a pid file left by a proxy killed with
+// kill -9 (older versions wrote one) names a process that is now
+// someone else's; `keys set` must not signal it. It reaches a proxy only
+// through the proxy's own control socket.
+func TestKeysSetSignalsNoStranger(t *testing.T) {
+	env := keyringEnv(t)
+	dir := t.TempDir()
+	stranger := exec.CommandContext(t.Context(), "sleep", "60") // SIGHUP would end it
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stranger.Process.Kill(); _ = stranger.Wait() }()
+	run := filepath.Join(envValue(env, "THESYSTEM_STATE_DIR"), "run")
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(run, "agentauth.pid"), strconv.Itoa(stranger.Process.Pid)+"\n")
+	r := runIn(t, dir, env, plantedKey, "keys", "set", "anthropic")
+	if r.code != 0 || !strings.Contains(r.stdout, "no proxy is running") {
+		t.Fatalf("keys set: %+v", r)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := stranger.Process.Signal(syscall.Signal(0)); err != nil || stranger.ProcessState != nil {
+		t.Fatalf("the stranger is gone: %v", err)
+	}
 }

@@ -22,7 +22,7 @@ func newProxyCommand(env *Env, g *globals) *cobra.Command {
 OS key store once, serves 127.0.0.1:<proxy.port> for your own tools and a
 unix socket for the sandboxes, and writes a fresh user token (0600) to the
 state dir. Point a tool at it with <PROVIDER>_BASE_URL=http://127.0.0.1:9999/<provider>
-and the token as its API key. SIGHUP (or 'thesystem keys rotate') reloads the
+and the token as its API key. 'thesystem keys set|rotate' (over its control socket) or SIGHUP reload the
 keys; Ctrl-C stops it and cuts every client off.`,
 		Example: `  thesystem proxy
   ANTHROPIC_BASE_URL=http://127.0.0.1:9999/anthropic \

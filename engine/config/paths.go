@@ -75,8 +75,10 @@ func (p Paths) PodmanSocket() string { return filepath.Join(p.RuntimeDir, "podma
 // RuntimesDir caches the agent runtimes installed from npm.
 func (p Paths) RuntimesDir() string { return filepath.Join(p.StateDir, "runtimes") }
 
-// ProxyPIDFile records the running proxy's process.
-func (p Paths) ProxyPIDFile() string { return filepath.Join(p.RuntimeDir, "agentauth.pid") }
+// ProxyControlSocket is where a foreground proxy (`thesystem proxy`) takes
+// requests to reload its keys: `keys set` reaches it there (0600, in the
+// private runtime dir), never by a signal to a pid read from a file.
+func (p Paths) ProxyControlSocket() string { return filepath.Join(p.RuntimeDir, "agentauth.ctl") }
 
 // UserTokenFile holds the user's proxy token (0600), new on each start.
 func (p Paths) UserTokenFile() string { return filepath.Join(p.StateDir, "agentauth.token") }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +10,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
-	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
@@ -34,9 +34,10 @@ type RunOptions struct {
 	TokenFile string
 	// AuditFile is appended one JSON line per request (mode 0600).
 	AuditFile string
-	// PIDFile records this process while it serves, so `keys rotate` can
-	// ask it to reload.
-	PIDFile string
+	// ControlSocket, when set, takes requests to reload the keys (a line
+	// "reload"; the answer is a line "ok …" or "error …"), so `keys set`
+	// reaches this process without a pid file and a signal. Mode 0600.
+	ControlSocket string
 	// Reload asks for the keys to be read again from the store.
 	Reload <-chan struct{}
 	// Out receives progress lines for the user.
@@ -81,16 +82,30 @@ func Run(ctx context.Context, ro RunOptions) error {
 		return err
 	}
 	defer func() { _ = os.Remove(ro.TokenFile) }()
-	if ro.PIDFile != "" {
-		if err := atomicfile.WritePrivate(ro.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
-			return err
-		}
-		defer func() { _ = os.Remove(ro.PIDFile) }()
-	}
-
 	out := ro.Out
 	if out == nil {
 		out = io.Discard
+	}
+	reload := func() (string, error) {
+		keys, err := secrets.LoadAll(ctx, ro.Store)
+		if err == nil {
+			err = p.SetKeys(keys)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
+			return "", err
+		}
+		fmt.Fprint(out, "agentauth: keys reloaded; ")
+		reportKeys(out, p.Backends())
+		return strings.Join(p.Backends(), " "), nil
+	}
+	if ro.ControlSocket != "" {
+		ctl, err := unixsock.Listen(ctx, ro.ControlSocket, 0o600)
+		if err != nil {
+			return fmt.Errorf("control socket: %w", err)
+		}
+		defer func() { _ = ctl.Close() }()
+		go serveControl(ctl, reload)
 	}
 	fmt.Fprintf(out, "agentauth: listening on http://%s and unix:%s\n", tcp.Addr(), ro.Socket)
 	fmt.Fprintf(out, "agentauth: user token in %s (Authorization: Bearer <token>, or as the provider API key)\n", ro.TokenFile)
@@ -103,19 +118,37 @@ func Run(ctx context.Context, ro RunOptions) error {
 		case err := <-served:
 			return err
 		case <-ro.Reload:
-			keys, err := secrets.LoadAll(ctx, ro.Store)
-			if err == nil {
-				err = p.SetKeys(keys)
-			}
-			if err != nil {
-				fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
-				continue
-			}
-			fmt.Fprint(out, "agentauth: keys reloaded; ")
-			reportKeys(out, p.Backends())
+			_, _ = reload()
 		}
 	}
 }
+
+// serveControl answers the control socket until it is closed: one
+// request line, "reload", per connection.
+func serveControl(ln net.Listener, reload func() (string, error)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer func() { _ = c.Close() }()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+			if err != nil || strings.TrimSpace(line) != "reload" {
+				_, _ = io.WriteString(c, "error unknown request\n")
+				return
+			}
+			backends, err := reload()
+			if err != nil {
+				_, _ = fmt.Fprintf(c, "error %v\n", err)
+				return
+			}
+			_, _ = fmt.Fprintf(c, "ok %s\n", backends)
+		}()
+	}
+}
+
 
 // Listen opens the proxy's TCP listener and unix socket (with mode), with
 // errors that say what to change.
