@@ -149,7 +149,6 @@ func serveControl(ln net.Listener, reload func() (string, error)) {
 	}
 }
 
-
 // Listen opens the proxy's TCP listener and unix socket (with mode), with
 // errors that say what to change.
 func Listen(ctx context.Context, addr, socket string, mode fs.FileMode) (tcp, sock net.Listener, err error) {
