@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 )
 
@@ -73,7 +74,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: listeners.ReadHeaderTimeout,
+		IdleTimeout:       listeners.IdleTimeout,
+		MaxHeaderBytes:    listeners.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	shutDown := make(chan struct{})
@@ -85,7 +88,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = srv.Close()
 	})
 	defer stop()
-	err = srv.Serve(&peerListener{Listener: ln, uid: uid})
+	err = srv.Serve(listeners.Limit(&peerListener{Listener: ln, uid: uid}, listeners.MaxConns))
 	if errors.Is(err, http.ErrServerClosed) {
 		// Serve returns as the shutdown begins: the answers in flight (to
 		// the stop that ended the daemon, say) must still reach their

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -40,8 +41,21 @@ type Options struct {
 	// the user opens can reach a port on 127.0.0.1. The zero Guard takes
 	// loopback Hosts at any port and no browser origin.
 	Guard webguard.Guard
-	Log   logrus.FieldLogger
-	Now   func() time.Time
+	// QueueBytes bounds what waits to be sent to one client; a reader
+	// that falls that far behind is dropped, not buffered. 0: 8 MiB.
+	QueueBytes int
+	// Rate and Burst bound the messages (MSG) one client sends: Rate a
+	// second on average, Burst at once; more are answered RATE_LIMITED.
+	// 0: 20 and 60.
+	Rate, Burst float64
+	// PingInterval is how often a client is pinged; one that does not
+	// answer within PingInterval is dropped. 0: 30 s.
+	PingInterval time.Duration
+	// IdentifyTimeout is how long a new client may take to IDENTIFY.
+	// 0: 30 s.
+	IdentifyTimeout time.Duration
+	Log             logrus.FieldLogger
+	Now             func() time.Time
 }
 
 // Server is the chat server. Its methods are safe for concurrent use.
@@ -73,6 +87,11 @@ type conn struct {
 	out  chan []byte
 	done chan struct{}
 
+	queued atomic.Int64 // bytes in out
+	// The MSG rate limit: a token bucket (only the read loop touches it).
+	tokens float64
+	last   time.Time
+
 	id       string // without the @
 	name     string
 	verified bool
@@ -89,6 +108,21 @@ func New(opt Options) *Server {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.QueueBytes <= 0 {
+		opt.QueueBytes = 8 << 20
+	}
+	if opt.Rate <= 0 {
+		opt.Rate = 20
+	}
+	if opt.Burst <= 0 {
+		opt.Burst = 60
+	}
+	if opt.PingInterval <= 0 {
+		opt.PingInterval = 30 * time.Second
+	}
+	if opt.IdentifyTimeout <= 0 {
+		opt.IdentifyTimeout = 30 * time.Second
 	}
 	log := logx.OrDiscard(opt.Log)
 	s := &Server{opt: opt, log: log.WithField("component", "agentchat"), start: opt.Now(),
@@ -143,12 +177,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	ws.SetReadLimit(maxContent + 64<<10)
-	c := &conn{ws: ws, out: make(chan []byte, 256), done: make(chan struct{}), joined: map[string]bool{}}
+	c := &conn{ws: ws, out: make(chan []byte, 1024), done: make(chan struct{}), joined: map[string]bool{}, tokens: s.opt.Burst, last: s.opt.Now()}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	ctx := r.Context()
 	go c.writeLoop(ctx)
+	go s.keepAlive(ctx, c)
 	defer func() {
 		s.disconnect(c)
 		close(c.done)
@@ -173,6 +208,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		case <-c.done:
 			return
 		case b := <-c.out:
+			c.queued.Add(-int64(len(b)))
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := c.ws.Write(wctx, websocket.MessageText, b)
 			cancel()
@@ -196,11 +232,74 @@ func (s *Server) send(c *conn, typ string, fields map[string]any) {
 	if err != nil {
 		return
 	}
+	if c.queued.Add(int64(len(b))) > int64(s.opt.QueueBytes) {
+		c.queued.Add(-int64(len(b)))
+		s.drop(c, "too slow: more than the send queue holds is waiting")
+		return
+	}
 	select {
 	case c.out <- b:
 	default:
-		go func() { _ = c.ws.Close(websocket.StatusPolicyViolation, "too slow") }()
+		c.queued.Add(-int64(len(b)))
+		s.drop(c, "too slow: the send queue is full")
 	}
+}
+
+// drop disconnects a client at once, with a reason.
+func (s *Server) drop(c *conn, why string) {
+	s.disconnect(c)
+	s.log.WithField("why", why).Warn("dropped a client")
+	go func() { _ = c.ws.Close(websocket.StatusPolicyViolation, why) }()
+	go func() { time.Sleep(time.Second); _ = c.ws.CloseNow() }()
+}
+
+// keepAlive drops a client that has not identified within
+// IdentifyTimeout, or does not answer a ping within PingInterval.
+func (s *Server) keepAlive(ctx context.Context, c *conn) {
+	select {
+	case <-c.done:
+		return
+	case <-ctx.Done():
+		return
+	case <-time.After(s.opt.IdentifyTimeout):
+	}
+	s.mu.Lock()
+	identified := c.id != ""
+	s.mu.Unlock()
+	if !identified {
+		s.drop(c, "did not IDENTIFY in time")
+		return
+	}
+	t := time.NewTicker(s.opt.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, s.opt.PingInterval)
+			err := c.ws.Ping(pctx)
+			cancel()
+			if err != nil {
+				s.drop(c, "did not answer a ping")
+				return
+			}
+		}
+	}
+}
+
+// allow takes one MSG from the client's bucket (the read loop's only).
+func (s *Server) allow(c *conn) bool {
+	now := s.opt.Now()
+	c.tokens = min(s.opt.Burst, c.tokens+now.Sub(c.last).Seconds()*s.opt.Rate)
+	c.last = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
 }
 
 func (s *Server) sendError(c *conn, code, msg string) {
@@ -249,6 +348,10 @@ func (s *Server) handle(c *conn, data []byte) {
 	case TypeLeave:
 		s.leave(c, m.Channel)
 	case TypeMsg:
+		if !s.allow(c) {
+			s.sendError(c, CodeRateLimited, fmt.Sprintf("more than %g messages a second; slow down", s.opt.Rate))
+			return
+		}
 		s.message(c, m)
 	case TypeListChannels:
 		s.listChannels(c)

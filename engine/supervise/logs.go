@@ -143,32 +143,50 @@ func (l *Logs) Writer(component, stream string) *LineWriter {
 }
 
 // LineWriter is an io.WriteCloser that appends complete lines to Logs.
+// Its memory is bounded whatever it is given: a line longer than
+// MaxLineBytes is kept cut to that length, and the rest of it dropped.
 type LineWriter struct {
 	logs      *Logs
 	component string
 	stream    string
 	mu        sync.Mutex
 	buf       []byte
+	dropping  bool // the rest of a line that was cut
 }
 
-const maxLine = 64 << 10
+// MaxLineBytes is the longest line kept in the logs.
+const MaxLineBytes = 16 << 10
+
+const cutMark = " … (line cut)"
 
 func (w *LineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) > maxLine { // a runaway line is cut, not kept
-				w.emit(w.buf[:maxLine])
-				w.buf = append(w.buf[:0], w.buf[maxLine:]...)
-			}
-			return len(p), nil
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		end := len(p)
+		if i >= 0 {
+			end = i
 		}
-		w.emit(bytes.TrimSuffix(w.buf[:i], []byte("\r")))
-		w.buf = append(w.buf[:0], w.buf[i+1:]...)
+		if !w.dropping {
+			take := min(MaxLineBytes-len(w.buf), end)
+			w.buf = append(w.buf, p[:take]...)
+			if end > take {
+				w.emit(append(w.buf, cutMark...))
+				w.buf, w.dropping = w.buf[:0], true
+			}
+		}
+		if i < 0 {
+			break
+		}
+		if !w.dropping {
+			w.emit(bytes.TrimSuffix(w.buf, []byte("\r")))
+		}
+		w.buf, w.dropping = w.buf[:0], false
+		p = p[i+1:]
 	}
+	return n, nil
 }
 
 func (w *LineWriter) emit(b []byte) {
@@ -179,9 +197,9 @@ func (w *LineWriter) emit(b []byte) {
 func (w *LineWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
+	if len(w.buf) > 0 && !w.dropping {
 		w.emit(w.buf)
-		w.buf = nil
 	}
+	w.buf, w.dropping = nil, false
 	return nil
 }

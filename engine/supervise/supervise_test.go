@@ -673,3 +673,46 @@ func TestReadyPollDelay(t *testing.T) {
 		})
 	}
 }
+
+// TestLineWriterBounded: whatever is written, in whatever pieces, the
+// writer keeps at most MaxLineBytes of a line, in memory and in the logs.
+func TestLineWriterBounded(t *testing.T) {
+	big := strings.Repeat("x", 8<<20)
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   []string
+	}{
+		{"lines", []string{"a\nb\r\n", "c"}, []string{"a", "b", "c"}},
+		{"split across writes", []string{"hel", "lo\nwor", "ld\n"}, []string{"hello", "world"}},
+		{"8 MiB line in one write", []string{big + "\nafter\n"}, []string{strings.Repeat("x", MaxLineBytes) + cutMark, "after"}},
+		{"8 MiB line in pieces", []string{big[:3<<20], big[3<<20:], "\nafter"}, []string{strings.Repeat("x", MaxLineBytes) + cutMark, "after"}},
+		{"exactly the limit", []string{strings.Repeat("y", MaxLineBytes) + "\n"}, []string{strings.Repeat("y", MaxLineBytes)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := NewLogs(100)
+			w := logs.Writer("c", "stdout")
+			for _, s := range tc.writes {
+				if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+				if cap(w.buf) > 2*MaxLineBytes+len(cutMark) {
+					t.Fatalf("the writer holds %d bytes", cap(w.buf))
+				}
+			}
+			_ = w.Close()
+			var got []string
+			for _, l := range logs.Tail("c", 100) {
+				got = append(got, l.Text)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d lines, want %d", len(got), len(tc.want))
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("line %d: %d bytes %.20q…, want %d bytes", i, len(got[i]), got[i], len(tc.want[i]))
+				}
+			}
+		})
+	}
+}
