@@ -236,6 +236,9 @@ func TestRefusesOtherUID(t *testing.T) {
 	}
 	sock := filepath.Join(dir, "api.sock")
 	serve(t, &Server{Backend: &fakeBackend{keys: map[string]string{}}, Socket: sock, SocketMode: 0o666, UID: -1})
+	if err := os.Chmod(dir, 0o755); err != nil { // Serve made it 0700: opened again for the test
+		t.Fatal(err)
+	}
 	script := `import socket,sys
 s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: thesystem\r\nConnection: close\r\n\r\n")
@@ -309,5 +312,22 @@ func TestServeWaitsForAnswersInFlight(t *testing.T) {
 	defer b.mu.Unlock()
 	if at.Before(b.stopped) {
 		t.Errorf("Serve returned %s before the stop was answered", b.stopped.Sub(at))
+	}
+}
+
+// TestRuntimeDirTightened: a runtime dir that exists with a looser mode
+// (an older version's, or the user's umask) is made 0700 when the API
+// serves in it.
+func TestRuntimeDirTightened(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, &Server{Backend: &fakeBackend{keys: map[string]string{}}, Socket: filepath.Join(dir, "api.sock"), UID: -1})
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("runtime dir mode %v (%v), want 0700", fi.Mode().Perm(), err)
 	}
 }

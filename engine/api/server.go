@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -51,7 +52,7 @@ type Server struct {
 	Backend Backend
 	Socket  string
 	// SocketMode is the socket's mode; 0 means 0600. The directory is
-	// always created 0700.
+	// always 0700, made so when it exists with another mode.
 	SocketMode fs.FileMode
 	// UID is the only peer user served; -1 means os.Getuid().
 	UID int
@@ -63,6 +64,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	mode := s.SocketMode
 	if mode == 0 {
 		mode = 0o600
+	}
+	if err := os.MkdirAll(filepath.Dir(s.Socket), 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Dir(s.Socket), 0o700); err != nil {
+		return fmt.Errorf("the API socket's dir: %w", err)
 	}
 	ln, err := unixsock.Listen(ctx, s.Socket, mode)
 	if err != nil {
