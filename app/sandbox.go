@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net"
 	"os"
 
+	"github.com/thesystem-dev/thesystem/cli"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/dashboard"
 	"github.com/thesystem-dev/thesystem/engine/listeners"
@@ -22,14 +24,14 @@ func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, c
 	})
 }
 
-func runAgent(ctx context.Context, name string, channels []string, mission string, argv []string) error {
+func runAgent(ctx context.Context, name, identity string, channels []string, mission string, argv []string) error {
 	return sandbox.RunAgent(ctx, sandbox.RunnerOptions{
-		Name: name, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: channels, Mission: mission,
+		Name: name, Identity: identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: channels, Mission: mission,
 		Argv: argv, Env: os.Environ(), Log: os.Stderr,
 	})
 }
 
-func runDashboard(ctx context.Context, chatSocket, chatURL, listen, socket string, ports []int) error {
+func runDashboard(ctx context.Context, chatSocket, chatURL, identity, listen, socket string, ports []int) error {
 	if v := os.Getenv("AGENTCHAT_URL"); v != "" && chatSocket == "" {
 		chatURL = v
 	}
@@ -37,7 +39,7 @@ func runDashboard(ctx context.Context, chatSocket, chatURL, listen, socket strin
 	for _, p := range ports {
 		origins = append(origins, webguard.LocalOrigins(p)...)
 	}
-	d := dashboard.New(dashboard.Options{ChatURL: chatURL, ChatSocket: chatSocket, Guard: webguard.Guard{Ports: ports, Origins: origins}})
+	d := dashboard.New(dashboard.Options{ChatURL: chatURL, ChatSocket: chatSocket, Identity: identity, Guard: webguard.Guard{Ports: ports, Origins: origins}})
 	lns, err := listenOn(ctx, listen, socket)
 	if err != nil {
 		return err
@@ -68,8 +70,20 @@ func listenOn(ctx context.Context, listen, socket string) ([]net.Listener, error
 	return lns, nil
 }
 
-func runChat(ctx context.Context, listen, socket string, channels []string, guard webguard.Guard, out io.Writer) error {
-	s := chat.New(chat.Options{Channels: channels, Guard: guard})
+func runChat(ctx context.Context, opt cli.ChatServe, out io.Writer) error {
+	var allow map[string]ed25519.PublicKey
+	if opt.Allow != nil {
+		allow = map[string]ed25519.PublicKey{}
+		for name, text := range opt.Allow {
+			pub, err := chat.ParsePublicText(text)
+			if err != nil {
+				return fmt.Errorf("--allow %s: %w", name, err)
+			}
+			allow[name] = pub
+		}
+	}
+	s := chat.New(chat.Options{Channels: opt.Channels, Guard: opt.Guard, Allow: allow})
+	listen, socket := opt.Listen, opt.Socket
 	lns, err := listenOn(ctx, listen, socket)
 	if err != nil {
 		return err

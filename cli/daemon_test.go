@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
@@ -187,7 +188,8 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Errorf("followers saw\n %v\n %v", seen[0], seen[1])
 	}
 
-	talkToAgent(t, d.chatPort, "agent-1")
+	talkToAgent(t, d.env, d.chatPort, "agent-1")
+	chatAdmitsOnlyIssued(t, d.env, d.chatPort)
 
 	// The chat server's container never sees the proxy's socket; the
 	// agents see the chat socket's dir read-only and never the
@@ -354,16 +356,17 @@ func stackOf(t *testing.T, d *daemonEnv) string {
 // talkToAgent mentions the agent in #general and waits for its answer:
 // the agent, in its container, got the message through the chat socket and
 // ran its runtime (/bin/echo here) with the prompt.
-func talkToAgent(t *testing.T, chatPort int, agent string) {
+func talkToAgent(t *testing.T, env []string, chatPort int, agent string) {
 	t.Helper()
-	if c := askAgent(t, chatPort, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
+	if c := askAgent(t, env, chatPort, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
 		t.Errorf("%s answered %q", agent, c)
 	}
 }
 
 // askAgent mentions the agent in #general with prompt and returns its
-// answer.
-func askAgent(t *testing.T, chatPort int, agent, prompt string, timeout time.Duration) string {
+// answer. It speaks as the user, with the identity the engine issued in
+// the state dir of env (the chat server admits only issued identities).
+func askAgent(t *testing.T, env []string, chatPort int, agent, prompt string, timeout time.Duration) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
@@ -379,7 +382,13 @@ func askAgent(t *testing.T, chatPort int, agent, prompt string, timeout time.Dur
 		b, _ := json.Marshal(v)
 		_ = ws.Write(ctx, websocket.MessageText, b)
 	}
-	send(map[string]any{"type": "IDENTIFY", "name": "tester"})
+	key, err := chat.ReadKey(filepath.Join(envValue(env, "THESYSTEM_STATE_DIR"), "identity.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chat.Identify(ctx, ws, "user", key); err != nil {
+		t.Fatal(err)
+	}
 	send(map[string]any{"type": "JOIN", "channel": "#general"})
 	asked := false
 	for {
@@ -513,7 +522,7 @@ esac
 			if r.code != 0 || !strings.Contains(r.stderr, "upstream agentchat 0.25.0") {
 				t.Fatalf("start: %+v", r)
 			}
-			talkToAgent(t, d.chatPort, "agent-1")
+			talkToAgent(t, d.env, d.chatPort, "agent-1")
 			if r := d.run(t, "stop"); r.code != 0 {
 				t.Fatalf("stop: %+v", r)
 			}

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -11,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/thesystem-dev/thesystem/engine/chat"
 )
 
 // buildVMCheck builds the test runtime that calls the provider through the
@@ -51,7 +57,7 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 	}()
 	ask := func(when string) {
 		t.Helper()
-		answer := askAgent(t, d.chatPort, "agent-1", "check", time.Minute)
+		answer := askAgent(t, d.env, d.chatPort, "agent-1", "check", time.Minute)
 		var res map[string]string
 		if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &res); err != nil {
 			t.Fatalf("%s: the agent answered %q", when, answer)
@@ -66,4 +72,45 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 		t.Fatalf("rotate: %+v", r)
 	}
 	ask("after the rotation")
+}
+
+// chatAdmitsOnlyIssued: the stack's chat server, reached like any local
+// process would (the host's relay), refuses an ephemeral client, an
+// unknown key and the user's own key claiming an agent's name, and takes
+// the user's identity under its own name.
+func chatAdmitsOnlyIssued(t *testing.T, env []string, chatPort int) {
+	t.Helper()
+	user, err := chat.ReadKey(filepath.Join(envValue(env, "THESYSTEM_STATE_DIR"), "identity.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := chat.NewKey()
+	for _, tc := range []struct {
+		as  string
+		key ed25519.PrivateKey
+		ok  bool
+	}{
+		{"agent-1", nil, false},
+		{"mallory", nil, false},
+		{"agent-1", stranger, false},
+		{"agent-1", user, false},
+		{"user", user, true},
+	} {
+		ws, resp, err := websocket.Dial(t.Context(), fmt.Sprintf("ws://127.0.0.1:%d", chatPort), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		_, err = chat.Identify(t.Context(), ws, tc.as, tc.key)
+		_ = ws.CloseNow()
+		var refused *chat.RefusedError
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s (key %v) refused: %v", tc.as, tc.key != nil, err)
+		case !tc.ok && (!errors.As(err, &refused) || refused.Code != chat.CodeAuthRequired):
+			t.Errorf("%s (key %v): %v, want it refused", tc.as, tc.key != nil, err)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,8 +17,19 @@ import (
 // status.
 type InitRunner func(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error)
 
-// ChatRunner serves the embedded chat server; guard says which Hosts and browser origins it takes.
-type ChatRunner func(ctx context.Context, listen, socket string, channels []string, guard webguard.Guard, out io.Writer) error
+// ChatServe is what `chat serve` was asked for.
+type ChatServe struct {
+	Listen, Socket string
+	Channels       []string
+	// Guard says which Hosts and browser origins it takes.
+	Guard webguard.Guard
+	// Allow, when not nil, are the only identities admitted: name → the
+	// base64 Ed25519 public key that proves it.
+	Allow map[string]string
+}
+
+// ChatRunner serves the embedded chat server.
+type ChatRunner func(ctx context.Context, opt ChatServe, out io.Writer) error
 
 // exitStatus ends the process with a status and no message: the init
 // passes on its child's.
@@ -67,7 +79,7 @@ func newChatCommand(env *Env, g *globals) *cobra.Command {
 		RunE:    showHelp,
 	}
 	var listen, socket string
-	var channels, origins []string
+	var channels, origins, allow []string
 	var ports []int
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -96,7 +108,18 @@ names it, and so is a Host that is not this machine's loopback at an
 			if len(channels) > 0 {
 				chans = channels
 			}
-			return env.RunChat(cmd.Context(), listen, socket, chans, webguard.Guard{Ports: ports, Origins: origins}, env.Stdout)
+			opt := ChatServe{Listen: listen, Socket: socket, Channels: chans, Guard: webguard.Guard{Ports: ports, Origins: origins}}
+			for _, a := range allow {
+				name, key, ok := strings.Cut(a, "=")
+				if !ok || name == "" || key == "" {
+					return usagef("--allow takes name=<base64 public key>")
+				}
+				if opt.Allow == nil {
+					opt.Allow = map[string]string{}
+				}
+				opt.Allow[name] = key
+			}
+			return env.RunChat(cmd.Context(), opt, env.Stdout)
 		},
 	}
 	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:6667")
@@ -104,15 +127,17 @@ names it, and so is a Host that is not this machine's loopback at an
 	serve.Flags().StringSliceVar(&channels, "channels", nil, "channels (default: thesystem.yaml's)")
 	serve.Flags().IntSliceVar(&ports, "allow-port", nil, "the ports clients reach it at (the Host header's; default any)")
 	serve.Flags().StringSliceVar(&origins, "allow-origin", nil, "a browser origin allowed to connect, e.g. http://127.0.0.1:3000 (default none)")
+	serve.Flags().StringArrayVar(&allow, "allow", nil, "admit only these identities: name=<base64 Ed25519 public key>, repeated (default: anyone)")
 	cmd.AddCommand(serve)
 	return cmd
 }
 
 // AgentRunner is an agent's chat loop inside its container.
-type AgentRunner func(ctx context.Context, name string, channels []string, mission string, argv []string) error
+// identity is the file of its chat key ("" for an ephemeral identity).
+type AgentRunner func(ctx context.Context, name, identity string, channels []string, mission string, argv []string) error
 
 func newSandboxAgentCommand(env *Env) *cobra.Command {
-	var name, mission, missionFile string
+	var name, identity, mission, missionFile string
 	var channels []string
 	cmd := &cobra.Command{
 		Use:    "sandbox-agent [flags] -- <runtime> [args...]",
@@ -136,10 +161,11 @@ answer back.`,
 				}
 				mission = string(b)
 			}
-			return env.RunAgent(cmd.Context(), name, channels, mission, args)
+			return env.RunAgent(cmd.Context(), name, identity, channels, mission, args)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the agent's chat name")
+	cmd.Flags().StringVar(&identity, "identity", "", "the agent's chat key (PEM), to prove its name")
 	cmd.Flags().StringSliceVar(&channels, "channels", []string{"#general"}, "channels to join")
 	cmd.Flags().StringVar(&mission, "mission", "", "the mission, prepended to every prompt")
 	cmd.Flags().StringVar(&missionFile, "mission-file", "", "read the mission from this file")
@@ -150,7 +176,9 @@ answer back.`,
 // DashboardRunner serves the dashboard, fed by the chat server.
 // It takes requests for loopback at the ports (any when none), from no
 // other web page.
-type DashboardRunner func(ctx context.Context, chatSocket, chatURL, listen, socket string, ports []int) error
+// It identifies to the chat server with the key in identity ("" for an
+// ephemeral identity).
+type DashboardRunner func(ctx context.Context, chatSocket, chatURL, identity, listen, socket string, ports []int) error
 
 func newDashboardCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -160,7 +188,7 @@ func newDashboardCommand(env *Env) *cobra.Command {
 		Args:    usageArgs(cobra.NoArgs),
 		RunE:    showHelp,
 	}
-	var chatSocket, chatURL, listen, socket string
+	var chatSocket, chatURL, identity, listen, socket string
 	var ports []int
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -177,11 +205,12 @@ container of the stack; run it by hand against any agentchat server.`,
 			if env.RunDashboard == nil {
 				return errors.New("this build has no dashboard")
 			}
-			return env.RunDashboard(cmd.Context(), chatSocket, chatURL, listen, socket, ports)
+			return env.RunDashboard(cmd.Context(), chatSocket, chatURL, identity, listen, socket, ports)
 		},
 	}
 	serve.Flags().StringVar(&chatURL, "chat-url", "ws://127.0.0.1:6667", "the chat server (default $AGENTCHAT_URL)")
 	serve.Flags().StringVar(&chatSocket, "chat-socket", "", "reach the chat server through this unix socket")
+	serve.Flags().StringVar(&identity, "identity", "", "the dashboard's chat key (PEM), to prove its name")
 	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:3000")
 	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
 	serve.Flags().IntSliceVar(&ports, "allow-port", nil, "the ports the page is reached at (the Host header's; default any)")

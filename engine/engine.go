@@ -9,6 +9,7 @@ package engine
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -83,6 +84,9 @@ type Engine struct {
 	tier *tier
 
 	agentImageRef atomic.Pointer[string]
+	// chatKeys are the agents' chat keys for the chat server's current run
+	// (issueIdentities); nil without an allowlist.
+	chatKeys atomic.Pointer[map[string]ed25519.PrivateKey]
 	// budgetNote shows a spent budget in the proxy's status detail (the
 	// menu bar notifies it); set while the proxy runs.
 	budgetNote atomic.Pointer[func(string)]

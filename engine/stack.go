@@ -79,14 +79,18 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err := e.prepareServices(ctx, p); err != nil {
 				return err
 			}
+			allow, err := e.issueIdentities()
+			if err != nil {
+				return err
+			}
 			if cfg.Server.Chat == config.ChatUpstream {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
-			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "", "server.port",
-				"chat", "serve", "--socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
+			args := []string{"chat", "serve", "--socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
 				// The host's relay, the agents' in-container one; the dashboard's page.
 				"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(sandbox.ChatPort),
-				"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ","))
+				"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ",")}
+			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "", "", "server.port", append(args, allow...)...)
 		}),
 		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, ReadyTimeout: 60 * time.Second,
 		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, LiveInterval: 10 * time.Second,
@@ -113,9 +117,14 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, t.dashDir, "server.dashboard",
-				"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", sandbox.ServiceDir+"/"+sandbox.ChatSocket,
-				"--socket", sandbox.OwnDir+"/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard))
+			args := []string{"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket,
+				"--socket", sandbox.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
+			identityDir := ""
+			if e.chatKeys.Load() != nil {
+				identityDir = e.tier.agentsDir + "/" + filepath.Base(e.opt.Paths.DashboardIdentityDir())
+				args = append(args, "--identity", sandbox.IdentityDir+"/"+sandbox.IdentityFile)
+			}
+			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, t.dashDir, identityDir, "server.dashboard", args...)
 		}),
 		Ready: dashHealth, ReadyTimeout: 60 * time.Second,
 		Live: dashHealth, LiveInterval: 10 * time.Second,
@@ -259,7 +268,7 @@ func getJSON(ctx context.Context, url string, timeout time.Duration, v any) erro
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func (e *Engine) baseImage() string { return "localhost/thesystem-base:2" }
+func (e *Engine) baseImage() string { return "localhost/thesystem-base:3" }
 
 // ensureAgentImage builds the agent image unless it exists: from
 // swarm.containerfile when set, else from claude-code's own files.
@@ -376,7 +385,8 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 		return err
 	}
 	defer e.proxy.Revoke(name)
-	tokDir, err := e.writeAgentToken(name, tok)
+	key := e.agentChatKey(name)
+	tokDir, err := e.writeAgentToken(name, tok, key)
 	if err != nil {
 		return err
 	}
@@ -387,6 +397,9 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 	}
 	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
 	argv := []string{sandbox.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
+	if key != nil {
+		argv = append(argv, "--identity", sandbox.AgentDir+"/"+sandbox.IdentityFile)
+	}
 	mission := cfg.Swarm.Mission
 	if cfg.Swarm.MissionFile != "" {
 		b, err := os.ReadFile(cfg.Swarm.MissionFile)
@@ -415,10 +428,10 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 // runService runs one of the stack's own containers (our binary with
 // args), its socket relayed to addr on the host's loopback; setting names
 // the thesystem.yaml key to change when addr is taken.
-func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, ownDir, setting string, args ...string) error {
+func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, ownDir, identityDir, setting string, args ...string) error {
 	id, err := p.CreateService(sandbox.ServiceSpec{
 		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.tier.initBinary,
-		ServiceDir: e.tier.serviceDir, OwnDir: ownDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
+		ServiceDir: e.tier.serviceDir, OwnDir: ownDir, IdentityDir: identityDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
 	})
 	if err != nil {
 		return err

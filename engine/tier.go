@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
@@ -225,7 +227,7 @@ func (e *Engine) guestInit() (string, error) {
 // writeAgentToken writes an agent's token in a dir of its own for this
 // run (a new path each time, so no file cache in the VM can serve an old
 // one), removes the earlier runs', and returns the dir as podman sees it.
-func (e *Engine) writeAgentToken(name, tok string) (string, error) {
+func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
 	parent := e.opt.Paths.AgentDir(name)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", err
@@ -252,6 +254,11 @@ func (e *Engine) writeAgentToken(name, tok string) (string, error) {
 	}
 	if err := atomicfile.WriteOwned(filepath.Join(dir, sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
+	}
+	if chatKey != nil { // its chat identity, beside the token, nowhere else
+		if err := chat.WriteKey(filepath.Join(dir, sandbox.IdentityFile), chatKey, 0o400, uid, gid); err != nil {
+			return "", fmt.Errorf("chat identity for %s: %w", name, err)
+		}
 	}
 	return filepath.Join(e.tier.agentsDir, name, run), nil
 }

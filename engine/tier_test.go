@@ -75,11 +75,11 @@ func TestLimaTierPaths(t *testing.T) {
 // and podman is given the guest's path.
 func TestAgentTokenDirs(t *testing.T) {
 	e, paths := limaEngine(t, "/bin/echo")
-	first, err := e.writeAgentToken("agent-1", "tsa_one")
+	first, err := e.writeAgentToken("agent-1", "tsa_one", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := e.writeAgentToken("agent-1", "tsa_two")
+	second, err := e.writeAgentToken("agent-1", "tsa_two", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

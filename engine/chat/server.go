@@ -51,6 +51,11 @@ type Options struct {
 	// PingInterval is how often a client is pinged; one that does not
 	// answer within PingInterval is dropped. 0: 30 s.
 	PingInterval time.Duration
+	// Allow, when not nil, are the only identities admitted: a name and
+	// the public key that must prove it (IDENTIFY with that pubkey, then
+	// the challenge). Nil admits anyone, ephemeral identities included
+	// (server.allowlist: false).
+	Allow map[string]ed25519.PublicKey
 	// IdentifyTimeout is how long a new client may take to IDENTIFY.
 	// 0: 30 s.
 	IdentifyTimeout time.Duration
@@ -380,6 +385,11 @@ func (s *Server) identify(c *conn, m inbound) {
 			return
 		}
 	}
+	if s.opt.Allow != nil && m.Pubkey == "" {
+		s.mu.Unlock()
+		s.sendError(c, CodeAuthRequired, "this server admits only the identities TheSystem issued: IDENTIFY with your pubkey")
+		return
+	}
 	if m.Pubkey == "" {
 		c.id, c.name = randomHex(4), m.Name
 		s.byID[c.id] = c
@@ -394,6 +404,14 @@ func (s *Server) identify(c *conn, m inbound) {
 	if err != nil {
 		s.sendError(c, CodeInvalidMsg, "invalid public key format (must be Ed25519 PEM): "+err.Error())
 		return
+	}
+	if s.opt.Allow != nil {
+		// A name belongs to its key: nobody else can be agent-1.
+		if want, ok := s.opt.Allow[m.Name]; !ok || !want.Equal(pub) {
+			s.log.WithField("name", m.Name).Warn("refused an identity this server does not admit")
+			s.sendError(c, CodeAuthRequired, "this name and key are not an identity this server admits")
+			return
+		}
 	}
 	ch := &challenge{c: c, name: m.Name, pemText: m.Pubkey, pub: pub, nonce: randomHex(16), expires: s.opt.Now().Add(s.opt.ChallengeTimeout)}
 	id := "chal_" + randomHex(8)

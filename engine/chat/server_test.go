@@ -8,9 +8,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -462,5 +465,72 @@ func TestIdentifyTimeout(t *testing.T) {
 	defer cancel()
 	if _, _, err := c.ws.Read(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("still connected: %v", err)
+	}
+}
+
+// TestAllowlist: with an allowlist only the issued identities get in, each
+// under its own name; an ephemeral client, an unknown key and a known key
+// claiming another's name are refused.
+func TestAllowlist(t *testing.T) {
+	agent, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, _ := NewKey()
+	stranger, _ := NewKey()
+	addr := startServer(t, Options{Channels: []string{"#general"}, Allow: map[string]ed25519.PublicKey{
+		"agent-1": agent.Public().(ed25519.PublicKey), "user": user.Public().(ed25519.PublicKey)}})
+	for _, tc := range []struct {
+		name    string
+		as      string
+		key     ed25519.PrivateKey
+		refused string
+	}{
+		{"the agent", "agent-1", agent, ""},
+		{"the user", "user", user, ""},
+		{"an ephemeral client", "agent-1", nil, CodeAuthRequired},
+		{"an unknown key", "agent-1", stranger, CodeAuthRequired},
+		{"an unknown key, its own name", "mallory", stranger, CodeAuthRequired},
+		{"the user's key as agent-1", "agent-1", user, CodeAuthRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, addr)
+			id, err := Identify(t.Context(), c.ws, tc.as, tc.key)
+			var refused *RefusedError
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.refused == "":
+				if id != "@"+PubkeyToAgentID(PublicPEM(tc.key)) {
+					t.Errorf("id %s", id)
+				}
+			case !errors.As(err, &refused) || refused.Code != tc.refused:
+				t.Fatalf("err = %v, want %s", err, tc.refused)
+			}
+		})
+	}
+}
+
+func TestKeyFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "identity.pem")
+	k, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadOrCreateKey(path)
+	if err != nil || !again.Equal(k) {
+		t.Fatalf("the key changed: %v", err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	pub, err := ParsePublicText(PublicText(k))
+	if err != nil || !pub.Equal(k.Public()) {
+		t.Fatalf("public text: %v", err)
+	}
+	for _, bad := range []string{"", "not base64!", base64.StdEncoding.EncodeToString([]byte("short"))} {
+		if _, err := ParsePublicText(bad); err == nil {
+			t.Errorf("ParsePublicText(%q) took it", bad)
+		}
 	}
 }

@@ -58,6 +58,18 @@ func (p Paths) DashboardSocket() string { return filepath.Join(p.DashboardDir(),
 // sees it read-only).
 func (p Paths) AgentsDir() string { return filepath.Join(p.RuntimeDir, "agents") }
 
+// UserIdentity is the user's chat key (0600): the CLI, the menu and the
+// dashboard's compose box speak as "user" with it.
+func (p Paths) UserIdentity() string { return filepath.Join(p.StateDir, "identity.pem") }
+
+// DashboardIdentity is the dashboard's chat key, kept here (0600) and
+// copied into DashboardIdentityDir for its container.
+func (p Paths) DashboardIdentity() string { return filepath.Join(p.StateDir, "dashboard-identity.pem") }
+
+// DashboardIdentityDir holds the dashboard's chat key, mounted read-only
+// into its container only (with the VM, through the agents' share).
+func (p Paths) DashboardIdentityDir() string { return filepath.Join(p.AgentsDir(), "_dashboard") }
+
 // AgentDir holds one agent's token.
 func (p Paths) AgentDir(agent string) string { return filepath.Join(p.AgentsDir(), agent) }
 

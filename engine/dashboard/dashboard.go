@@ -7,6 +7,7 @@ package dashboard
 
 import (
 	"context"
+	"crypto/ed25519"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/sirupsen/logrus"
 
+	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/logx"
 	"github.com/thesystem-dev/thesystem/engine/webguard"
@@ -41,6 +43,8 @@ type Options struct {
 	ChatSocket string
 	// Name is the dashboard's chat name.
 	Name string
+	// Identity is the file of its chat key ("" identifies without one).
+	Identity string
 	// History is how many messages per channel are kept.
 	History int
 	// Guard refuses other web pages and foreign Hosts (DNS rebinding) on
@@ -179,9 +183,19 @@ func (d *Dashboard) session(ctx context.Context) error {
 	defer func() { _ = ws.CloseNow() }()
 	ws.SetReadLimit(4 << 20)
 	send := func(v any) error { b, _ := json.Marshal(v); return ws.Write(ctx, websocket.MessageText, b) }
-	if err := send(map[string]string{"type": "IDENTIFY", "name": d.opt.Name}); err != nil {
+	var key ed25519.PrivateKey
+	if d.opt.Identity != "" {
+		if key, err = chat.ReadKey(d.opt.Identity); err != nil {
+			return err
+		}
+	}
+	if _, err := chat.Identify(ctx, ws, d.opt.Name, key); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	d.connected = true
+	d.changed()
+	d.mu.Unlock()
 	if err := send(map[string]string{"type": "LIST_CHANNELS"}); err != nil {
 		return err
 	}

@@ -100,6 +100,7 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 	}
 
 	add(keysCheck(ctx, in))
+	add(chatCheck(cfg))
 
 	for _, p := range []struct {
 		id   string
@@ -179,4 +180,18 @@ func proxyCheck(ctx context.Context, port int) api.Check {
 		return api.Check{ID: "proxy", Status: api.CheckFail, Detail: fmt.Sprintf("%s: %v", url, err), Fix: "thesystem restart agentauth-proxy"}
 	}
 	return api.Check{ID: "proxy", Status: api.CheckOK, Detail: url + " healthy"}
+}
+
+// chatCheck says who may join the chat: with server.allowlist off, any
+// local process or agent can speak under any name.
+func chatCheck(cfg config.Config) api.Check {
+	switch {
+	case cfg.Server.Chat == config.ChatUpstream:
+		return api.Check{ID: "chat.allowlist", Status: api.CheckWarn, Detail: "server.chat upstream: the agentchat package's server admits any name",
+			Fix: "set server.chat: embedded for a server that admits only the identities TheSystem issues"}
+	case !cfg.Server.Allowlist:
+		return api.Check{ID: "chat.allowlist", Status: api.CheckWarn, Detail: "server.allowlist is off: any local process or agent can join the chat under any name, agent-1 included",
+			Fix: "remove server.allowlist: false from thesystem.yaml"}
+	}
+	return api.Check{ID: "chat.allowlist", Status: api.CheckOK, Detail: "the chat server admits only the identities TheSystem issued (one key per agent, the user's, the dashboard's)"}
 }

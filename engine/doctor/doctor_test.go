@@ -139,3 +139,25 @@ func TestLimaChecks(t *testing.T) {
 		})
 	}
 }
+
+func TestChatAllowlistCheck(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, status, detail string
+	}{
+		{"", api.CheckOK, "admits only the identities TheSystem issued"},
+		{"server:\n  allowlist: false\n", api.CheckWarn, "any local process or agent can join the chat under any name"},
+		{"server:\n  chat: upstream\n", api.CheckWarn, "admits any name"},
+	} {
+		t.Run(tc.status+tc.detail, func(t *testing.T) {
+			l, err := config.Parse("thesystem.yaml", []byte(tc.yaml), t.TempDir(),
+				config.Options{LookupEnv: func(string) (string, bool) { return "", false }, GOOS: "linux", Home: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := byID(Run(t.Context(), Inputs{Config: l, Store: mapStore{}, LookPath: func(string) (string, error) { return "/bin/echo", nil }}))["chat.allowlist"]
+			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) {
+				t.Errorf("%+v", c)
+			}
+		})
+	}
+}

@@ -18,10 +18,12 @@ const Hidden = "(value not shown)"
 // Quote is s quoted when it is short and looks like a name (letters,
 // digits and _ . # : / -), else Hidden.
 func Quote(s string) string {
-	if len(s) > MaxShown || strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.#:/- ", r))
-	}) >= 0 {
+	if len(s) > MaxShown || strings.IndexFunc(s, func(r rune) bool { return !nameRune(r) }) >= 0 {
 		return Hidden
 	}
 	return strconv.Quote(s)
+}
+
+func nameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.#:/- ", r)
 }

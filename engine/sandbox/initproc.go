@@ -19,6 +19,10 @@ import (
 const (
 	SocketDir  = "/run/thesystem/sockets"
 	ServiceDir = "/run/thesystem/services"
+	// IdentityDir holds a service container's chat key (ServiceSpec).
+	IdentityDir = "/run/thesystem/identity"
+	// IdentityFile is the name of a chat key in its dir.
+	IdentityFile = "identity.pem"
 	// OwnDir is a service container's own socket dir (ServiceSpec.OwnDir).
 	OwnDir      = "/run/thesystem/own"
 	AgentDir    = "/run/thesystem/agent"

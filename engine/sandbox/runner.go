@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,12 +13,18 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/thesystem-dev/thesystem/engine/chat"
 )
 
 // RunnerOptions configure an agent's chat loop.
 type RunnerOptions struct {
 	// Name is the agent's chat name.
 	Name string
+	// Identity is the file of the agent's chat key, which proves its name
+	// to a server that admits only issued identities; "" identifies
+	// without one (an open server).
+	Identity string
 	// ChatURL is the chat server (ws://127.0.0.1:6667 in a container).
 	ChatURL string
 	// Channels to join; the agent answers messages there that mention it
@@ -82,17 +89,16 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		}
 		return f, json.Unmarshal(b, &f)
 	}
-	if err := send(map[string]string{"type": "IDENTIFY", "name": opt.Name}); err != nil {
-		return err
+	var key ed25519.PrivateKey
+	if opt.Identity != "" {
+		if key, err = chat.ReadKey(opt.Identity); err != nil {
+			return err
+		}
 	}
-	welcome, err := read()
+	me, err := chat.Identify(ctx, ws, opt.Name, key)
 	if err != nil {
-		return fmt.Errorf("chat: %w", err)
+		return fmt.Errorf("chat as %s: %w", opt.Name, err)
 	}
-	if welcome.Type != "WELCOME" {
-		return fmt.Errorf("chat refused %s: %s %s", opt.Name, welcome.Code, welcome.Message)
-	}
-	me := welcome.AgentID
 	for _, ch := range opt.Channels {
 		if err := send(map[string]string{"type": "JOIN", "channel": ch}); err != nil {
 			return err

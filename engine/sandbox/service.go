@@ -25,8 +25,11 @@ type ServiceSpec struct {
 	// mounted read-write at /run/thesystem/own, for a socket the agents
 	// must not reach (the dashboard's); ServiceDir is then read-only.
 	OwnDir string
-	Args   []string // arguments to the binary
-	User   string
+	// IdentityDir, when set, is a host directory with this service's chat
+	// key, mounted read-only at /run/thesystem/identity.
+	IdentityDir string
+	Args        []string // arguments to the binary
+	User        string
 }
 
 // ContainerName is the service's container name.
@@ -55,6 +58,9 @@ func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
 		}
 		mounts = append(mounts, m)
 	}
+	if s.IdentityDir != "" {
+		mounts = append(mounts, spec.Mount{Destination: IdentityDir, Type: "bind", Source: s.IdentityDir, Options: []string{"ro", "bind"}})
+	}
 	mode := "rw"
 	if s.OwnDir != "" {
 		mode = "ro"
@@ -80,7 +86,7 @@ func (p *Podman) CreateService(s ServiceSpec) (string, error) {
 // mounted in.
 func BaseRootfs(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/services/", "run/thesystem/own/", "run/thesystem/agent/", "workspace/", "project/"} {
+	for _, d := range []string{"etc/", "run/", "run/thesystem/", "run/thesystem/sockets/", "run/thesystem/services/", "run/thesystem/own/", "run/thesystem/identity/", "run/thesystem/agent/", "workspace/", "project/"} {
 		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
 			return fmt.Errorf("base rootfs: %w", err)
 		}

@@ -31,7 +31,7 @@ func TestGuard(t *testing.T) {
 		{"a hostile header", "127.0.0.1:16667", "http://x\x1b[31m", "(value not shown)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/health", nil)
+			r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/health", nil)
 			r.Host = tc.host
 			if tc.origin != "" {
 				r.Header.Set("Origin", tc.origin)
@@ -51,7 +51,7 @@ func TestZeroGuard(t *testing.T) {
 	var g Guard
 	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	for host, want := range map[string]int{"127.0.0.1:1234": 200, "evil.example:1234": 403} {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
 		r.Host = host
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
@@ -59,7 +59,7 @@ func TestZeroGuard(t *testing.T) {
 			t.Errorf("%s: %d, want %d", host, w.Code, want)
 		}
 	}
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
 	r.Host = "127.0.0.1:1"
 	r.Header.Set("Origin", "http://127.0.0.1:1")
 	if g.Check(r) == nil {
