@@ -82,7 +82,7 @@ func runChat(ctx context.Context, opt cli.ChatServe, out io.Writer) error {
 			allow[name] = pub
 		}
 	}
-	s := chat.New(chat.Options{Channels: opt.Channels, Guard: opt.Guard, Allow: allow})
+	s := chat.New(chat.Options{Channels: opt.Channels, Guard: opt.Guard, Allow: allow, Observers: opt.Observers})
 	listen, socket := opt.Listen, opt.Socket
 	lns, err := listenOn(ctx, listen, socket)
 	if err != nil {

@@ -26,6 +26,8 @@ type ChatServe struct {
 	// Allow, when not nil, are the only identities admitted: name → the
 	// base64 Ed25519 public key that proves it.
 	Allow map[string]string
+	// Observers get a copy of every direct message (verified only).
+	Observers []string
 }
 
 // ChatRunner serves the embedded chat server.
@@ -79,7 +81,7 @@ func newChatCommand(env *Env, g *globals) *cobra.Command {
 		RunE:    showHelp,
 	}
 	var listen, socket string
-	var channels, origins, allow []string
+	var channels, origins, allow, observers []string
 	var ports []int
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -108,7 +110,7 @@ names it, and so is a Host that is not this machine's loopback at an
 			if len(channels) > 0 {
 				chans = channels
 			}
-			opt := ChatServe{Listen: listen, Socket: socket, Channels: chans, Guard: webguard.Guard{Ports: ports, Origins: origins}}
+			opt := ChatServe{Listen: listen, Socket: socket, Channels: chans, Guard: webguard.Guard{Ports: ports, Origins: origins}, Observers: observers}
 			for _, a := range allow {
 				name, key, ok := strings.Cut(a, "=")
 				if !ok || name == "" || key == "" {
@@ -128,6 +130,7 @@ names it, and so is a Host that is not this machine's loopback at an
 	serve.Flags().IntSliceVar(&ports, "allow-port", nil, "the ports clients reach it at (the Host header's; default any)")
 	serve.Flags().StringSliceVar(&origins, "allow-origin", nil, "a browser origin allowed to connect, e.g. http://127.0.0.1:3000 (default none)")
 	serve.Flags().StringArrayVar(&allow, "allow", nil, "admit only these identities: name=<base64 Ed25519 public key>, repeated (default: anyone)")
+	serve.Flags().StringArrayVar(&observers, "observer", nil, "a verified identity that gets a copy of every direct message, repeated")
 	cmd.AddCommand(serve)
 	return cmd
 }

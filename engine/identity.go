@@ -53,7 +53,9 @@ func (e *Engine) issueIdentities() ([]string, error) {
 	if err := chat.WriteKey(filepath.Join(dir, sandbox.IdentityFile), dash, 0o400, uid, gid); err != nil {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
-	args := []string{"--allow", userChatName + "=" + chat.PublicText(user), "--allow", dashboardChatName + "=" + chat.PublicText(dash)}
+	args := []string{"--allow", userChatName + "=" + chat.PublicText(user), "--allow", dashboardChatName + "=" + chat.PublicText(dash),
+		// Nothing said to an agent is hidden from the user.
+		"--observer", userChatName, "--observer", dashboardChatName}
 	keys := map[string]ed25519.PrivateKey{}
 	for _, a := range e.agents() {
 		k, err := chat.NewKey()

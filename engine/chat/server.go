@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,10 @@ type Options struct {
 	// the challenge). Nil admits anyone, ephemeral identities included
 	// (server.allowlist: false).
 	Allow map[string]ed25519.PublicKey
+	// Observers are names whose verified connections get a copy of every
+	// direct message (the user and the dashboard: nothing said to an agent
+	// is hidden from the user).
+	Observers []string
 	// IdentifyTimeout is how long a new client may take to IDENTIFY.
 	// 0: 30 s.
 	IdentifyTimeout time.Duration
@@ -562,6 +567,12 @@ func (s *Server) message(c *conn, m inbound) {
 		targets = []*conn{t}
 		if t != c {
 			targets = append(targets, c)
+		}
+		out["to_name"] = t.name
+		for o := range s.conns {
+			if o.verified && o != t && o != c && slices.Contains(s.opt.Observers, o.name) {
+				targets = append(targets, o)
+			}
 		}
 	default:
 		s.mu.Unlock()

@@ -534,3 +534,38 @@ func TestKeyFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestObserversSeeDirectMessages: a direct message to an agent reaches the
+// verified observers (the user, the dashboard) too, but not an observer's
+// name claimed by anyone else, nor other clients.
+func TestObserversSeeDirectMessages(t *testing.T) {
+	dash, _ := NewKey()
+	addr := startServer(t, Options{Channels: []string{"#general"}, Observers: []string{"dashboard"}})
+	observer := dial(t, addr)
+	if _, err := Identify(t.Context(), observer.ws, "dashboard", dash); err != nil {
+		t.Fatal(err)
+	}
+	impostor := dial(t, addr)
+	impostor.identify("dashboard") // ephemeral: not verified
+	bystander := dial(t, addr)
+	bystander.identify("carol")
+	agent := dial(t, addr)
+	agentID := agent.identify("agent-1")
+	sender := dial(t, addr)
+	sender.identify("mallory")
+	sender.send(map[string]any{"type": "MSG", "to": agentID, "content": "psst"})
+	got := agent.expect("MSG")
+	if got["content"] != "psst" || got["to_name"] != "agent-1" {
+		t.Fatalf("the agent got %v", got)
+	}
+	if m := observer.expect("MSG"); m["content"] != "psst" || m["from_name"] != "mallory" || m["to_name"] != "agent-1" {
+		t.Fatalf("the observer got %v", m)
+	}
+	for _, c := range []*client{impostor, bystander} {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		if _, b, err := c.ws.Read(ctx); err == nil {
+			t.Errorf("a non-observer got %s", b)
+		}
+		cancel()
+	}
+}

@@ -76,6 +76,10 @@ type State struct {
 	Seq       uint64     `json:"seq"`
 }
 
+// DirectChannel is where the page shows direct messages ("a → b"), which
+// the chat server copies to the dashboard's verified identity.
+const DirectChannel = "direct messages"
+
 // Dashboard serves the page and keeps its state from the chat server.
 type Dashboard struct {
 	opt Options
@@ -157,6 +161,7 @@ type frame struct {
 	From     string            `json:"from"`
 	FromName string            `json:"from_name"`
 	To       string            `json:"to"`
+	ToName   string            `json:"to_name"`
 	Content  string            `json:"content"`
 	TS       int64             `json:"ts"`
 	Agents   []json.RawMessage `json:"agents"`
@@ -250,11 +255,15 @@ func (d *Dashboard) apply(f frame) {
 	case "AGENT_LEFT":
 		delete(ch(f.Channel).Agents, f.Agent)
 	case "MSG":
-		if len(f.To) == 0 || f.To[0] != '#' {
-			return // direct messages are not the dashboard's to show
+		if len(f.To) == 0 {
+			return
 		}
-		c := ch(f.To)
-		c.Messages = append(c.Messages, Message{Time: time.UnixMilli(f.TS).UTC(), From: f.From, FromName: f.FromName, Content: f.Content})
+		to, from := f.To, f.FromName
+		if to[0] == '@' { // a direct message: the user sees those too
+			to, from = DirectChannel, f.FromName+" → "+f.ToName
+		}
+		c := ch(to)
+		c.Messages = append(c.Messages, Message{Time: time.UnixMilli(f.TS).UTC(), From: f.From, FromName: from, Content: f.Content})
 		if len(c.Messages) > d.opt.History {
 			c.Messages = c.Messages[len(c.Messages)-d.opt.History:]
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -343,4 +344,68 @@ func TestRebindingHostRefused(t *testing.T) {
 			t.Errorf("%s with Host %s: %d %s", u, req.Host, resp.StatusCode, b)
 		}
 	}
+}
+
+// TestDashboardShowsDirectMessages: with its identity an observer of the
+// chat server, the dashboard shows what is said to an agent directly.
+func TestDashboardShowsDirectMessages(t *testing.T) {
+	key, err := chat.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "identity.pem")
+	if err := chat.WriteKey(keyFile, key, 0o600, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	var lc net.ListenConfig
+	cl, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		_ = chat.New(chat.Options{Channels: []string{"#general"}, Observers: []string{"dashboard"}}).Serve(ctx, cl)
+	}()
+	chatURL := "ws://" + cl.Addr().String()
+	d := New(Options{ChatURL: chatURL, Identity: keyFile})
+	go func() { _ = d.Run(ctx) }()
+	waitState(t, d, func(s State) bool { return s.Connected })
+	agent, resp, err := websocket.Dial(t.Context(), chatURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	defer agent.CloseNow()
+	agentID, err := chat.Identify(t.Context(), agent, "agent-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, resp, err := websocket.Dial(t.Context(), chatURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	defer sender.CloseNow()
+	if _, err := chat.Identify(t.Context(), sender, "mallory", nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"type": "MSG", "to": agentID, "content": "do it quietly"})
+	if err := sender.Write(t.Context(), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, d, func(s State) bool {
+		for _, c := range s.Channels {
+			for _, m := range c.Messages {
+				if c.Name == DirectChannel && m.FromName == "mallory → agent-1" && m.Content == "do it quietly" {
+					return true
+				}
+			}
+		}
+		return false
+	})
 }
