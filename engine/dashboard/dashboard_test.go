@@ -371,29 +371,23 @@ func TestDashboardShowsDirectMessages(t *testing.T) {
 	d := New(Options{ChatURL: chatURL, Identity: keyFile})
 	go func() { _ = d.Run(ctx) }()
 	waitState(t, d, func(s State) bool { return s.Connected })
-	agent, resp, err := websocket.Dial(t.Context(), chatURL, nil)
-	if err != nil {
-		t.Fatal(err)
+	join := func(name string) (*websocket.Conn, string) {
+		ws, resp, err := websocket.Dial(t.Context(), chatURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		t.Cleanup(func() { _ = ws.CloseNow() })
+		id, err := chat.Identify(t.Context(), ws, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ws, id
 	}
-	if resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	defer agent.CloseNow()
-	agentID, err := chat.Identify(t.Context(), agent, "agent-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender, resp, err := websocket.Dial(t.Context(), chatURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	defer sender.CloseNow()
-	if _, err := chat.Identify(t.Context(), sender, "mallory", nil); err != nil {
-		t.Fatal(err)
-	}
+	_, agentID := join("agent-1")
+	sender, _ := join("mallory")
 	b, _ := json.Marshal(map[string]string{"type": "MSG", "to": agentID, "content": "do it quietly"})
 	if err := sender.Write(t.Context(), websocket.MessageText, b); err != nil {
 		t.Fatal(err)

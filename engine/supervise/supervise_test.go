@@ -605,24 +605,17 @@ func TestLivenessSingleMissIsNotDegraded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	misses := func() int {
+	count := func(text string) int {
 		n := 0
 		for _, l := range logs.Tail("chat", 100) {
-			if strings.Contains(l.Text, "liveness failed 1/3: slow forward") {
+			if strings.Contains(l.Text, text) {
 				n++
 			}
 		}
 		return n
 	}
-	passes := func() int {
-		n := 0
-		for _, l := range logs.Tail("chat", 100) {
-			if strings.Contains(l.Text, "liveness probe passed again") {
-				n++
-			}
-		}
-		return n
-	}
+	misses := func() int { return count("liveness failed 1/3: slow forward") }
+	passes := func() int { return count("liveness probe passed again") }
 	waitLog := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
