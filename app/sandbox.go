@@ -83,8 +83,7 @@ func runChat(ctx context.Context, opt cli.ChatServe, out io.Writer) error {
 		}
 	}
 	s := chat.New(chat.Options{Channels: opt.Channels, Guard: opt.Guard, Allow: allow, Observers: opt.Observers})
-	listen, socket := opt.Listen, opt.Socket
-	lns, err := listenOn(ctx, listen, socket)
+	lns, err := listenOn(ctx, opt.Listen, opt.Socket)
 	if err != nil {
 		return err
 	}

@@ -176,11 +176,10 @@ answer back.`,
 	return cmd
 }
 
-// DashboardRunner serves the dashboard, fed by the chat server.
-// It takes requests for loopback at the ports (any when none), from no
-// other web page.
-// It identifies to the chat server with the key in identity ("" for an
-// ephemeral identity).
+// DashboardRunner serves the dashboard, fed by the chat server, to which it
+// identifies with the key in identity ("" for an ephemeral identity). It
+// takes requests for loopback at the ports (any when none), from no other
+// web page.
 type DashboardRunner func(ctx context.Context, chatSocket, chatURL, identity, listen, socket string, ports []int) error
 
 func newDashboardCommand(env *Env) *cobra.Command {

@@ -166,14 +166,13 @@ func (e *Engine) runVM(ctx context.Context, logs *supervise.Logs, staged *atomic
 		return err
 	}
 	note("VM %s running after %s", l.Instance, time.Since(start).Round(100*time.Millisecond))
-	stopVM := func() {
+	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 		defer cancel()
 		if err := l.Stop(stopCtx); err != nil {
 			note("stopping the VM: %v", err)
 		}
-	}
-	defer stopVM()
+	}()
 	t0 := time.Now()
 	copied, err := l.Stage(ctx, initBinary, vm.GuestInitBinary)
 	if err != nil {

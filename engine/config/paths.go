@@ -37,8 +37,8 @@ func HostPaths(lookup func(string) (string, bool), home string) Paths {
 // containers. Nothing in a container can write there.
 func (p Paths) SocketDir() string { return filepath.Join(p.RuntimeDir, "sockets") }
 
-// ServiceDir holds the chat server's and the dashboard's sockets: written
-// by their containers, mounted read-only into the agents'.
+// ServiceDir holds the chat server's socket: written by its container,
+// mounted read-only into the agents' and the dashboard's.
 func (p Paths) ServiceDir() string { return filepath.Join(p.RuntimeDir, "services") }
 
 // ProxySocket is the key proxy's unix socket, which the sandboxes reach.

@@ -214,11 +214,6 @@ func (d *Dashboard) session(ctx context.Context) error {
 			continue
 		}
 		switch f.Type {
-		case "WELCOME":
-			d.mu.Lock()
-			d.connected = true
-			d.changed()
-			d.mu.Unlock()
 		case "CHANNELS":
 			for _, c := range f.List {
 				_ = send(map[string]string{"type": "JOIN", "channel": c.Name})
