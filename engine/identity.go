@@ -3,7 +3,6 @@ package engine
 import (
 	"crypto/ed25519"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
@@ -42,13 +41,8 @@ func (e *Engine) issueIdentities() ([]string, error) {
 	}
 	uid, gid := e.tokenOwner()
 	dir := paths.DashboardIdentityDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if uid >= 0 {
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return nil, fmt.Errorf("the dashboard's identity: %w", err)
-		}
+	if err := mkdirOwned(dir, uid, gid); err != nil {
+		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
 	if err := chat.WriteKey(filepath.Join(dir, sandbox.IdentityFile), dash, 0o400, uid, gid); err != nil {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)

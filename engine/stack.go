@@ -196,10 +196,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 func (e *Engine) prepareServices(ctx context.Context, p *sandbox.Podman) error {
 	if e.tier.lima == nil { // the VM makes its own at boot
 		for _, dir := range []string{e.opt.Paths.ServiceDir(), e.opt.Paths.DashboardDir()} {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			if err := os.Chown(dir, agentUID, agentGID); err != nil {
+			if err := mkdirOwned(dir, agentUID, agentGID); err != nil {
 				return fmt.Errorf("services socket dir: %w", err)
 			}
 		}

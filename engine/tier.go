@@ -227,9 +227,10 @@ func (e *Engine) guestInit() (string, error) {
 // run (a new path each time, so no file cache in the VM can serve an old
 // one), removes the earlier runs', and returns the dir as podman sees it.
 func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
+	uid, gid := e.tokenOwner()
 	parent := e.opt.Paths.AgentDir(name)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", err
+	if err := mkdirOwned(parent, uid, gid); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
 	if old, err := os.ReadDir(parent); err == nil {
 		for _, o := range old {
@@ -240,18 +241,10 @@ func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (
 	_, _ = rand.Read(r[:])
 	run := hex.EncodeToString(r[:])
 	dir := filepath.Join(parent, run)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", err
+	if err := mkdirOwned(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
-	uid, gid := e.tokenOwner()
-	if uid >= 0 {
-		for _, p := range []string{parent, dir} {
-			if err := os.Chown(p, uid, gid); err != nil {
-				return "", fmt.Errorf("token for %s: %w", name, err)
-			}
-		}
-	}
-	if err := atomicfile.WriteOwned(filepath.Join(dir, sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid); err != nil {
+	if err := e.writeTokenFile(dir, tok); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
 	if chatKey != nil { // its chat identity, beside the token, nowhere else
@@ -260,6 +253,24 @@ func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (
 		}
 	}
 	return filepath.Join(e.tier.agentsDir, name, run), nil
+}
+
+// mkdirOwned makes dir (0755) and gives it to uid:gid (-1: keep ours).
+func mkdirOwned(dir string, uid, gid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		return os.Chown(dir, uid, gid)
+	}
+	return nil
+}
+
+// writeTokenFile writes tok as the token file in an agent's token dir,
+// readable by the agent only.
+func (e *Engine) writeTokenFile(dir, tok string) error {
+	uid, gid := e.tokenOwner()
+	return atomicfile.WriteOwned(filepath.Join(dir, sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
 }
 
 // tokenOwner is who must own an agent's token files: the agent's uid with
@@ -282,12 +293,11 @@ func (e *Engine) deliverToken(name, tok string) error {
 	if err != nil {
 		return fmt.Errorf("token for %s: %w", name, err)
 	}
-	uid, gid := e.tokenOwner()
 	for _, r := range runs {
 		if !r.IsDir() {
 			continue
 		}
-		if err := atomicfile.WriteOwned(filepath.Join(parent, r.Name(), sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid); err != nil {
+		if err := e.writeTokenFile(filepath.Join(parent, r.Name()), tok); err != nil {
 			return fmt.Errorf("token for %s: %w", name, err)
 		}
 	}
