@@ -50,8 +50,8 @@ func stack(t *testing.T) (chatURL, dashURL string, d *Dashboard) {
 	return chatURL, "http://" + dl.Addr().String(), d
 }
 
-// say connects as name, joins #general and sends content.
-func say(t *testing.T, chatURL, name, content string) *websocket.Conn {
+// dialChat connects to the chat server, closed when the test ends.
+func dialChat(t *testing.T, chatURL string) *websocket.Conn {
 	t.Helper()
 	ws, resp, err := websocket.Dial(t.Context(), chatURL, nil)
 	if err != nil {
@@ -61,6 +61,13 @@ func say(t *testing.T, chatURL, name, content string) *websocket.Conn {
 		_ = resp.Body.Close()
 	}
 	t.Cleanup(func() { _ = ws.CloseNow() })
+	return ws
+}
+
+// say connects as name, joins #general and sends content.
+func say(t *testing.T, chatURL, name, content string) *websocket.Conn {
+	t.Helper()
+	ws := dialChat(t, chatURL)
 	for _, m := range []map[string]string{{"type": "IDENTIFY", "name": name}, {"type": "JOIN", "channel": "#general"}, {"type": "MSG", "to": "#general", "content": content}} {
 		b, _ := json.Marshal(m)
 		_ = ws.Write(t.Context(), websocket.MessageText, b)
@@ -372,14 +379,7 @@ func TestDashboardShowsDirectMessages(t *testing.T) {
 	go func() { _ = d.Run(ctx) }()
 	waitState(t, d, func(s State) bool { return s.Connected })
 	join := func(name string) (*websocket.Conn, string) {
-		ws, resp, err := websocket.Dial(t.Context(), chatURL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Body != nil {
-			_ = resp.Body.Close()
-		}
-		t.Cleanup(func() { _ = ws.CloseNow() })
+		ws := dialChat(t, chatURL)
 		id, err := chat.Identify(t.Context(), ws, name, nil)
 		if err != nil {
 			t.Fatal(err)
