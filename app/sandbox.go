@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/thesystem-dev/thesystem/cli"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/dashboard"
@@ -82,7 +84,12 @@ func runChat(ctx context.Context, opt cli.ChatServe, out io.Writer) error {
 			allow[name] = pub
 		}
 	}
-	s := chat.New(chat.Options{Channels: opt.Channels, Guard: opt.Guard, Allow: allow, Observers: opt.Observers})
+	// Who got in, who was refused, dropped, admitted and revoked: into
+	// the component's log (which stamps the time).
+	log := logrus.New()
+	log.SetOutput(out)
+	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	s := chat.New(chat.Options{Channels: opt.Channels, Guard: opt.Guard, Allow: allow, Observers: opt.Observers, Admins: opt.Admins, Log: log})
 	lns, err := listenOn(ctx, opt.Listen, opt.Socket)
 	if err != nil {
 		return err

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,11 +71,99 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 		}
 	}
 	ask("before the rotation")
+	handedOverToNoAccount(t, d.env)
 	r := d.run(t, "keys", "rotate", "--tokens")
 	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "1") {
 		t.Fatalf("rotate: %+v", r)
 	}
 	ask("after the rotation")
+
+	// A chat key lives as long as its agent's run: restarted, agent-1
+	// proves itself with a new key, and the old one is refused.
+	old := agentChatKeys(t, d.env, "agent-1")
+	if len(old) != 1 {
+		t.Fatalf("agent-1's chat keys: %d, want 1", len(old))
+	}
+	if r := d.run(t, "restart", "swarm"); r.code != 0 {
+		t.Fatalf("restart: %+v", r)
+	}
+	ask("after a restart")
+	if now := agentChatKeys(t, d.env, "agent-1"); len(now) != 1 || now[0].Equal(old[0]) {
+		t.Fatalf("agent-1's chat keys after its restart: %d, the old one: %v", len(now), len(now) == 1 && now[0].Equal(old[0]))
+	}
+	// Its run's end revoked it (the new run's admission would have too).
+	if r := d.run(t, "logs", "chat", "-n", "500"); !hasLine(r.stdout, "msg=revoke", "name=agent-1") {
+		t.Errorf("the chat server's log has no revocation of agent-1:\n%s", r.stdout)
+	}
+	_, _, err := chat.Dial(t.Context(), fmt.Sprintf("ws://127.0.0.1:%d", d.chatPort), "agent-1", old[0])
+	var refused *chat.RefusedError
+	if !errors.As(err, &refused) || refused.Code != chat.CodeAuthRequired {
+		t.Errorf("agent-1's key of its last run: %v, want it refused", err)
+	}
+}
+
+// handedOverToNoAccount: what the host hands to the containers (token
+// dirs, keys, the services' sockets) belongs to us or to a uid that no
+// account of this host has: the agents' uid 1000 is mapped away, since
+// the host's uid 1000 is often a person.
+func handedOverToNoAccount(t *testing.T, env []string) {
+	t.Helper()
+	run := envValue(env, "THESYSTEM_RUNTIME_DIR")
+	seen := 0
+	for _, dir := range []string{"agents", "services", "dashboard"} {
+		_ = filepath.WalkDir(filepath.Join(run, dir), func(path string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			fi, err := os.Lstat(path)
+			if err != nil {
+				return nil
+			}
+			uid := fi.Sys().(*syscall.Stat_t).Uid
+			if int(uid) == os.Getuid() {
+				return nil
+			}
+			seen++
+			if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+				t.Errorf("%s belongs to %s (uid %d), an account of this host", path, u.Username, uid)
+			} else if uid >= 1000 && uid <= 60000 { // useradd's UID_MIN..UID_MAX
+				t.Errorf("%s belongs to uid %d, which useradd gives the next person", path, uid)
+			}
+			return nil
+		})
+	}
+	if os.Getuid() == 0 && seen == 0 {
+		t.Error("nothing handed over to the agents' uid")
+	}
+}
+
+// hasLine: a line of text holds every one of parts.
+func hasLine(text string, parts ...string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// agentChatKeys are the chat keys in the agent's token dirs (one a run).
+func agentChatKeys(t *testing.T, env []string, name string) []ed25519.PrivateKey {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(envValue(env, "THESYSTEM_RUNTIME_DIR"), "agents", name, "*", "identity.pem"))
+	var keys []ed25519.PrivateKey
+	for _, f := range files {
+		k, err := chat.ReadKey(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // chatAdmitsOnlyIssued: the stack's chat server, reached like any local

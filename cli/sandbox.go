@@ -28,6 +28,8 @@ type ChatServe struct {
 	Allow map[string]string
 	// Observers get a copy of every direct message (verified only).
 	Observers []string
+	// Admins may admit and revoke identities while it runs (verified only).
+	Admins []string
 }
 
 // ChatRunner serves the embedded chat server.
@@ -81,7 +83,7 @@ func newChatCommand(env *Env, g *globals) *cobra.Command {
 		RunE:    showHelp,
 	}
 	var listen, socket string
-	var channels, origins, allow, observers []string
+	var channels, origins, allow, observers, admins []string
 	var ports []int
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -110,7 +112,7 @@ names it, and so is a Host that is not this machine's loopback at an
 			if len(channels) > 0 {
 				chans = channels
 			}
-			opt := ChatServe{Listen: listen, Socket: socket, Channels: chans, Guard: webguard.Guard{Ports: ports, Origins: origins}, Observers: observers}
+			opt := ChatServe{Listen: listen, Socket: socket, Channels: chans, Guard: webguard.Guard{Ports: ports, Origins: origins}, Observers: observers, Admins: admins}
 			for _, a := range allow {
 				name, key, ok := strings.Cut(a, "=")
 				if !ok || name == "" || key == "" {
@@ -131,6 +133,7 @@ names it, and so is a Host that is not this machine's loopback at an
 	serve.Flags().StringSliceVar(&origins, "allow-origin", nil, "a browser origin allowed to connect, e.g. http://127.0.0.1:3000 (default none)")
 	serve.Flags().StringArrayVar(&allow, "allow", nil, "admit only these identities: name=<base64 Ed25519 public key>, repeated (default: anyone)")
 	serve.Flags().StringArrayVar(&observers, "observer", nil, "a verified identity that gets a copy of every direct message, repeated")
+	serve.Flags().StringArrayVar(&admins, "admin", nil, "a verified identity that may admit and revoke others while the server runs, repeated")
 	cmd.AddCommand(serve)
 	return cmd
 }

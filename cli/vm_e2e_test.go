@@ -95,8 +95,10 @@ channels: ['#general']
 		r := runIn(t, dir, env, "", "start")
 		took := time.Since(t0)
 		if r.code != 0 {
-			logs := runIn(t, dir, env, "", "logs", "vm", "-n", "200")
-			t.Fatalf("%s start: %+v\nvm logs:\n%s", what, r, logs.stdout)
+			// The reason last: CI shows the end of what a failure printed.
+			logs := runIn(t, dir, env, "", "logs", "-n", "300")
+			t.Logf("logs:\n%s", logs.stdout)
+			t.Fatalf("%s start failed after %s (exit %d):\n%s", what, took.Round(100*time.Millisecond), r.code, r.stderr)
 		}
 		t.Logf("%s start: %s\n%s", what, took.Round(100*time.Millisecond), r.stderr)
 		waitHealthy(t, dir, env, what, 3*time.Minute)
@@ -282,8 +284,9 @@ func waitHealthy(t *testing.T, dir string, env []string, what string, within tim
 				why = append(why, fmt.Sprintf("%s %s: %s %s", c.Name, c.State, c.Detail, c.LastError))
 			}
 			logs := runIn(t, dir, env, "", "logs", "-n", "200")
-			t.Fatalf("%s: not all healthy after %s: %s\n%s\nlogs:\n%s", what, time.Since(t0).Round(time.Second),
-				strings.Join(why, "; "), strings.Join(failed, "\n"), logs.stdout)
+			t.Logf("logs:\n%s", logs.stdout) // the reason last: CI shows the end of what a failure printed
+			t.Fatalf("%s: not all healthy after %s: %s\n%s", what, time.Since(t0).Round(time.Second),
+				strings.Join(why, "; "), strings.Join(failed, "\n"))
 		}
 	}
 }

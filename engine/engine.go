@@ -84,9 +84,9 @@ type Engine struct {
 	tier *tier
 
 	agentImageRef atomic.Pointer[string]
-	// chatKeys are the agents' chat keys for the chat server's current run
-	// (issueIdentities); nil without an allowlist.
-	chatKeys atomic.Pointer[map[string]ed25519.PrivateKey]
+	// chatAdmin is the user's chat key, which admits and revokes the
+	// agents' (issueIdentities); nil without an allowlist.
+	chatAdmin atomic.Pointer[ed25519.PrivateKey]
 	// budgetNote shows a spent budget in the proxy's status detail (the
 	// menu bar notifies it); set while the proxy runs.
 	budgetNote atomic.Pointer[func(string)]
@@ -120,7 +120,9 @@ func New(opt Options) (*Engine, error) {
 	}
 	e.proxy = p
 	logs := supervise.NewLogs(2000)
-	e.tier = e.newTier(logs)
+	if e.tier, err = e.newTier(logs); err != nil {
+		return nil, err
+	}
 	e.sup, err = supervise.New(e.specs(logs), logs)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
+	"net"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/config"
@@ -17,18 +21,16 @@ const (
 )
 
 // issueIdentities makes the chat identities for a run of the embedded
-// chat server when server.allowlist is on: the user's and the
-// dashboard's (kept in the state dir, 0600: a file that never changes is
-// never served stale by the VM's sshfs cache) and each agent's (new for
-// each run of the chat server, which its restart takes the agents
-// through, delivered in a token dir of that run's own), and returns
-// the server's --allow arguments: public keys only. An agent's private
-// key waits in memory for the agent's own token dir; the dashboard's goes
-// in a dir that only the dashboard's container mounts.
+// chat server when server.allowlist is on, the user's and the dashboard's
+// (kept in the state dir, 0600: a file that never changes is never served
+// stale by the VM's sshfs cache), and returns the server's arguments:
+// public keys only, the user as the admin that admits each run of an
+// agent (admitAgent). The dashboard's private key goes in a dir that only
+// the dashboard's container mounts.
 func (e *Engine) issueIdentities() ([]string, error) {
 	cfg, paths := e.opt.Config.Config, e.opt.Paths
 	if !cfg.Server.Allowlist || cfg.Server.Chat == config.ChatUpstream {
-		e.chatKeys.Store(nil)
+		e.chatAdmin.Store(nil)
 		return nil, nil
 	}
 	user, err := chat.LoadOrCreateKey(paths.UserIdentity())
@@ -47,28 +49,64 @@ func (e *Engine) issueIdentities() ([]string, error) {
 	if err := chat.WriteKey(filepath.Join(dir, sandbox.IdentityFile), dash, 0o400, uid, gid); err != nil {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
-	args := []string{"--allow", userChatName + "=" + chat.PublicText(user), "--allow", dashboardChatName + "=" + chat.PublicText(dash),
+	e.chatAdmin.Store(&user)
+	return []string{"--allow", userChatName + "=" + chat.PublicText(user), "--allow", dashboardChatName + "=" + chat.PublicText(dash),
 		// Nothing said to an agent is hidden from the user.
-		"--observer", userChatName, "--observer", dashboardChatName}
-	keys := map[string]ed25519.PrivateKey{}
-	for _, a := range e.agents() {
-		k, err := chat.NewKey()
-		if err != nil {
-			return nil, err
-		}
-		keys[a.Name] = k
-		args = append(args, "--allow", a.Name+"="+chat.PublicText(k))
-	}
-	e.chatKeys.Store(&keys)
-	return args, nil
+		"--observer", userChatName, "--observer", dashboardChatName,
+		"--admin", userChatName}, nil
 }
 
-// agentChatKey is the agent's chat key for this run of the chat server;
-// nil without an allowlist.
-func (e *Engine) agentChatKey(name string) ed25519.PrivateKey {
-	keys := e.chatKeys.Load()
-	if keys == nil {
+// admitAgent makes a chat key for this run of the agent and admits it to
+// the chat server (as the user, its admin): a key that dies with the run.
+// It returns nil, and admits nothing, without an allowlist.
+func (e *Engine) admitAgent(ctx context.Context, name string) (ed25519.PrivateKey, error) {
+	admin := e.chatAdmin.Load()
+	if admin == nil {
+		return nil, nil
+	}
+	key, err := chat.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, chatAdminTimeout)
+	defer cancel()
+	ws, _, err := chat.Dial(ctx, e.chatURL(), userChatName, *admin)
+	if err != nil {
+		return nil, fmt.Errorf("admit %s to the chat: %w", name, err)
+	}
+	defer func() { _ = ws.CloseNow() }()
+	if err := chat.Admit(ctx, ws, name, chat.PublicText(key)); err != nil {
+		return nil, fmt.Errorf("admit %s to the chat: %w", name, err)
+	}
+	return key, nil
+}
+
+// revokeAgent shuts the agent's chat key out and drops its connection,
+// when its run ends. A chat server that is gone has forgotten it anyway.
+func (e *Engine) revokeAgent(name string) error {
+	admin := e.chatAdmin.Load()
+	if admin == nil {
 		return nil
 	}
-	return (*keys)[name]
+	ctx, cancel := context.WithTimeout(context.Background(), chatAdminTimeout)
+	defer cancel()
+	ws, _, err := chat.Dial(ctx, e.chatURL(), userChatName, *admin)
+	if err != nil {
+		return fmt.Errorf("revoke %s's chat key: %w", name, err)
+	}
+	defer func() { _ = ws.CloseNow() }()
+	if err := chat.Revoke(ctx, ws, name); err != nil {
+		return fmt.Errorf("revoke %s's chat key: %w", name, err)
+	}
+	return nil
+}
+
+// chatAdminTimeout bounds one admission or revocation (through the relay
+// and, with a VM, its SSH forward).
+const chatAdminTimeout = 10 * time.Second
+
+// chatURL is the chat server as the host reaches it: the relay on the
+// loopback at server.port.
+func (e *Engine) chatURL() string {
+	return "ws://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(e.opt.Config.Config.Server.Port))
 }

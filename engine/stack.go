@@ -92,7 +92,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ",")}
 			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "", "", "server.port", append(args, allow...)...)
 		}),
-		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, ReadyTimeout: 60 * time.Second,
+		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, ReadyTimeout: t.startTimeout,
 		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Port},
 	}}
@@ -120,13 +120,13 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			args := []string{"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket,
 				"--socket", sandbox.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
 			identityDir := ""
-			if e.chatKeys.Load() != nil {
+			if e.chatAdmin.Load() != nil {
 				identityDir = e.tier.agentsDir + "/" + filepath.Base(e.opt.Paths.DashboardIdentityDir())
 				args = append(args, "--identity", sandbox.IdentityDir+"/"+sandbox.IdentityFile)
 			}
 			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, t.dashDir, identityDir, "server.dashboard", args...)
 		}),
-		Ready: dashHealth, ReadyTimeout: 60 * time.Second,
+		Ready: dashHealth, ReadyTimeout: t.startTimeout,
 		Live: dashHealth, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Dashboard},
 	})
@@ -183,7 +183,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				}
 				return nil
 			}),
-			ReadyTimeout: 60 * time.Second,
+			ReadyTimeout: t.startTimeout,
 		})
 	}
 	return specs
@@ -195,8 +195,9 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 // one place to do it), and imports the services' base image.
 func (e *Engine) prepareServices(ctx context.Context, p *sandbox.Podman) error {
 	if e.tier.lima == nil { // the VM makes its own at boot
+		uid, gid := e.tokenOwner()
 		for _, dir := range []string{e.opt.Paths.ServiceDir(), e.opt.Paths.DashboardDir()} {
-			if err := mkdirOwned(dir, agentUID, agentGID); err != nil {
+			if err := mkdirOwned(dir, uid, gid); err != nil {
 				return fmt.Errorf("services socket dir: %w", err)
 			}
 		}
@@ -382,7 +383,15 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 		return err
 	}
 	defer e.proxy.Revoke(name)
-	key := e.agentChatKey(name)
+	key, err := e.admitAgent(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := e.revokeAgent(name); err != nil {
+			logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: err.Error()})
+		}
+	}()
 	tokDir, err := e.writeAgentToken(name, tok, key)
 	if err != nil {
 		return err
@@ -413,7 +422,7 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.tier.initBinary,
 		SocketDir: e.tier.driver.ProxyDir(), ServiceDir: e.tier.serviceDir, AgentDir: tokDir, ProjectDir: e.tier.projectDir,
 		Workspace: "thesystem-" + e.stackName() + "-" + name, Argv: argv, Env: env,
-		User: fmt.Sprintf("%d:%d", agentUID, agentGID),
+		User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: e.tier.ids,
 	})
 	if err != nil {
 		return err
@@ -428,7 +437,7 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, ownDir, identityDir, setting string, args ...string) error {
 	id, err := p.CreateService(sandbox.ServiceSpec{
 		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.tier.initBinary,
-		ServiceDir: e.tier.serviceDir, OwnDir: ownDir, IdentityDir: identityDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), Args: args,
+		ServiceDir: e.tier.serviceDir, OwnDir: ownDir, IdentityDir: identityDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: e.tier.ids, Args: args,
 	})
 	if err != nil {
 		return err

@@ -38,6 +38,9 @@ type tier struct {
 	agentsDir  string // Paths.AgentsDir, as podman sees it
 	projectDir string // vm.mount, as podman sees it
 	initBinary string // the containers' init, as podman sees it
+	// ids maps the containers' ids to host ids no account has (rootful
+	// podman on this host); zero in the VM, whose guest has no other users.
+	ids sandbox.IDMap
 
 	chatSocket, dashSocket string // on the host
 
@@ -45,19 +48,31 @@ type tier struct {
 	// a VM it crosses the host's relay, an SSH forward and the guest, all
 	// of which a loaded machine slows down.
 	probeTimeout time.Duration
+	// startTimeout bounds a container's start until it is ready: in the
+	// VM the first ones also set up the guest's podman storage, which a
+	// VM without hardware virtualization (TCG) takes minutes for.
+	startTimeout time.Duration
 }
 
 // newTier builds the tier for vm.driver.
-func (e *Engine) newTier(logs *supervise.Logs) *tier {
+func (e *Engine) newTier(logs *supervise.Logs) (*tier, error) {
 	cfg, paths := e.opt.Config.Config, e.opt.Paths
 	if cfg.VM.Driver != config.DriverLima {
-		return &tier{
+		t := &tier{
 			driver:     vm.None{Socket: paths.PodmanSocket(), ProxySocketDir: paths.SocketDir()},
 			serviceDir: paths.ServiceDir(), dashDir: paths.DashboardDir(), agentsDir: paths.AgentsDir(),
 			projectDir: cfg.VM.Mount, initBinary: e.opt.InitBinary,
 			chatSocket: paths.ChatSocket(), dashSocket: paths.DashboardSocket(),
-			probeTimeout: localProbeTimeout,
+			probeTimeout: localProbeTimeout, startTimeout: localStartTimeout,
 		}
+		if os.Geteuid() == 0 { // rootful podman: the agents' uid must be no one's here
+			base, err := sandbox.FreeIDBase(sandbox.IDFiles{})
+			if err != nil {
+				return nil, fmt.Errorf("the containers' ids: %w", err)
+			}
+			t.ids = sandbox.IDMap{Base: base}
+		}
+		return t, nil
 	}
 	inst := "thesystem-" + e.stackName()
 	home := paths.LimaHome()
@@ -82,8 +97,8 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 		serviceDir: vm.GuestServiceDir, dashDir: vm.GuestDashboardDir, agentsDir: vm.GuestShareDir + "/agents",
 		projectDir: vm.GuestProjectDir, initBinary: vm.GuestInitBinary,
 		chatSocket: filepath.Join(paths.VMForwardDir(), "chat.sock"), dashSocket: filepath.Join(paths.VMForwardDir(), "dashboard.sock"),
-		probeTimeout: vmProbeTimeout,
-	}
+		probeTimeout: vmProbeTimeout, startTimeout: vmStartTimeout,
+	}, nil
 }
 
 // How long one health check of a service in the tier may take: on this
@@ -91,6 +106,12 @@ func (e *Engine) newTier(logs *supervise.Logs) *tier {
 const (
 	localProbeTimeout = 2 * time.Second
 	vmProbeTimeout    = 10 * time.Second
+)
+
+// How long a container of the tier may take to become ready.
+const (
+	localStartTimeout = time.Minute
+	vmStartTimeout    = 5 * time.Minute
 )
 
 // vmSpec is the stack's first container-tier component: the host's podman
@@ -273,14 +294,15 @@ func (e *Engine) writeTokenFile(dir, tok string) error {
 	return atomicfile.WriteOwned(filepath.Join(dir, sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
 }
 
-// tokenOwner is who must own an agent's token files: the agent's uid with
-// rootful podman on this host; in the VM, the sshfs mount serves them as
-// this user's to every guest uid (-1: keep ours).
+// tokenOwner is who must own the files handed to the containers (token
+// dirs, sockets' dirs, keys): the agents' uid as the host sees it with
+// podman on this host; in the VM, the sshfs mount serves them as this
+// user's to every guest uid (-1: keep ours).
 func (e *Engine) tokenOwner() (uid, gid int) {
 	if e.tier.lima != nil {
 		return -1, -1
 	}
-	return agentUID, agentGID
+	return e.tier.ids.Host(agentUID), e.tier.ids.Host(agentGID)
 }
 
 // deliverToken replaces the token in the agent's current token dir; its

@@ -21,6 +21,9 @@ const (
 	TypeListChannels   = "LIST_CHANNELS"
 	TypeListAgents     = "LIST_AGENTS"
 	TypePing           = "PING"
+	// TheSystem's own: an admin changes the allowlist (Options.Admins).
+	TypeAdmit  = "ADMIT"
+	TypeRevoke = "REVOKE"
 
 	TypeWelcome     = "WELCOME"
 	TypeChallenge   = "CHALLENGE"
@@ -32,6 +35,8 @@ const (
 	TypeAgents      = "AGENTS"
 	TypePong        = "PONG"
 	TypeError       = "ERROR"
+	TypeAdmitted    = "ADMITTED"
+	TypeRevoked     = "REVOKED"
 )
 
 // Error codes, as upstream names them.
@@ -45,6 +50,7 @@ const (
 	CodeVerificationFailed   = "VERIFICATION_FAILED"
 	CodeVerificationExpired  = "VERIFICATION_EXPIRED"
 	CodeRateLimited          = "RATE_LIMITED"
+	CodeNotAllowed           = "NOT_ALLOWED"
 	maxContent               = 2 << 20
 	authSigningContextPrefix = "AGENTCHAT_AUTH"
 )

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,11 @@ type Options struct {
 	// direct message (the user and the dashboard: nothing said to an agent
 	// is hidden from the user).
 	Observers []string
+	// Admins are names whose verified connections may change Allow while
+	// the server runs (ADMIT a name with its key, REVOKE a name, which
+	// also drops its connections): the engine, as the user, admits each
+	// run of an agent and revokes it when the agent stops.
+	Admins []string
 	// IdentifyTimeout is how long a new client may take to IDENTIFY.
 	// 0: 30 s.
 	IdentifyTimeout time.Duration
@@ -75,6 +81,7 @@ type Server struct {
 	start time.Time
 
 	mu       sync.Mutex
+	allow    map[string]ed25519.PublicKey // nil: an open server
 	conns    map[*conn]struct{}
 	byID     map[string]*conn
 	channels map[string]map[*conn]struct{}
@@ -105,6 +112,7 @@ type conn struct {
 	id       string // without the @
 	name     string
 	verified bool
+	pub      ed25519.PublicKey // a verified identity's
 	joined   map[string]bool
 }
 
@@ -137,6 +145,12 @@ func New(opt Options) *Server {
 	log := logx.OrDiscard(opt.Log)
 	s := &Server{opt: opt, log: log.WithField("component", "agentchat"), start: opt.Now(),
 		conns: map[*conn]struct{}{}, byID: map[string]*conn{}, channels: map[string]map[*conn]struct{}{}, pending: map[string]*challenge{}}
+	if opt.Allow != nil {
+		s.allow = make(map[string]ed25519.PublicKey, len(opt.Allow))
+		for name, pub := range opt.Allow {
+			s.allow[name] = pub
+		}
+	}
 	for _, ch := range opt.Channels {
 		s.channels[ch] = map[*conn]struct{}{}
 	}
@@ -300,8 +314,8 @@ func (s *Server) keepAlive(ctx context.Context, c *conn) {
 	}
 }
 
-// allow takes one MSG from the client's bucket (the read loop's only).
-func (s *Server) allow(c *conn) bool {
+// takeToken takes one MSG from the client's bucket (the read loop's only).
+func (s *Server) takeToken(c *conn) bool {
 	now := s.opt.Now()
 	c.tokens = min(s.opt.Burst, c.tokens+now.Sub(c.last).Seconds()*s.opt.Rate)
 	c.last = now
@@ -347,7 +361,7 @@ func (s *Server) handle(c *conn, data []byte) {
 	}
 	if !identified {
 		switch m.Type {
-		case TypeJoin, TypeLeave, TypeMsg, TypeListChannels, TypeListAgents:
+		case TypeJoin, TypeLeave, TypeMsg, TypeListChannels, TypeListAgents, TypeAdmit, TypeRevoke:
 			s.sendError(c, CodeAuthRequired, "IDENTIFY first")
 			return
 		}
@@ -358,7 +372,7 @@ func (s *Server) handle(c *conn, data []byte) {
 	case TypeLeave:
 		s.leave(c, m.Channel)
 	case TypeMsg:
-		if !s.allow(c) {
+		if !s.takeToken(c) {
 			s.sendError(c, CodeRateLimited, fmt.Sprintf("more than %g messages a second; slow down", s.opt.Rate))
 			return
 		}
@@ -367,6 +381,8 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.listChannels(c)
 	case TypeListAgents:
 		s.listAgents(c, m.Channel)
+	case TypeAdmit, TypeRevoke:
+		s.admin(c, m)
 	default:
 		s.sendError(c, CodeInvalidMsg, fmt.Sprintf("unknown message type %q", m.Type))
 	}
@@ -390,7 +406,7 @@ func (s *Server) identify(c *conn, m inbound) {
 			return
 		}
 	}
-	if s.opt.Allow != nil && m.Pubkey == "" {
+	if s.allow != nil && m.Pubkey == "" {
 		s.mu.Unlock()
 		s.sendError(c, CodeAuthRequired, "this server admits only the identities TheSystem issued: IDENTIFY with your pubkey")
 		return
@@ -410,9 +426,13 @@ func (s *Server) identify(c *conn, m inbound) {
 		s.sendError(c, CodeInvalidMsg, "invalid public key format (must be Ed25519 PEM): "+err.Error())
 		return
 	}
-	if s.opt.Allow != nil {
+	s.mu.Lock()
+	want, admitted := s.allow[m.Name]
+	open := s.allow == nil
+	s.mu.Unlock()
+	if !open {
 		// A name belongs to its key: nobody else can be agent-1.
-		if want, ok := s.opt.Allow[m.Name]; !ok || !want.Equal(pub) {
+		if !admitted || !want.Equal(pub) {
 			s.log.WithField("name", m.Name).Warn("refused an identity this server does not admit")
 			s.sendError(c, CodeAuthRequired, "this name and key are not an identity this server admits")
 			return
@@ -460,17 +480,82 @@ func (s *Server) verify(c *conn, m inbound) {
 	}
 	id := PubkeyToAgentID(ch.pemText)
 	s.mu.Lock()
+	if want, ok := s.allow[ch.name]; s.allow != nil && (!ok || !want.Equal(ch.pub)) {
+		s.mu.Unlock() // revoked while it was proving itself
+		s.sendError(c, CodeAuthRequired, "this name and key are not an identity this server admits")
+		return
+	}
 	if old, taken := s.byID[id]; taken && old != c {
 		s.mu.Unlock()
 		s.disconnect(old)
 		go func() { _ = old.ws.Close(websocket.StatusNormalClosure, "identity claimed by a verified connection") }()
 		s.mu.Lock()
 	}
-	c.id, c.name, c.verified = id, ch.name, true
+	c.id, c.name, c.verified, c.pub = id, ch.name, true, ch.pub
 	s.byID[id] = c
 	s.mu.Unlock()
 	s.log.WithFields(logrus.Fields{"id": id, "name": ch.name}).Info("identify (verified)")
 	s.send(c, TypeWelcome, map[string]any{"agent_id": "@" + id, "name": ch.name, "server": s.opt.Name, "verified": true})
+}
+
+// admin is ADMIT (name, pubkey in PublicText's form) and REVOKE (name)
+// from a verified admin: the change is answered with the type ADMITTED or
+// REVOKED and the name, and drops every connection of that name that no
+// longer holds its key.
+func (s *Server) admin(c *conn, m inbound) {
+	s.mu.Lock()
+	isAdmin := c.verified && slices.Contains(s.opt.Admins, c.name)
+	open := s.allow == nil
+	s.mu.Unlock()
+	switch {
+	case !isAdmin:
+		s.sendError(c, CodeNotAllowed, m.Type+" is for the server's admins")
+		return
+	case open:
+		s.sendError(c, CodeInvalidMsg, "this server admits anyone: it has no allowlist to change")
+		return
+	case !ValidName(m.Name):
+		s.sendError(c, CodeInvalidName, "names are 1..32 of a-z A-Z 0-9 _ -")
+		return
+	case slices.Contains(s.opt.Admins, m.Name):
+		s.sendError(c, CodeNotAllowed, "an admin's own identity is fixed while the server runs")
+		return
+	}
+	var pub ed25519.PublicKey
+	if m.Type == TypeAdmit {
+		var err error
+		if pub, err = ParsePublicText(m.Pubkey); err != nil {
+			s.sendError(c, CodeInvalidMsg, "pubkey: "+err.Error())
+			return
+		}
+	}
+	s.mu.Lock()
+	if pub != nil {
+		s.allow[m.Name] = pub
+	} else {
+		delete(s.allow, m.Name)
+	}
+	var gone []*conn
+	for o := range s.conns {
+		if o.name == m.Name && o.verified && (pub == nil || !pub.Equal(o.pub)) {
+			gone = append(gone, o)
+		}
+	}
+	for id, p := range s.pending {
+		if p.name == m.Name && (pub == nil || !pub.Equal(p.pub)) {
+			delete(s.pending, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, o := range gone {
+		s.drop(o, m.Name+"'s identity was revoked")
+	}
+	s.log.WithFields(logrus.Fields{"name": m.Name, "by": c.name, "dropped": len(gone)}).Info(strings.ToLower(m.Type))
+	done := TypeAdmitted
+	if m.Type == TypeRevoke {
+		done = TypeRevoked
+	}
+	s.send(c, done, map[string]any{"name": m.Name})
 }
 
 // members lists a channel's agents; s.mu is held.

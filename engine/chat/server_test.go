@@ -569,3 +569,120 @@ func TestObserversSeeDirectMessages(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestAdminAdmitsAndRevokes: the admin (the engine, as the user) admits a
+// new run of an agent while the server runs; a new key for the name drops
+// the old key's connection and refuses it afterwards; REVOKE shuts the name
+// out and drops it at once; nobody else may do either.
+func TestAdminAdmitsAndRevokes(t *testing.T) {
+	user, _ := NewKey()
+	agent, _ := NewKey()
+	addr := startServer(t, Options{Channels: []string{"#general"}, Admins: []string{"user"},
+		Allow: map[string]ed25519.PublicKey{"user": user.Public().(ed25519.PublicKey), "agent-1": agent.Public().(ed25519.PublicKey)}})
+	url := "ws://" + addr
+	admin, _, err := Dial(t.Context(), url, "user", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.CloseNow()
+	refusedWith := func(err error, code string) bool {
+		var r *RefusedError
+		return errors.As(err, &r) && r.Code == code
+	}
+	closed := func(ws *websocket.Conn) bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				return ctx.Err() == nil // closed by the server, not timed out
+			}
+		}
+	}
+
+	// A second agent, admitted live.
+	agent2, _ := NewKey()
+	if _, _, err := Dial(t.Context(), url, "agent-2", agent2); !refusedWith(err, CodeAuthRequired) {
+		t.Fatalf("agent-2 before ADMIT: %v", err)
+	}
+	if err := Admit(t.Context(), admin, "agent-2", PublicText(agent2)); err != nil {
+		t.Fatal(err)
+	}
+	a2, _, err := Dial(t.Context(), url, "agent-2", agent2)
+	if err != nil {
+		t.Fatalf("agent-2 after ADMIT: %v", err)
+	}
+	defer a2.CloseNow()
+
+	// agent-1's next run has a new key: its old connection goes, its old
+	// key is refused.
+	old, _, err := Dial(t.Context(), url, "agent-1", agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.CloseNow()
+	next, _ := NewKey()
+	if err := Admit(t.Context(), admin, "agent-1", PublicText(next)); err != nil {
+		t.Fatal(err)
+	}
+	if !closed(old) {
+		t.Error("the old key's connection stayed")
+	}
+	if _, _, err := Dial(t.Context(), url, "agent-1", agent); !refusedWith(err, CodeAuthRequired) {
+		t.Errorf("the old key after a new one: %v", err)
+	}
+	if ws, _, err := Dial(t.Context(), url, "agent-1", next); err != nil {
+		t.Errorf("the new key: %v", err)
+	} else {
+		_ = ws.CloseNow()
+	}
+
+	// Revoked: dropped at once, refused after.
+	if err := Revoke(t.Context(), admin, "agent-2"); err != nil {
+		t.Fatal(err)
+	}
+	if !closed(a2) {
+		t.Error("the revoked agent's connection stayed")
+	}
+	if _, _, err := Dial(t.Context(), url, "agent-2", agent2); !refusedWith(err, CodeAuthRequired) {
+		t.Errorf("agent-2 after REVOKE: %v", err)
+	}
+
+	// Only a verified admin may, and not on its own name.
+	a1, _, err := Dial(t.Context(), url, "agent-1", next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a1.CloseNow()
+	stranger, _ := NewKey()
+	for _, tc := range []struct {
+		name string
+		err  error
+		code string
+	}{
+		{"an agent admits itself another name", Admit(t.Context(), a1, "mallory", PublicText(stranger)), CodeNotAllowed},
+		{"an agent revokes another", Revoke(t.Context(), a1, "user"), CodeNotAllowed},
+		{"the admin replaces its own key", Admit(t.Context(), admin, "user", PublicText(stranger)), CodeNotAllowed},
+		{"a bad key", Admit(t.Context(), admin, "agent-3", "not a key"), CodeInvalidMsg},
+		{"a bad name", Admit(t.Context(), admin, "no spaces", PublicText(stranger)), CodeInvalidName},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !refusedWith(tc.err, tc.code) {
+				t.Errorf("%v, want %s", tc.err, tc.code)
+			}
+		})
+	}
+	if _, _, err := Dial(t.Context(), url, "mallory", stranger); !refusedWith(err, CodeAuthRequired) {
+		t.Errorf("mallory: %v", err)
+	}
+
+	// An open server has no list to change.
+	open := startServer(t, Options{Admins: []string{"user"}})
+	ws, _, err := Dial(t.Context(), "ws://"+open, "user", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := Revoke(t.Context(), ws, "agent-1"); !refusedWith(err, CodeInvalidMsg) {
+		t.Errorf("REVOKE on an open server: %v", err)
+	}
+}

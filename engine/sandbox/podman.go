@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,8 +46,8 @@ func Connect(ctx context.Context, socket string) (*Podman, error) {
 	return &Podman{conn: conn, socket: socket, Version: v.Server.Version}, nil
 }
 
-// EnsureVolume creates the named volume unless it exists, owned by uid:gid
-// ("" leaves it root's).
+// EnsureVolume creates the named volume unless it exists, owned by the
+// host's uid:gid ("" leaves it root's).
 func (p *Podman) EnsureVolume(name, owner string, labels map[string]string) error {
 	ok, err := volumes.Exists(p.conn, name, nil)
 	if err != nil {
@@ -114,7 +115,16 @@ func (p *Podman) CreateAgent(a AgentSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := p.EnsureVolume(a.Workspace, a.User, map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}); err != nil {
+	owner := a.User // as the host sees it
+	if u, g, ok := strings.Cut(a.User, ":"); ok && a.IDs.Base != 0 {
+		uid, err1 := strconv.Atoi(u)
+		gid, err2 := strconv.Atoi(g)
+		if err1 != nil || err2 != nil {
+			return "", fmt.Errorf("agent %s: user %q is not uid:gid", a.Agent, a.User)
+		}
+		owner = fmt.Sprintf("%d:%d", a.IDs.Host(uid), a.IDs.Host(gid))
+	}
+	if err := p.EnsureVolume(a.Workspace, owner, map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}); err != nil {
 		return "", err
 	}
 	_ = p.Remove(g.Name)

@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,9 +122,10 @@ func testImage(t *testing.T, p *Podman) string {
 	return ref
 }
 
-// socketDir is what the container host prepares: the agent's token, a
-// fake proxy that checks the token, and the real chat server.
-func socketDir(t *testing.T, token string) (string, *[]string) {
+// socketDir is what the container host prepares: the agent's token (the
+// host's uid owner's), a fake proxy that checks the token, and the real
+// chat server.
+func socketDir(t *testing.T, token string, owner int) (string, *[]string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "thesystem-sock")
 	if err != nil {
@@ -136,7 +140,7 @@ func socketDir(t *testing.T, token string) (string, *[]string) {
 	if err := os.WriteFile(filepath.Join(agentDir, TokenFile), []byte(token+"\n"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(filepath.Join(agentDir, TokenFile), 1000, 1000); err != nil {
+	if err := os.Chown(filepath.Join(agentDir, TokenFile), owner, owner); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -183,7 +187,14 @@ func TestAgentContainer(t *testing.T) {
 
 	const planted = "sk-ant-api03-PLANTEDpodmanKEY0123456789abcdef"
 	token := "tsa_" + strings.Repeat("cd", 32)
-	sock, seen := socketDir(t, token)
+	// The container's ids are no account's of the host: its uid 1000 is
+	// the host's base+1000.
+	base, err := FreeIDBase(IDFiles{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := IDMap{Base: base}
+	sock, seen := socketDir(t, token, ids.Host(1000))
 
 	// A listener of the host's, on its loopback: the container must not
 	// reach it.
@@ -200,7 +211,7 @@ func TestAgentContainer(t *testing.T) {
 	spec := AgentSpec{
 		Agent: "agent-1", Stack: "test", Image: img, InitBinary: initBin, SocketDir: sock, AgentDir: filepath.Join(sock, "agent"), ProjectDir: project,
 		Workspace: "thesystem-test-agent-1", Argv: []string{"/netcheck", hostLn.Addr().String(), "10.0.0.1:80"},
-		Env: kept, User: "1000:1000", Memory: 256 << 20, CPUs: 0.5, Pids: 128,
+		Env: kept, User: "1000:1000", IDs: ids, Memory: 256 << 20, CPUs: 0.5, Pids: 128,
 	}
 	id, err := p.CreateAgent(spec)
 	if err != nil {
@@ -212,11 +223,21 @@ func TestAgentContainer(t *testing.T) {
 	code, err := p.Wait(id)
 	if err != nil || code != 0 {
 		out, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
-		t.Fatalf("container exited %d, %v:\n%s", code, err, out)
+		mapping, _ := svc.podman(t.Context(), "inspect", "--format", "{{json .HostConfig.IDMappings}} {{.HostConfig.UsernsMode}} {{json .Config.User}}", id).CombinedOutput()
+		t.Fatalf("container exited %d, %v:\n%s\nids, user: %s", code, err, out, mapping)
 	}
-	b, err := os.ReadFile(filepath.Join(svc.dir, "root", "volumes", spec.Workspace, "_data", "result.json"))
+	result := filepath.Join(svc.dir, "root", "volumes", spec.Workspace, "_data", "result.json")
+	b, err := os.ReadFile(result)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(result); err != nil {
+		t.Error(err)
+	} else if owner := fi.Sys().(*syscall.Stat_t).Uid; owner != uint32(ids.Host(1000)) {
+		t.Errorf("the agent's file on the host is uid %d's, want %d's", owner, ids.Host(1000))
+	}
+	if _, err := user.LookupId(strconv.Itoa(ids.Host(1000))); err == nil {
+		t.Errorf("the agents' host uid %d is an account's", ids.Host(1000))
 	}
 	var res map[string]string
 	_ = json.Unmarshal(b, &res)
@@ -261,9 +282,9 @@ func TestAgentContainer(t *testing.T) {
 	if data.Config.Labels[LabelManaged] != "true" || data.Config.Labels[LabelAgent] != "agent-1" {
 		t.Errorf("labels %v", data.Config.Labels)
 	}
-	ids, err := p.ListManaged("test")
-	if err != nil || len(ids) != 1 {
-		t.Errorf("managed %v %v", ids, err)
+	managed, err := p.ListManaged("test")
+	if err != nil || len(managed) != 1 {
+		t.Errorf("managed %v %v", managed, err)
 	}
 }
 

@@ -30,6 +30,7 @@ type ServiceSpec struct {
 	IdentityDir string
 	Args        []string // arguments to the binary
 	User        string
+	IDs         IDMap
 }
 
 // ContainerName is the service's container name.
@@ -38,7 +39,7 @@ func (s ServiceSpec) ContainerName() string { return "thesystem-" + s.Stack + "-
 // Generator is podman's spec for the service container.
 func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
 	a := AgentSpec{Agent: s.Name, Stack: s.Stack, Image: s.Image, InitBinary: s.InitBinary,
-		Argv: []string{InitPath}, User: s.User, Memory: 512 << 20, CPUs: 1, Pids: 256}
+		Argv: []string{InitPath}, User: s.User, IDs: s.IDs, Memory: 512 << 20, CPUs: 1, Pids: 256}
 	g, err := a.Generator()
 	if err != nil {
 		return nil, err

@@ -55,9 +55,11 @@ type AgentSpec struct {
 	// Argv is the agent runtime.
 	Argv []string
 	// Env is the container's environment (already allowlisted).
-	Env    []string
-	User   string // uid:gid, never root
-	Memory int64  // bytes
+	Env  []string
+	User string // uid:gid, never root
+	// IDs maps the container's ids to unused ones of the host's.
+	IDs    IDMap
+	Memory int64 // bytes
 	CPUs   float64
 	Pids   int64
 }
@@ -98,6 +100,7 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 	g.Env["HOME"] = WorkspaceDir
 	g.WorkDir = WorkspaceDir
 	g.User = a.User
+	a.IDs.apply(g)
 	g.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	ro, no, rwTmpfs := true, true, false
 	g.ReadOnlyFilesystem = &ro
