@@ -17,10 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/thesystem-dev/thesystem/engine/api"
-	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
@@ -188,7 +185,8 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Errorf("followers saw\n %v\n %v", seen[0], seen[1])
 	}
 
-	talkToAgent(t, d.env, d.chatPort, "agent-1")
+	talkToAgent(t, d.env, "agent-1")
+	chatByHand(t, d)
 	chatAdmitsOnlyIssued(t, d.env, d.chatPort)
 
 	// The chat server's container never sees the proxy's socket; the
@@ -356,70 +354,62 @@ func stackOf(t *testing.T, d *daemonEnv) string {
 // talkToAgent mentions the agent in #general and waits for its answer:
 // the agent, in its container, got the message through the chat socket and
 // ran its runtime (/bin/echo here) with the prompt.
-func talkToAgent(t *testing.T, env []string, chatPort int, agent string) {
+func talkToAgent(t *testing.T, env []string, agent string) {
 	t.Helper()
-	if c := askAgent(t, env, chatPort, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
+	if c := askAgent(t, env, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
 		t.Errorf("%s answered %q", agent, c)
 	}
 }
 
-// askAgent mentions the agent in #general with prompt and returns its
-// answer. It speaks as the user, with the identity the engine issued in
-// the state dir of env (the chat server admits only issued identities).
-func askAgent(t *testing.T, env []string, chatPort int, agent, prompt string, timeout time.Duration) string {
+// askAgent asks the agent in #general, as a user would (`thesystem chat
+// send '#general' '@agent-1 …'` once the engine sees it in the chat), and
+// returns its answer there, heard through the engine (`chat tail`'s
+// route).
+func askAgent(t *testing.T, env []string, agent, prompt string, timeout time.Duration) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d", chatPort), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	defer ws.CloseNow()
-	send := func(v any) {
-		b, _ := json.Marshal(v)
-		_ = ws.Write(ctx, websocket.MessageText, b)
-	}
-	// Without an allowlist (server.chat: upstream) none was issued: an
-	// ephemeral identity then.
-	key, err := chat.ReadKey(filepath.Join(envValue(env, "THESYSTEM_STATE_DIR"), "identity.pem"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	if _, err := chat.Identify(ctx, ws, "user", key); err != nil {
-		t.Fatal(err)
-	}
-	send(map[string]any{"type": "JOIN", "channel": "#general"})
-	asked := false
+	c := &api.Client{Socket: filepath.Join(envValue(env, "THESYSTEM_RUNTIME_DIR"), "api.sock")}
 	for {
-		_, b, err := ws.Read(ctx)
+		agents, err := c.Agents(ctx)
 		if err != nil {
-			t.Fatalf("no answer from %s: %v", agent, err)
+			t.Fatalf("agents: %v", err)
 		}
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		switch {
-		case m["type"] == "JOINED" || (m["type"] == "AGENTS" && !asked):
-			var names []string
-			list, _ := m["agents"].([]any)
-			if list == nil {
-				list, _ = m["list"].([]any)
+		if slices.ContainsFunc(agents, func(a api.Agent) bool { return a.Name == agent && a.InChat }) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never came into the chat: %+v", agent, agents)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	ask := "@" + agent + " " + prompt
+	if r := runIn(t, t.TempDir(), env, "", "chat", "send", "#general", ask); r.code != 0 {
+		t.Fatalf("chat send: %+v", r)
+	}
+	// The answer is the agent's first message in #general after the last
+	// time this was asked (the engine hears the user's own messages too).
+	for {
+		msgs, err := c.Chat(ctx, 1000)
+		if err != nil {
+			t.Fatalf("chat: %v", err)
+		}
+		asked := -1
+		for i, m := range msgs {
+			if m.From == "user" && m.To == "#general" && m.Content == ask {
+				asked = i
 			}
-			for _, a := range list {
-				names = append(names, a.(map[string]any)["name"].(string))
+		}
+		for _, m := range msgs[asked+1:] {
+			if asked >= 0 && m.From == agent && m.To == "#general" {
+				return m.Content
 			}
-			if slices.Contains(names, agent) {
-				asked = true
-				send(map[string]any{"type": "MSG", "to": "#general", "content": "@" + agent + " " + prompt})
-			} else {
-				time.Sleep(100 * time.Millisecond)
-				send(map[string]any{"type": "LIST_AGENTS", "channel": "#general"})
-			}
-		case m["type"] == "MSG" && m["from_name"] == agent:
-			c, _ := m["content"].(string)
-			return c
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no answer from %s within %s; the chat:\n%+v", agent, timeout, msgs)
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
@@ -524,7 +514,7 @@ esac
 			if r.code != 0 || !strings.Contains(r.stderr, "upstream agentchat 0.25.0") {
 				t.Fatalf("start: %+v", r)
 			}
-			talkToAgent(t, d.env, d.chatPort, "agent-1")
+			talkToAgent(t, d.env, "agent-1")
 			if r := d.run(t, "stop"); r.code != 0 {
 				t.Fatalf("stop: %+v", r)
 			}

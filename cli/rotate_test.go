@@ -61,7 +61,7 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 	}()
 	ask := func(when string) {
 		t.Helper()
-		answer := askAgent(t, d.env, d.chatPort, "agent-1", "check", time.Minute)
+		answer := askAgent(t, d.env, "agent-1", "check", time.Minute)
 		var res map[string]string
 		if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &res); err != nil {
 			t.Fatalf("%s: the agent answered %q", when, answer)

@@ -77,8 +77,8 @@ runtime's status.`,
 func newChatCommand(env *Env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "chat",
-		Short:   "The embedded agentchat-compatible chat server",
-		Example: "  thesystem chat serve --listen 127.0.0.1:6667",
+		Short:   "The team's chat: read it, say something, or serve it",
+		Example: "  thesystem chat tail -f\n  thesystem chat send '#general' '@agent-1 add a test for the parser'\n  thesystem chat send agent-2 'what are you working on?'",
 		Args:    usageArgs(cobra.NoArgs),
 		RunE:    showHelp,
 	}
@@ -134,7 +134,7 @@ names it, and so is a Host that is not this machine's loopback at an
 	serve.Flags().StringArrayVar(&allow, "allow", nil, "admit only these identities: name=<base64 Ed25519 public key>, repeated (default: anyone)")
 	serve.Flags().StringArrayVar(&observers, "observer", nil, "a verified identity that gets a copy of every direct message, repeated")
 	serve.Flags().StringArrayVar(&admins, "admin", nil, "a verified identity that may admit and revoke others while the server runs, repeated")
-	cmd.AddCommand(serve)
+	cmd.AddCommand(serve, newChatTailCommand(env), newChatSendCommand(env))
 	return cmd
 }
 

@@ -116,7 +116,7 @@ channels: ['#general']
 		fmt.Sprintf("192.168.5.2:%d", hostPort), "10.0.2.3:53"}
 	check := func(when string) {
 		t.Helper()
-		answer := askAgent(t, env, chatPort, "agent-1", "check "+strings.Join(targets, " "), 3*time.Minute)
+		answer := askAgent(t, env, "agent-1", "check "+strings.Join(targets, " "), 3*time.Minute)
 		var res map[string]string
 		if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &res); err != nil {
 			t.Fatalf("%s: the agent answered %q", when, answer)

@@ -87,6 +87,8 @@ type Engine struct {
 	// chatAdmin is the user's chat key, which admits and revokes the
 	// agents' (issueIdentities); nil without an allowlist.
 	chatAdmin atomic.Pointer[ed25519.PrivateKey]
+	// chatView is the team's chat as the user hears it.
+	chatView chatLog
 	// budgetNote shows a spent budget in the proxy's status detail (the
 	// menu bar notifies it); set while the proxy runs.
 	budgetNote atomic.Pointer[func(string)]
@@ -478,7 +480,8 @@ func (e *Engine) Agents() []api.Agent {
 	out := []api.Agent{}
 	for _, a := range e.agents() {
 		if c, ok := byName[a.Name]; ok {
-			out = append(out, api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since})
+			out = append(out, api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since,
+				InChat: e.chatView.present(a.Name)})
 		}
 	}
 	return out

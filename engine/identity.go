@@ -57,11 +57,11 @@ func (e *Engine) issueIdentities() ([]string, error) {
 }
 
 // admitAgent makes a chat key for this run of the agent and admits it to
-// the chat server (as the user, its admin): a key that dies with the run.
-// It returns nil, and admits nothing, without an allowlist.
+// the chat server (the user, its admin, asks over the engine's connection):
+// a key that dies with the run. It returns nil, and admits nothing, without
+// an allowlist.
 func (e *Engine) admitAgent(ctx context.Context, name string) (ed25519.PrivateKey, error) {
-	admin := e.chatAdmin.Load()
-	if admin == nil {
+	if e.chatAdmin.Load() == nil {
 		return nil, nil
 	}
 	key, err := chat.NewKey()
@@ -70,40 +70,35 @@ func (e *Engine) admitAgent(ctx context.Context, name string) (ed25519.PrivateKe
 	}
 	ctx, cancel := context.WithTimeout(ctx, chatAdminTimeout)
 	defer cancel()
-	ws, _, err := chat.Dial(ctx, e.chatURL(), userChatName, *admin)
-	if err != nil {
-		return nil, fmt.Errorf("admit %s to the chat: %w", name, err)
-	}
-	defer func() { _ = ws.CloseNow() }()
-	if err := chat.Admit(ctx, ws, name, chat.PublicText(key)); err != nil {
+	if err := e.chatAdminRequest(ctx, chat.TypeAdmit, name, chat.PublicText(key)); err != nil {
 		return nil, fmt.Errorf("admit %s to the chat: %w", name, err)
 	}
 	return key, nil
 }
 
 // revokeAgent shuts the agent's chat key out and drops its connection,
-// when its run ends. A chat server that is gone has forgotten it anyway.
+// when its run ends. Without the engine's connection (the chat server is
+// gone or restarting: it forgot the key) there is nothing to do; the next
+// run's key replaces it anyway.
 func (e *Engine) revokeAgent(name string) error {
-	admin := e.chatAdmin.Load()
-	if admin == nil {
+	if e.chatAdmin.Load() == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), chatAdminTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), chatRevokeTimeout)
 	defer cancel()
-	ws, _, err := chat.Dial(ctx, e.chatURL(), userChatName, *admin)
-	if err != nil {
-		return fmt.Errorf("revoke %s's chat key: %w", name, err)
-	}
-	defer func() { _ = ws.CloseNow() }()
-	if err := chat.Revoke(ctx, ws, name); err != nil {
+	if err := e.chatAdminRequest(ctx, chat.TypeRevoke, name, ""); err != nil {
 		return fmt.Errorf("revoke %s's chat key: %w", name, err)
 	}
 	return nil
 }
 
-// chatAdminTimeout bounds one admission or revocation (through the relay
-// and, with a VM, its SSH forward).
-const chatAdminTimeout = 10 * time.Second
+// How long an admission may wait for the engine's chat connection and the
+// answer (through the relay and, with a VM, its SSH forward), and a
+// revocation.
+const (
+	chatAdminTimeout  = 30 * time.Second
+	chatRevokeTimeout = 5 * time.Second
+)
 
 // chatURL is the chat server as the host reaches it: the relay on the
 // loopback at server.port.

@@ -83,6 +83,10 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
+			// The user's ear in the chat, for as long as this run lasts.
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go e.watchChat(wctx, logs, cfg.Channels)
 			if cfg.Server.Chat == config.ChatUpstream {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}

@@ -72,6 +72,11 @@ func (f *fakeBackend) DeleteKey(context.Context, string) error {
 }
 func (f *fakeBackend) RotateTokens(context.Context) (int, error) { return 3, nil }
 func (f *fakeBackend) Agents() []Agent                           { return []Agent{} }
+func (f *fakeBackend) Chat(int) []ChatMessage                    { return []ChatMessage{} }
+func (f *fakeBackend) FollowChat(int) ([]ChatMessage, <-chan ChatMessage, func()) {
+	return nil, make(chan ChatMessage), func() {}
+}
+func (f *fakeBackend) ChatSend(context.Context, string, string) error { return nil }
 func (f *fakeBackend) Doctor(context.Context) []Check {
 	return []Check{{ID: "config", Status: CheckOK}}
 }

@@ -179,6 +179,23 @@ func streamLines[T any](ctx context.Context, c *Client, path string, fn func(T) 
 	return fmt.Errorf("%s: the engine closed the stream", path)
 }
 
+// Chat is the team chat's last n messages.
+func (c *Client) Chat(ctx context.Context, n int) ([]ChatMessage, error) {
+	var msgs []ChatMessage
+	return msgs, c.do(ctx, http.MethodGet, "/v1/chat?n="+strconv.Itoa(n), nil, &msgs)
+}
+
+// FollowChat calls fn with the last n messages and then every new one
+// until ctx ends or fn returns false.
+func (c *Client) FollowChat(ctx context.Context, n int, fn func(ChatMessage) bool) error {
+	return streamLines(ctx, c, "/v1/chat?follow=1&n="+strconv.Itoa(n), fn)
+}
+
+// ChatSend says content as the user to a channel (#name) or an agent.
+func (c *Client) ChatSend(ctx context.Context, to, content string) error {
+	return c.do(ctx, http.MethodPost, "/v1/chat", ChatSend{To: to, Content: content}, nil)
+}
+
 // Keys lists the stored keys' fingerprints.
 func (c *Client) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var k []KeyInfo

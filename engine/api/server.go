@@ -33,6 +33,11 @@ type Backend interface {
 	DeleteKey(ctx context.Context, provider string) error
 	RotateTokens(ctx context.Context) (int, error)
 	Agents() []Agent
+	// Chat is the team chat's last n messages; FollowChat those and the
+	// next ones; ChatSend says something as the user.
+	Chat(n int) []ChatMessage
+	FollowChat(n int) ([]ChatMessage, <-chan ChatMessage, func())
+	ChatSend(ctx context.Context, to, content string) error
 	Doctor(ctx context.Context) []Check
 	// Reinstall drops cached images and runtimes and rebuilds them.
 	Reinstall(ctx context.Context) error
@@ -159,6 +164,16 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET /v1/chat", s.chat)
+	mux.HandleFunc("POST /v1/chat", func(w http.ResponseWriter, r *http.Request) {
+		var in ChatSend
+		// The chat takes up to 2 MiB a message; JSON may escape it.
+		if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&in); err != nil {
+			reply(w, nil, Errorf(ErrBadRequest, "body must be {\"to\": \"#channel or agent\", \"content\": \"…\"}"))
+			return
+		}
+		reply(w, nil, b.ChatSend(r.Context(), in.To, in.Content))
+	})
 	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
 		keys, err := b.Keys(r.Context())
 		reply(w, keys, err)
@@ -240,15 +255,25 @@ func stream(w http.ResponseWriter) func(v any) error {
 	}
 }
 
+// countParam is the query's n (def when absent), answering a bad one.
+func countParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
+	v := r.URL.Query().Get("n")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		reply(w, nil, Errorf(ErrBadRequest, "n must be a number ≥ 0"))
+		return 0, false
+	}
+	return n, true
+}
+
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	n := 100
-	if v := q.Get("n"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 0 {
-			reply(w, nil, Errorf(ErrBadRequest, "n must be a number ≥ 0"))
-			return
-		}
+	n, ok := countParam(w, r, 100)
+	if !ok {
+		return
 	}
 	comp := q.Get("component")
 	if q.Get("follow") != "1" {
@@ -274,6 +299,35 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case l, ok := <-ch:
 			if !ok || send(l) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	n, ok := countParam(w, r, 50)
+	if !ok {
+		return
+	}
+	if r.URL.Query().Get("follow") != "1" {
+		writeJSON(w, s.Backend.Chat(n))
+		return
+	}
+	backlog, ch, stop := s.Backend.FollowChat(n)
+	defer stop()
+	send := stream(w)
+	for _, m := range backlog {
+		if send(m) != nil {
+			return
+		}
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case m, ok := <-ch:
+			if !ok || send(m) != nil {
 				return
 			}
 		}

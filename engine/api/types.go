@@ -81,4 +81,24 @@ type Agent struct {
 	Provider string    `json:"provider"`
 	State    string    `json:"state"`
 	Since    time.Time `json:"since"`
+	// InChat: the agent is in the team's chat (as the engine hears it).
+	InChat bool `json:"in_chat"`
+}
+
+// ChatMessage is a message of the team's chat, as the user hears it.
+type ChatMessage struct {
+	Time time.Time `json:"time"`
+	From string    `json:"from"` // the sender's name
+	// To is the channel (#name), or for a direct message the name of the
+	// agent it went to.
+	To      string `json:"to"`
+	Direct  bool   `json:"direct,omitempty"`
+	Content string `json:"content"`
+}
+
+// ChatSend is what the user says, and to whom: a channel (#name) or an
+// agent's name.
+type ChatSend struct {
+	To      string `json:"to"`
+	Content string `json:"content"`
 }

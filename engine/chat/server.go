@@ -500,32 +500,37 @@ func (s *Server) verify(c *conn, m inbound) {
 
 // admin is ADMIT (name, pubkey in PublicText's form) and REVOKE (name)
 // from a verified admin: the change is answered with the type ADMITTED or
-// REVOKED and the name, and drops every connection of that name that no
+// REVOKED and the name (a refusal: ERROR with the name), and drops every connection of that name that no
 // longer holds its key.
 func (s *Server) admin(c *conn, m inbound) {
+	// The answer names the request's name: the admin may have several in
+	// flight.
+	refuse := func(code, msg string) {
+		s.send(c, TypeError, map[string]any{"code": code, "message": msg, "name": m.Name})
+	}
 	s.mu.Lock()
 	isAdmin := c.verified && slices.Contains(s.opt.Admins, c.name)
 	open := s.allow == nil
 	s.mu.Unlock()
 	switch {
 	case !isAdmin:
-		s.sendError(c, CodeNotAllowed, m.Type+" is for the server's admins")
+		refuse(CodeNotAllowed, m.Type+" is for the server's admins")
 		return
 	case open:
-		s.sendError(c, CodeInvalidMsg, "this server admits anyone: it has no allowlist to change")
+		refuse(CodeInvalidMsg, "this server admits anyone: it has no allowlist to change")
 		return
 	case !ValidName(m.Name):
-		s.sendError(c, CodeInvalidName, "names are 1..32 of a-z A-Z 0-9 _ -")
+		refuse(CodeInvalidName, "names are 1..32 of a-z A-Z 0-9 _ -")
 		return
 	case slices.Contains(s.opt.Admins, m.Name):
-		s.sendError(c, CodeNotAllowed, "an admin's own identity is fixed while the server runs")
+		refuse(CodeNotAllowed, "an admin's own identity is fixed while the server runs")
 		return
 	}
 	var pub ed25519.PublicKey
 	if m.Type == TypeAdmit {
 		var err error
 		if pub, err = ParsePublicText(m.Pubkey); err != nil {
-			s.sendError(c, CodeInvalidMsg, "pubkey: "+err.Error())
+			refuse(CodeInvalidMsg, "pubkey: "+err.Error())
 			return
 		}
 	}

@@ -686,3 +686,44 @@ func TestAdminAdmitsAndRevokes(t *testing.T) {
 		t.Errorf("REVOKE on an open server: %v", err)
 	}
 }
+
+// Admit (a test's admin client) lets name in with the public key pub (PublicText's form) and drops
+// a connection of that name that holds another key; ws must be identified
+// as one of the server's admins.
+func Admit(ctx context.Context, ws *websocket.Conn, name, pub string) error {
+	return adminRequest(ctx, ws, map[string]string{"type": TypeAdmit, "name": name, "pubkey": pub}, TypeAdmitted)
+}
+
+// Revoke (a test's admin client) shuts name out and drops its connections; ws must be identified
+// as one of the server's admins.
+func Revoke(ctx context.Context, ws *websocket.Conn, name string) error {
+	return adminRequest(ctx, ws, map[string]string{"type": TypeRevoke, "name": name}, TypeRevoked)
+}
+
+// adminRequest sends req and waits for its answer (want, for req's name)
+// or an ERROR, passing over whatever else the server sends meanwhile.
+func adminRequest(ctx context.Context, ws *websocket.Conn, req map[string]string, want string) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("chat: %s %s: %w", req["type"], req["name"], err)
+		}
+		var f struct{ Type, Name, Code, Message string }
+		if json.Unmarshal(b, &f) != nil {
+			continue
+		}
+		switch {
+		case f.Type == TypeError && f.Name == req["name"]:
+			return &RefusedError{Code: f.Code, Message: f.Message}
+		case f.Type == want && f.Name == req["name"]:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+// chatByHand is what a user does with `chat send` and `chat tail` on a
+// running stack whose agents run /bin/echo: a task in #general by mention,
+// a direct message, both answered and both in the tail (JSON and text);
+// mistakes get an error that says what is wrong.
+func chatByHand(t *testing.T, d *daemonEnv) {
+	t.Helper()
+	answer := askAgent(t, d.env, "agent-2", "say hello", 30*time.Second)
+	if !strings.Contains(answer, "say hello") {
+		t.Errorf("agent-2 answered %q", answer)
+	}
+	if r := d.run(t, "chat", "send", "agent-1", "a direct question"); r.code != 0 || !strings.Contains(r.stderr, "sent to agent-1") {
+		t.Fatalf("chat send agent-1: %+v", r)
+	}
+	var tail []api.ChatMessage
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := d.run(t, "chat", "tail", "-n", "100", "--json")
+		if r.code != 0 {
+			t.Fatalf("chat tail: %+v", r)
+		}
+		tail = tail[:0]
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var m api.ChatMessage
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("chat tail --json: %q: %v", l, err)
+			}
+			tail = append(tail, m)
+		}
+		if slices.ContainsFunc(tail, func(m api.ChatMessage) bool {
+			return m.Direct && m.From == "agent-1" && m.To == "user" && strings.Contains(m.Content, "a direct question")
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no direct answer from agent-1 in the tail:\n%s", r.stdout)
+		}
+	}
+	for _, want := range []api.ChatMessage{
+		{From: "user", To: "#general", Content: "@agent-2 say hello"},
+		{From: "user", To: "agent-1", Direct: true, Content: "a direct question"},
+	} {
+		if !slices.ContainsFunc(tail, func(m api.ChatMessage) bool {
+			return m.From == want.From && m.To == want.To && m.Direct == want.Direct && m.Content == want.Content && !m.Time.IsZero()
+		}) {
+			t.Errorf("the tail lacks %+v:\n%+v", want, tail)
+		}
+	}
+	r := d.run(t, "chat", "tail", "-n", "3")
+	if r.code != 0 || !strings.Contains(r.stdout, "#general   agent-2: ") || !strings.Contains(r.stdout, "user → agent-1: a direct question\n") ||
+		!strings.Contains(r.stdout, "agent-1 → user: ") || strings.Contains(r.stdout, "#general   user: ") {
+		t.Errorf("chat tail -n 3, the last three messages: %+v", r)
+	}
+
+	// Following: a message said after the follow began arrives.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	got := make(chan api.ChatMessage, 16)
+	go func() {
+		_ = d.client().FollowChat(ctx, 0, func(m api.ChatMessage) bool { got <- m; return true })
+	}()
+	time.Sleep(300 * time.Millisecond) // the stream is open
+	if r := d.run(t, "chat", "send", "#general", "for whoever follows"); r.code != 0 {
+		t.Fatalf("chat send: %+v", r)
+	}
+	for m := range got {
+		if m.Content == "for whoever follows" {
+			break
+		}
+	}
+
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string
+		want  string
+	}{
+		{"an unknown channel", []string{"chat", "send", "#nope", "hi"}, "", `no channel "#nope": the channels are #general`},
+		{"an agent not in the chat", []string{"chat", "send", "agent-9", "hi"}, "", `"agent-9" is not in the chat`},
+		{"nothing to say", []string{"chat", "send", "#general"}, "  \n", "nothing to say"},
+		{"-n below 0", []string{"chat", "tail", "-n", "-1"}, "", "-n must be 0 or more"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runIn(t, d.dir, d.env, tc.stdin, tc.args...)
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("%v: %+v, want an error with %q", tc.args, r, tc.want)
+			}
+		})
+	}
+	// A message from standard input, as a file would be.
+	if r := runIn(t, d.dir, d.env, "@agent-1 a task\nfrom a file\n", "chat", "send", "#general"); r.code != 0 {
+		t.Errorf("chat send from stdin: %+v", r)
+	}
+}
