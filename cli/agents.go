@@ -22,7 +22,7 @@ func newAgentsCommand(env *Env) *cobra.Command {
 	var lines int
 	list := &cobra.Command{
 		Use:     "list",
-		Short:   "List the agents with their backend, provider, state and uptime",
+		Short:   "List the agents with their backend, provider, state, uptime and whether they are in the chat",
 		Example: `  thesystem agents list --json`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,13 +34,17 @@ func newAgentsCommand(env *Env) *cobra.Command {
 				return writeJSONTo(env.Stdout, agents)
 			}
 			if len(agents) == 0 {
-				fmt.Fprintln(env.Stdout, "no agents in this stack (the container tier runs with vm.driver none in server mode; vm.driver lima: issue #6)")
+				fmt.Fprintln(env.Stdout, "no agents: the stack is not running (`thesystem start`), or swarm.agents is 0")
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AGENT\tBACKEND\tPROVIDER\tSTATE\tSINCE")
+			fmt.Fprintln(tw, "AGENT\tBACKEND\tPROVIDER\tSTATE\tSINCE\tCHAT")
 			for _, a := range agents {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Backend, a.Provider, a.State, since(a.Since))
+				inChat := "-"
+				if a.InChat {
+					inChat = "in"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Backend, a.Provider, a.State, since(a.Since), inChat)
 			}
 			return tw.Flush()
 		},
