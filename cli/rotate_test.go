@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/thesystem-dev/thesystem/engine/chat"
 )
 
@@ -95,7 +93,7 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 	if r := d.run(t, "logs", "chat", "-n", "500"); !hasLine(r.stdout, "msg=revoke", "name=agent-1") {
 		t.Errorf("the chat server's log has no revocation of agent-1:\n%s", r.stdout)
 	}
-	_, _, err := chat.Dial(t.Context(), fmt.Sprintf("ws://127.0.0.1:%d", d.chatPort), "agent-1", old[0])
+	_, err := chat.Dial(t.Context(), fmt.Sprintf("ws://127.0.0.1:%d", d.chatPort), chat.DialOptions{Name: "agent-1", Key: old[0]})
 	var refused *chat.RefusedError
 	if !errors.As(err, &refused) || refused.Code != chat.CodeAuthRequired {
 		t.Errorf("agent-1's key of its last run: %v, want it refused", err)
@@ -188,15 +186,10 @@ func chatAdmitsOnlyIssued(t *testing.T, env []string, chatPort int) {
 		{"agent-1", user, false},
 		{"user", user, true},
 	} {
-		ws, resp, err := websocket.Dial(t.Context(), fmt.Sprintf("ws://127.0.0.1:%d", chatPort), nil)
-		if err != nil {
-			t.Fatal(err)
+		c, err := chat.Dial(t.Context(), fmt.Sprintf("ws://127.0.0.1:%d", chatPort), chat.DialOptions{Name: tc.as, Key: tc.key})
+		if err == nil {
+			_ = c.Close()
 		}
-		if resp.Body != nil {
-			_ = resp.Body.Close()
-		}
-		_, err = chat.Identify(t.Context(), ws, tc.as, tc.key)
-		_ = ws.CloseNow()
 		var refused *chat.RefusedError
 		switch {
 		case tc.ok && err != nil:

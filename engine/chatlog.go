@@ -3,15 +3,12 @@ package engine
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/chat"
@@ -36,8 +33,7 @@ type chatLog struct {
 
 // chatConn is the user's current connection: who is who in the chat.
 type chatConn struct {
-	ws  *websocket.Conn
-	me  string                     // the user's id, with the @
+	c   *chat.Client
 	ids map[string]string          // a name → its id, with the @
 	in  map[string]map[string]bool // an id → the channels it is in
 	// waiting are the admin requests in flight (ADMIT, REVOKE), by name.
@@ -131,15 +127,14 @@ func (e *Engine) chatSession(ctx context.Context, channels []string) error {
 	if k := e.chatAdmin.Load(); k != nil {
 		key = *k
 	}
-	ws, me, err := chat.Dial(ctx, e.chatURL(), userChatName, key)
+	cl, err := chat.Dial(ctx, e.chatURL(), chat.DialOptions{Name: userChatName, Key: key})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = ws.CloseNow() }()
-	c := &chatConn{ws: ws, me: me, ids: map[string]string{}, in: map[string]map[string]bool{}, waiting: map[string]chan error{}}
+	defer func() { _ = cl.Close() }()
+	c := &chatConn{c: cl, ids: map[string]string{}, in: map[string]map[string]bool{}, waiting: map[string]chan error{}}
 	for _, ch := range channels {
-		b, _ := json.Marshal(map[string]string{"type": chat.TypeJoin, "channel": ch})
-		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		if err := cl.Join(ctx, ch); err != nil {
 			return err
 		}
 	}
@@ -158,27 +153,9 @@ func (e *Engine) chatSession(ctx context.Context, channels []string) error {
 		e.chatView.mu.Unlock()
 	}()
 	for {
-		_, b, err := ws.Read(ctx)
+		f, err := cl.Read(ctx)
 		if err != nil {
 			return err
-		}
-		var f struct {
-			Type     string          `json:"type"`
-			TS       int64           `json:"ts"`
-			From     string          `json:"from"`
-			FromName string          `json:"from_name"`
-			To       string          `json:"to"`
-			ToName   string          `json:"to_name"`
-			Content  string          `json:"content"`
-			Agent    string          `json:"agent"`
-			Name     string          `json:"name"`
-			Agents   []chat.AgentRef `json:"agents"`
-			Channel  string          `json:"channel"`
-			Code     string          `json:"code"`
-			Message  string          `json:"message"`
-		}
-		if json.Unmarshal(b, &f) != nil {
-			continue
 		}
 		e.chatView.mu.Lock()
 		switch f.Type {
@@ -251,8 +228,7 @@ func (e *Engine) chatAdminRequest(ctx context.Context, typ, name, pub string) er
 	if pub != "" {
 		req["pubkey"] = pub
 	}
-	b, _ := json.Marshal(req)
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := c.c.Send(ctx, req); err != nil {
 		return err
 	}
 	select {
@@ -299,8 +275,7 @@ func (e *Engine) ChatSend(ctx context.Context, to, content string) error {
 	case target == "":
 		return api.Errorf(api.ErrNotFound, fmt.Sprintf("%s is not in the chat (see `thesystem status`)", redact.Quote(to)))
 	}
-	b, _ := json.Marshal(map[string]string{"type": chat.TypeMsg, "to": target, "content": content})
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := c.c.Say(ctx, target, content); err != nil {
 		return api.Errorf(api.ErrUnavailable, fmt.Sprintf("the chat connection: %v", err))
 	}
 	return nil

@@ -107,21 +107,14 @@ func Identify(ctx context.Context, ws *websocket.Conn, name string, key ed25519.
 		}
 		return ws.Write(ctx, websocket.MessageText, b)
 	}
-	var f struct {
-		Type        string `json:"type"`
-		AgentID     string `json:"agent_id"`
-		ChallengeID string `json:"challenge_id"`
-		Nonce       string `json:"nonce"`
-		Code        string `json:"code"`
-		Message     string `json:"message"`
-	}
+	var f Frame
 	read := func() error {
 		for {
 			_, b, err := ws.Read(ctx)
 			if err != nil {
 				return fmt.Errorf("chat: %w", err)
 			}
-			f.Type = ""
+			f = Frame{}
 			if err := json.Unmarshal(b, &f); err != nil {
 				return fmt.Errorf("chat: %w", err)
 			}

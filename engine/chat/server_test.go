@@ -580,20 +580,23 @@ func TestAdminAdmitsAndRevokes(t *testing.T) {
 	addr := startServer(t, Options{Channels: []string{"#general"}, Admins: []string{"user"},
 		Allow: map[string]ed25519.PublicKey{"user": user.Public().(ed25519.PublicKey), "agent-1": agent.Public().(ed25519.PublicKey)}})
 	url := "ws://" + addr
-	admin, _, err := Dial(t.Context(), url, "user", user)
+	as := func(name string, key ed25519.PrivateKey) (*Client, error) {
+		return Dial(t.Context(), url, DialOptions{Name: name, Key: key})
+	}
+	admin, err := as("user", user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.CloseNow()
+	defer admin.Close()
 	refusedWith := func(err error, code string) bool {
 		var r *RefusedError
 		return errors.As(err, &r) && r.Code == code
 	}
-	closed := func(ws *websocket.Conn) bool {
+	closed := func(c *Client) bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		for {
-			if _, _, err := ws.Read(ctx); err != nil {
+			if _, err := c.Read(ctx); err != nil {
 				return ctx.Err() == nil // closed by the server, not timed out
 			}
 		}
@@ -601,25 +604,25 @@ func TestAdminAdmitsAndRevokes(t *testing.T) {
 
 	// A second agent, admitted live.
 	agent2, _ := NewKey()
-	if _, _, err := Dial(t.Context(), url, "agent-2", agent2); !refusedWith(err, CodeAuthRequired) {
+	if _, err := as("agent-2", agent2); !refusedWith(err, CodeAuthRequired) {
 		t.Fatalf("agent-2 before ADMIT: %v", err)
 	}
 	if err := Admit(t.Context(), admin, "agent-2", PublicText(agent2)); err != nil {
 		t.Fatal(err)
 	}
-	a2, _, err := Dial(t.Context(), url, "agent-2", agent2)
+	a2, err := as("agent-2", agent2)
 	if err != nil {
 		t.Fatalf("agent-2 after ADMIT: %v", err)
 	}
-	defer a2.CloseNow()
+	defer a2.Close()
 
 	// agent-1's next run has a new key: its old connection goes, its old
 	// key is refused.
-	old, _, err := Dial(t.Context(), url, "agent-1", agent)
+	old, err := as("agent-1", agent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer old.CloseNow()
+	defer old.Close()
 	next, _ := NewKey()
 	if err := Admit(t.Context(), admin, "agent-1", PublicText(next)); err != nil {
 		t.Fatal(err)
@@ -627,13 +630,13 @@ func TestAdminAdmitsAndRevokes(t *testing.T) {
 	if !closed(old) {
 		t.Error("the old key's connection stayed")
 	}
-	if _, _, err := Dial(t.Context(), url, "agent-1", agent); !refusedWith(err, CodeAuthRequired) {
+	if _, err := as("agent-1", agent); !refusedWith(err, CodeAuthRequired) {
 		t.Errorf("the old key after a new one: %v", err)
 	}
-	if ws, _, err := Dial(t.Context(), url, "agent-1", next); err != nil {
+	if c, err := as("agent-1", next); err != nil {
 		t.Errorf("the new key: %v", err)
 	} else {
-		_ = ws.CloseNow()
+		_ = c.Close()
 	}
 
 	// Revoked: dropped at once, refused after.
@@ -643,16 +646,16 @@ func TestAdminAdmitsAndRevokes(t *testing.T) {
 	if !closed(a2) {
 		t.Error("the revoked agent's connection stayed")
 	}
-	if _, _, err := Dial(t.Context(), url, "agent-2", agent2); !refusedWith(err, CodeAuthRequired) {
+	if _, err := as("agent-2", agent2); !refusedWith(err, CodeAuthRequired) {
 		t.Errorf("agent-2 after REVOKE: %v", err)
 	}
 
 	// Only a verified admin may, and not on its own name.
-	a1, _, err := Dial(t.Context(), url, "agent-1", next)
+	a1, err := as("agent-1", next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a1.CloseNow()
+	defer a1.Close()
 	stranger, _ := NewKey()
 	for _, tc := range []struct {
 		name string
@@ -671,53 +674,43 @@ func TestAdminAdmitsAndRevokes(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := Dial(t.Context(), url, "mallory", stranger); !refusedWith(err, CodeAuthRequired) {
+	if _, err := as("mallory", stranger); !refusedWith(err, CodeAuthRequired) {
 		t.Errorf("mallory: %v", err)
 	}
 
 	// An open server has no list to change.
 	open := startServer(t, Options{Admins: []string{"user"}})
-	ws, _, err := Dial(t.Context(), "ws://"+open, "user", user)
+	c, err := Dial(t.Context(), "ws://"+open, DialOptions{Name: "user", Key: user})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
-	if err := Revoke(t.Context(), ws, "agent-1"); !refusedWith(err, CodeInvalidMsg) {
+	defer c.Close()
+	if err := Revoke(t.Context(), c, "agent-1"); !refusedWith(err, CodeInvalidMsg) {
 		t.Errorf("REVOKE on an open server: %v", err)
 	}
 }
 
-// Admit (a test's admin client) lets name in with the public key pub (PublicText's form) and drops
-// a connection of that name that holds another key; ws must be identified
-// as one of the server's admins.
-func Admit(ctx context.Context, ws *websocket.Conn, name, pub string) error {
-	return adminRequest(ctx, ws, map[string]string{"type": TypeAdmit, "name": name, "pubkey": pub}, TypeAdmitted)
+// Admit (a test's admin client) lets name in with the public key pub and
+// waits for the answer.
+func Admit(ctx context.Context, c *Client, name, pub string) error {
+	return adminRequest(ctx, c, map[string]string{"type": TypeAdmit, "name": name, "pubkey": pub}, TypeAdmitted)
 }
 
-// Revoke (a test's admin client) shuts name out and drops its connections; ws must be identified
-// as one of the server's admins.
-func Revoke(ctx context.Context, ws *websocket.Conn, name string) error {
-	return adminRequest(ctx, ws, map[string]string{"type": TypeRevoke, "name": name}, TypeRevoked)
+// Revoke (a test's admin client) shuts name out and waits for the answer.
+func Revoke(ctx context.Context, c *Client, name string) error {
+	return adminRequest(ctx, c, map[string]string{"type": TypeRevoke, "name": name}, TypeRevoked)
 }
 
 // adminRequest sends req and waits for its answer (want, for req's name)
-// or an ERROR, passing over whatever else the server sends meanwhile.
-func adminRequest(ctx context.Context, ws *websocket.Conn, req map[string]string, want string) error {
-	b, err := json.Marshal(req)
-	if err != nil {
+// or an ERROR about that name.
+func adminRequest(ctx context.Context, c *Client, req map[string]string, want string) error {
+	if err := c.Send(ctx, req); err != nil {
 		return err
 	}
-	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("chat: %w", err)
-	}
 	for {
-		_, b, err := ws.Read(ctx)
+		f, err := c.Read(ctx)
 		if err != nil {
-			return fmt.Errorf("chat: %s %s: %w", req["type"], req["name"], err)
-		}
-		var f struct{ Type, Name, Code, Message string }
-		if json.Unmarshal(b, &f) != nil {
-			continue
+			return fmt.Errorf("%s %s: %w", req["type"], req["name"], err)
 		}
 		switch {
 		case f.Type == TypeError && f.Name == req["name"]:

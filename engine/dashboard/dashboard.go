@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/sirupsen/logrus"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
@@ -153,70 +152,35 @@ func (d *Dashboard) Run(ctx context.Context) error {
 	}
 }
 
-type frame struct {
-	Type     string            `json:"type"`
-	Channel  string            `json:"channel"`
-	Agent    string            `json:"agent"`
-	Name     string            `json:"name"`
-	From     string            `json:"from"`
-	FromName string            `json:"from_name"`
-	To       string            `json:"to"`
-	ToName   string            `json:"to_name"`
-	Content  string            `json:"content"`
-	TS       int64             `json:"ts"`
-	Agents   []json.RawMessage `json:"agents"`
-	List     []struct {
-		Name string `json:"name"`
-	} `json:"list"`
-}
-
 func (d *Dashboard) session(ctx context.Context) error {
-	opts := &websocket.DialOptions{}
-	if d.opt.ChatSocket != "" {
-		sock := d.opt.ChatSocket
-		opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
-	}
-	ws, resp, err := websocket.Dial(ctx, d.opt.ChatURL, opts)
-	if err != nil {
-		return err
-	}
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	defer func() { _ = ws.CloseNow() }()
-	ws.SetReadLimit(4 << 20)
-	send := func(v any) error { b, _ := json.Marshal(v); return ws.Write(ctx, websocket.MessageText, b) }
 	var key ed25519.PrivateKey
 	if d.opt.Identity != "" {
+		var err error
 		if key, err = chat.ReadKey(d.opt.Identity); err != nil {
 			return err
 		}
 	}
-	if _, err := chat.Identify(ctx, ws, d.opt.Name, key); err != nil {
+	c, err := chat.Dial(ctx, d.opt.ChatURL, chat.DialOptions{Socket: d.opt.ChatSocket, Name: d.opt.Name, Key: key})
+	if err != nil {
 		return err
 	}
+	defer func() { _ = c.Close() }()
 	d.mu.Lock()
 	d.connected = true
 	d.changed()
 	d.mu.Unlock()
-	if err := send(map[string]string{"type": "LIST_CHANNELS"}); err != nil {
+	if err := c.Send(ctx, map[string]string{"type": chat.TypeListChannels}); err != nil {
 		return err
 	}
 	for {
-		_, b, err := ws.Read(ctx)
+		f, err := c.Read(ctx)
 		if err != nil {
 			return err
 		}
-		var f frame
-		if json.Unmarshal(b, &f) != nil {
-			continue
-		}
 		switch f.Type {
-		case "CHANNELS":
-			for _, c := range f.List {
-				_ = send(map[string]string{"type": "JOIN", "channel": c.Name})
+		case chat.TypeChannels:
+			for _, ch := range f.Channels() {
+				_ = c.Join(ctx, ch.Name)
 			}
 		default:
 			d.apply(f)
@@ -225,7 +189,7 @@ func (d *Dashboard) session(ctx context.Context) error {
 }
 
 // apply folds one chat event into the state.
-func (d *Dashboard) apply(f frame) {
+func (d *Dashboard) apply(f chat.Frame) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ch := func(name string) *Channel {
@@ -237,19 +201,18 @@ func (d *Dashboard) apply(f frame) {
 		return c
 	}
 	switch f.Type {
-	case "JOINED":
+	case chat.TypeJoined:
 		c := ch(f.Channel)
-		for _, raw := range f.Agents {
-			var a struct{ ID, Name string }
-			if json.Unmarshal(raw, &a) == nil && a.Name != d.opt.Name {
+		for _, a := range f.Agents {
+			if a.Name != d.opt.Name {
 				c.Agents[a.ID] = a.Name
 			}
 		}
-	case "AGENT_JOINED":
+	case chat.TypeAgentJoined:
 		ch(f.Channel).Agents[f.Agent] = f.Name
-	case "AGENT_LEFT":
+	case chat.TypeAgentLeft:
 		delete(ch(f.Channel).Agents, f.Agent)
-	case "MSG":
+	case chat.TypeMsg:
 		if len(f.To) == 0 {
 			return
 		}

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
 )
@@ -43,19 +40,6 @@ type RunnerOptions struct {
 	Log io.Writer
 }
 
-type chatFrame struct {
-	Type     string `json:"type"`
-	From     string `json:"from,omitempty"`
-	FromName string `json:"from_name,omitempty"`
-	To       string `json:"to,omitempty"`
-	Content  string `json:"content,omitempty"`
-	AgentID  string `json:"agent_id,omitempty"`
-	Channel  string `json:"channel,omitempty"`
-	Name     string `json:"name,omitempty"`
-	Code     string `json:"code,omitempty"`
-	Message  string `json:"message,omitempty"`
-}
-
 // RunAgent is an agent's life in the swarm: connect to the chat server,
 // join the channels, and for every message that mentions it (or is sent to
 // it directly) run the runtime once with the mission and the message, and
@@ -68,52 +52,34 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 			fmt.Fprintf(opt.Log, "runner: "+format+"\n", args...)
 		}
 	}
-	ws, resp, err := websocket.Dial(ctx, opt.ChatURL, nil)
-	if err != nil {
-		return fmt.Errorf("chat %s: %w", opt.ChatURL, err)
-	}
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	defer func() { _ = ws.CloseNow() }()
-	ws.SetReadLimit(4 << 20)
-	send := func(v any) error {
-		b, _ := json.Marshal(v)
-		return ws.Write(ctx, websocket.MessageText, b)
-	}
-	read := func() (chatFrame, error) {
-		var f chatFrame
-		_, b, err := ws.Read(ctx)
-		if err != nil {
-			return f, err
-		}
-		return f, json.Unmarshal(b, &f)
-	}
 	var key ed25519.PrivateKey
 	if opt.Identity != "" {
+		var err error
 		if key, err = chat.ReadKey(opt.Identity); err != nil {
 			return err
 		}
 	}
-	me, err := chat.Identify(ctx, ws, opt.Name, key)
+	c, err := chat.Dial(ctx, opt.ChatURL, chat.DialOptions{Name: opt.Name, Key: key})
 	if err != nil {
 		return fmt.Errorf("chat as %s: %w", opt.Name, err)
 	}
+	defer func() { _ = c.Close() }()
+	me := c.ID
 	for _, ch := range opt.Channels {
-		if err := send(map[string]string{"type": "JOIN", "channel": ch}); err != nil {
+		if err := c.Join(ctx, ch); err != nil {
 			return err
 		}
 	}
 	logf("%s (%s) joined %s", opt.Name, me, strings.Join(opt.Channels, " "))
 	for {
-		f, err := read()
+		f, err := c.Read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("chat connection lost: %w", err)
 		}
-		if f.Type != "MSG" || f.From == me {
+		if f.Type != chat.TypeMsg || f.From == me {
 			continue
 		}
 		direct := f.To == me
@@ -127,14 +93,14 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		logf("task from %s in %s", f.FromName, f.To)
 		opt.Env = RefreshToken(opt.Env)
 		answer := runOnce(ctx, opt, f)
-		if err := send(map[string]string{"type": "MSG", "to": reply, "content": answer}); err != nil {
+		if err := c.Say(ctx, reply, answer); err != nil {
 			return err
 		}
 	}
 }
 
 // runOnce runs the runtime with the mission and the message as its prompt.
-func runOnce(ctx context.Context, opt RunnerOptions, f chatFrame) string {
+func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame) string {
 	timeout := opt.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
