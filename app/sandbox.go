@@ -13,21 +13,21 @@ import (
 	"github.com/thesystem-dev/thesystem/cli"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/dashboard"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/listeners"
-	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error) {
-	return sandbox.RunInit(ctx, sandbox.InitOptions{
+	return guest.RunInit(ctx, guest.InitOptions{
 		SocketDir: socketDir, ChatSocket: chatSocket, TokenFile: tokenFile, ProxyAddr: proxyAddr, ChatAddr: chatAddr, Argv: argv,
 		Env: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr,
 	})
 }
 
 func runAgent(ctx context.Context, name, identity string, channels []string, mission string, argv []string) error {
-	return sandbox.RunAgent(ctx, sandbox.RunnerOptions{
+	return guest.RunAgent(ctx, guest.RunnerOptions{
 		Name: name, Identity: identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: channels, Mission: mission,
 		Argv: argv, Env: os.Environ(), Log: os.Stderr,
 	})

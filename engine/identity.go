@@ -11,7 +11,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/config"
-	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 )
 
 // The chat names of the identities the engine issues besides the agents'.
@@ -46,7 +46,7 @@ func (e *Engine) issueIdentities() ([]string, error) {
 	if err := mkdirOwned(dir, uid, gid); err != nil {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
-	if err := chat.WriteKey(filepath.Join(dir, sandbox.IdentityFile), dash, 0o400, uid, gid); err != nil {
+	if err := chat.WriteKey(filepath.Join(dir, guest.IdentityFile), dash, 0o400, uid, gid); err != nil {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
 	e.chatAdmin.Store(&user)

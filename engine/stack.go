@@ -22,6 +22,8 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/relay"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
 	"github.com/thesystem-dev/thesystem/engine/webguard"
@@ -90,9 +92,9 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if cfg.Server.Chat == config.ChatUpstream {
 				return e.runUpstreamChat(ctx, chatAddr, logs)
 			}
-			args := []string{"chat", "serve", "--socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
+			args := []string{"chat", "serve", "--socket", guest.ServiceDir + "/" + guest.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
 				// The host's relay, the agents' in-container one; the dashboard's page.
-				"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(sandbox.ChatPort),
+				"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(guest.ChatPort),
 				"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ",")}
 			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "", "", "server.port", append(args, allow...)...)
 		}),
@@ -121,12 +123,12 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 			if err != nil {
 				return err
 			}
-			args := []string{"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", sandbox.ServiceDir + "/" + sandbox.ChatSocket,
-				"--socket", sandbox.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
+			args := []string{"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", guest.ServiceDir + "/" + guest.ChatSocket,
+				"--socket", guest.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
 			identityDir := ""
 			if e.chatAdmin.Load() != nil {
 				identityDir = e.tier.agentsDir + "/" + filepath.Base(e.opt.Paths.DashboardIdentityDir())
-				args = append(args, "--identity", sandbox.IdentityDir+"/"+sandbox.IdentityFile)
+				args = append(args, "--identity", guest.IdentityDir+"/"+guest.IdentityFile)
 			}
 			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, t.dashDir, identityDir, "server.dashboard", args...)
 		}),
@@ -242,7 +244,7 @@ func (e *Engine) runUpstreamChat(ctx context.Context, addr string, logs *supervi
 	supervise.Report(ctx, "upstream agentchat %s", version)
 	host, port, _ := net.SplitHostPort(addr)
 	_ = os.Remove(e.opt.Paths.ChatSocket()) // the embedded server's, from an earlier run
-	relay, err := sandbox.ForwardToTCP(ctx, e.opt.Paths.ChatSocket(), addr)
+	relay, err := relay.ForwardToTCP(ctx, e.opt.Paths.ChatSocket(), addr)
 	if err != nil {
 		return err
 	}
@@ -406,9 +408,9 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 		logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: fmt.Sprintf("not forwarded: %s (%s)", d.Name, d.Reason)})
 	}
 	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
-	argv := []string{sandbox.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
+	argv := []string{guest.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
 	if key != nil {
-		argv = append(argv, "--identity", sandbox.AgentDir+"/"+sandbox.IdentityFile)
+		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
 	}
 	mission := cfg.Swarm.Mission
 	if cfg.Swarm.MissionFile != "" {
@@ -446,7 +448,7 @@ func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *superv
 	if err != nil {
 		return err
 	}
-	relay, err := sandbox.Forward(ctx, addr, socket)
+	relay, err := relay.Forward(ctx, addr, socket)
 	if err != nil {
 		_ = p.Remove(id)
 		return fmt.Errorf("%s port: %w (set %s in thesystem.yaml)", name, err, setting)

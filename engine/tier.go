@@ -19,6 +19,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
 	"github.com/thesystem-dev/thesystem/engine/vm"
@@ -269,7 +270,7 @@ func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
 	if chatKey != nil { // its chat identity, beside the token, nowhere else
-		if err := chat.WriteKey(filepath.Join(dir, sandbox.IdentityFile), chatKey, 0o400, uid, gid); err != nil {
+		if err := chat.WriteKey(filepath.Join(dir, guest.IdentityFile), chatKey, 0o400, uid, gid); err != nil {
 			return "", fmt.Errorf("chat identity for %s: %w", name, err)
 		}
 	}
@@ -291,7 +292,7 @@ func mkdirOwned(dir string, uid, gid int) error {
 // readable by the agent only.
 func (e *Engine) writeTokenFile(dir, tok string) error {
 	uid, gid := e.tokenOwner()
-	return atomicfile.WriteOwned(filepath.Join(dir, sandbox.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
+	return atomicfile.WriteOwned(filepath.Join(dir, guest.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
 }
 
 // tokenOwner is who must own the files handed to the containers (token

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/thesystem-dev/thesystem/engine/config"
-	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
@@ -90,7 +90,7 @@ func TestAgentTokenDirs(t *testing.T) {
 	if len(runs) != 1 || runs[0].Name() != filepath.Base(second) {
 		t.Fatalf("left on the host: %v", runs)
 	}
-	b, err := os.ReadFile(filepath.Join(paths.AgentDir("agent-1"), runs[0].Name(), sandbox.TokenFile))
+	b, err := os.ReadFile(filepath.Join(paths.AgentDir("agent-1"), runs[0].Name(), guest.TokenFile))
 	if err != nil || string(b) != "tsa_two\n" {
 		t.Fatalf("token file: %q %v", b, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/proxy"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
@@ -117,19 +118,19 @@ func TestClaudeCodeInContainer(t *testing.T) {
 		_ = os.MkdirAll(d, 0o755)
 		_ = os.Chmod(d, 0o755)
 	}
-	tokFile := filepath.Join(agentDir, TokenFile)
+	tokFile := filepath.Join(agentDir, guest.TokenFile)
 	_ = os.WriteFile(tokFile, []byte(token+"\n"), 0o400)
 	_ = os.Chown(tokFile, 1000, 1000)
 	var lc net.ListenConfig
-	pl, err := lc.Listen(t.Context(), "unix", filepath.Join(sockets, ProxySocket))
+	pl, err := lc.Listen(t.Context(), "unix", filepath.Join(sockets, guest.ProxySocket))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := lc.Listen(t.Context(), "unix", filepath.Join(sockets, ChatSocket))
+	cl, err := lc.Listen(t.Context(), "unix", filepath.Join(sockets, guest.ChatSocket))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{ProxySocket, ChatSocket} {
+	for _, s := range []string{guest.ProxySocket, guest.ChatSocket} {
 		_ = os.Chmod(filepath.Join(sockets, s), 0o666)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

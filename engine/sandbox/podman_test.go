@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 )
 
 // podmanService is a real `podman system service` of the test's own: its
@@ -137,16 +138,16 @@ func socketDir(t *testing.T, token string, owner int) (string, *[]string) {
 	if err := os.Mkdir(agentDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(agentDir, TokenFile), []byte(token+"\n"), 0o400); err != nil {
+	if err := os.WriteFile(filepath.Join(agentDir, guest.TokenFile), []byte(token+"\n"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(filepath.Join(agentDir, TokenFile), owner, owner); err != nil {
+	if err := os.Chown(filepath.Join(agentDir, guest.TokenFile), owner, owner); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var seen []string
 	var lc net.ListenConfig
-	pl, err := lc.Listen(t.Context(), "unix", filepath.Join(dir, ProxySocket))
+	pl, err := lc.Listen(t.Context(), "unix", filepath.Join(dir, guest.ProxySocket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,14 +162,14 @@ func socketDir(t *testing.T, token string, owner int) (string, *[]string) {
 		_, _ = w.Write([]byte("proxied"))
 	})}
 	go func() { _ = proxy.Serve(pl) }()
-	cl, err := lc.Listen(t.Context(), "unix", filepath.Join(dir, ChatSocket))
+	cl, err := lc.Listen(t.Context(), "unix", filepath.Join(dir, guest.ChatSocket))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = chat.New(chat.Options{Channels: []string{"#general"}}).Serve(ctx, cl) }()
 	t.Cleanup(func() { cancel(); _ = proxy.Close() })
-	for _, s := range []string{ProxySocket, ChatSocket} {
+	for _, s := range []string{guest.ProxySocket, guest.ChatSocket} {
 		_ = os.Chmod(filepath.Join(dir, s), 0o666)
 	}
 	return dir, &seen

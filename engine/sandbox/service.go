@@ -9,6 +9,7 @@ import (
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 )
 
 // ServiceSpec is a container of the stack's own (the chat server, the
@@ -39,13 +40,13 @@ func (s ServiceSpec) ContainerName() string { return "thesystem-" + s.Stack + "-
 // Generator is podman's spec for the service container.
 func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
 	a := AgentSpec{Agent: s.Name, Stack: s.Stack, Image: s.Image, InitBinary: s.InitBinary,
-		Argv: []string{InitPath}, User: s.User, IDs: s.IDs, Memory: 512 << 20, CPUs: 1, Pids: 256}
+		Argv: []string{guest.InitPath}, User: s.User, IDs: s.IDs, Memory: 512 << 20, CPUs: 1, Pids: 256}
 	g, err := a.Generator()
 	if err != nil {
 		return nil, err
 	}
 	g.Name = s.ContainerName()
-	g.Entrypoint = append([]string{InitPath}, s.Args...)
+	g.Entrypoint = append([]string{guest.InitPath}, s.Args...)
 	g.Command = nil
 	g.Volumes = nil
 	g.WorkDir = "/"
@@ -54,20 +55,20 @@ func (s ServiceSpec) Generator() (*specgen.SpecGenerator, error) {
 	g.StopSignal = &term
 	var mounts []spec.Mount
 	for _, m := range g.Mounts {
-		if m.Destination == AgentDir || m.Destination == SocketDir {
+		if m.Destination == guest.AgentDir || m.Destination == guest.SocketDir {
 			continue // no token, no proxy socket
 		}
 		mounts = append(mounts, m)
 	}
 	if s.IdentityDir != "" {
-		mounts = append(mounts, spec.Mount{Destination: IdentityDir, Type: "bind", Source: s.IdentityDir, Options: []string{"ro", "bind"}})
+		mounts = append(mounts, spec.Mount{Destination: guest.IdentityDir, Type: "bind", Source: s.IdentityDir, Options: []string{"ro", "bind"}})
 	}
 	mode := "rw"
 	if s.OwnDir != "" {
 		mode = "ro"
-		mounts = append(mounts, spec.Mount{Destination: OwnDir, Type: "bind", Source: s.OwnDir, Options: []string{"rw", "bind"}})
+		mounts = append(mounts, spec.Mount{Destination: guest.OwnDir, Type: "bind", Source: s.OwnDir, Options: []string{"rw", "bind"}})
 	}
-	g.Mounts = append(mounts, spec.Mount{Destination: ServiceDir, Type: "bind", Source: s.ServiceDir, Options: []string{mode, "bind"}})
+	g.Mounts = append(mounts, spec.Mount{Destination: guest.ServiceDir, Type: "bind", Source: s.ServiceDir, Options: []string{mode, "bind"}})
 	return g, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/thesystem-dev/thesystem/engine/guest"
 )
 
 // Labels that mark a container or volume as TheSystem's.
@@ -17,17 +18,6 @@ const (
 	LabelAgent   = "dev.thesystem.agent"
 	LabelStack   = "dev.thesystem.stack"
 )
-
-// Paths inside an agent container.
-const (
-	InitPath     = "/thesystem"
-	ProjectPath  = "/project"
-	WorkspaceDir = "/workspace"
-)
-
-// ChatPort is where an agent finds the chat server on its container's
-// loopback (the init's relay): the Host its clients send.
-const ChatPort = 6667
 
 // AgentSpec is one agent's container.
 type AgentSpec struct {
@@ -81,12 +71,12 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 	g := specgen.NewSpecGenerator(a.Image, false)
 	g.Name = a.ContainerName()
 	g.Labels = map[string]string{LabelManaged: "true", LabelAgent: a.Agent, LabelStack: a.Stack}
-	chatSock := SocketDir + "/" + ChatSocket
+	chatSock := guest.SocketDir + "/" + guest.ChatSocket
 	if a.ServiceDir != "" {
-		chatSock = ServiceDir + "/" + ChatSocket
+		chatSock = guest.ServiceDir + "/" + guest.ChatSocket
 	}
-	g.Entrypoint = []string{InitPath, "sandbox-init", "--socket-dir", SocketDir, "--chat-socket", chatSock,
-		"--token-file", AgentDir + "/" + TokenFile, "--"}
+	g.Entrypoint = []string{guest.InitPath, "sandbox-init", "--socket-dir", guest.SocketDir, "--chat-socket", chatSock,
+		"--token-file", guest.AgentDir + "/" + guest.TokenFile, "--"}
 	g.Command = a.Argv
 	g.Env = map[string]string{}
 	for _, kv := range a.Env {
@@ -97,8 +87,8 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 			}
 		}
 	}
-	g.Env["HOME"] = WorkspaceDir
-	g.WorkDir = WorkspaceDir
+	g.Env["HOME"] = guest.WorkspaceDir
+	g.WorkDir = guest.WorkspaceDir
 	g.User = a.User
 	a.IDs.apply(g)
 	g.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
@@ -115,17 +105,17 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 		// podman gives the tmpfs the mode of the image's /tmp (1777 in
 		// every distribution's root filesystem).
 		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw", "nosuid", "nodev", "mode=1777", "size=256m"}},
-		{Destination: InitPath, Type: "bind", Source: a.InitBinary, Options: []string{"ro", "bind"}},
-		{Destination: SocketDir, Type: "bind", Source: a.SocketDir, Options: []string{"ro", "bind"}},
-		{Destination: AgentDir, Type: "bind", Source: a.AgentDir, Options: []string{"ro", "bind"}},
+		{Destination: guest.InitPath, Type: "bind", Source: a.InitBinary, Options: []string{"ro", "bind"}},
+		{Destination: guest.SocketDir, Type: "bind", Source: a.SocketDir, Options: []string{"ro", "bind"}},
+		{Destination: guest.AgentDir, Type: "bind", Source: a.AgentDir, Options: []string{"ro", "bind"}},
 	}
 	if a.ServiceDir != "" {
-		g.Mounts = append(g.Mounts, spec.Mount{Destination: ServiceDir, Type: "bind", Source: a.ServiceDir, Options: []string{"ro", "bind"}})
+		g.Mounts = append(g.Mounts, spec.Mount{Destination: guest.ServiceDir, Type: "bind", Source: a.ServiceDir, Options: []string{"ro", "bind"}})
 	}
 	if a.ProjectDir != "" {
-		g.Mounts = append(g.Mounts, spec.Mount{Destination: ProjectPath, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "bind"}})
+		g.Mounts = append(g.Mounts, spec.Mount{Destination: guest.ProjectPath, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "bind"}})
 	}
-	g.Volumes = []*specgen.NamedVolume{{Name: a.Workspace, Dest: WorkspaceDir}}
+	g.Volumes = []*specgen.NamedVolume{{Name: a.Workspace, Dest: guest.WorkspaceDir}}
 	pids := a.Pids
 	if pids <= 0 {
 		pids = 512

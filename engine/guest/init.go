@@ -1,34 +1,16 @@
-package sandbox
+package guest
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/thesystem-dev/thesystem/engine/provider"
-)
-
-// Paths inside a sandbox: the shared socket directory and the agent's own
-// directory, both bind-mounted read-only from the container host.
-const (
-	SocketDir  = "/run/thesystem/sockets"
-	ServiceDir = "/run/thesystem/services"
-	// IdentityDir holds a service container's chat key (ServiceSpec).
-	IdentityDir = "/run/thesystem/identity"
-	// IdentityFile is the name of a chat key in its dir.
-	IdentityFile = "identity.pem"
-	// OwnDir is a service container's own socket dir (ServiceSpec.OwnDir).
-	OwnDir      = "/run/thesystem/own"
-	AgentDir    = "/run/thesystem/agent"
-	ProxySocket = "agentauth.sock"
-	ChatSocket  = "chat.sock"
-	TokenFile   = "token"
+	"github.com/thesystem-dev/thesystem/engine/relay"
 )
 
 // InitOptions configure the in-container init.
@@ -83,68 +65,6 @@ func ChildEnv(env []string, proxyAddr, chatAddr, tokenFile, token string) []stri
 		out = append(out, k+"="+v)
 	}
 	return out
-}
-
-// Forward listens on addr and relays every connection to the unix socket,
-// until the listener is closed.
-func Forward(ctx context.Context, addr, socket string) (net.Listener, error) {
-	return relayListener(ctx, "tcp", addr, "unix", socket)
-}
-
-// ForwardToTCP listens on the unix socket and relays every connection to
-// the TCP address (a server that cannot listen on a socket itself).
-func ForwardToTCP(ctx context.Context, socket, addr string) (net.Listener, error) {
-	ln, err := relayListener(ctx, "unix", socket, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	// The directory decides who reaches it (the containers' agent user).
-	if err := os.Chmod(socket, 0o666); err != nil {
-		_ = ln.Close()
-		return nil, err
-	}
-	return ln, nil
-}
-
-func relayListener(ctx context.Context, lnNet, lnAddr, dialNet, dialAddr string) (net.Listener, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, lnNet, lnAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", lnAddr, err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go relay(ctx, c, dialNet, dialAddr)
-		}
-	}()
-	return ln, nil
-}
-
-type closeWriter interface{ CloseWrite() error }
-
-func relay(ctx context.Context, c net.Conn, network, addr string) {
-	defer func() { _ = c.Close() }()
-	u, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err != nil {
-		return
-	}
-	defer func() { _ = u.Close() }()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		_, _ = io.Copy(u, c)
-		if cw, ok := u.(closeWriter); ok {
-			_ = cw.CloseWrite()
-		}
-	})
-	_, _ = io.Copy(c, u)
-	if cw, ok := c.(closeWriter); ok {
-		_ = cw.CloseWrite()
-	}
-	wg.Wait()
 }
 
 // RefreshToken is env with the agent's token as its token file has it now
@@ -214,7 +134,7 @@ func RunInit(ctx context.Context, opt InitOptions) (int, error) {
 		{opt.ProxyAddr, filepath.Join(opt.SocketDir, ProxySocket)},
 		{opt.ChatAddr, chatSock},
 	} {
-		ln, err := Forward(ctx, f.addr, f.sock)
+		ln, err := relay.Forward(ctx, f.addr, f.sock)
 		if err != nil {
 			return 2, err
 		}
