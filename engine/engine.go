@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,7 +75,7 @@ type Engine struct {
 	opt   Options
 	since time.Time
 	log   logrus.FieldLogger
-	proxy *proxy.Proxy
+	proxy *proxy.Host
 	sup   *supervise.Supervisor
 
 	opMu sync.Mutex // one start/stop/restart at a time
@@ -105,18 +104,17 @@ func New(opt Options) (*Engine, error) {
 	}
 	e := &Engine{opt: opt, since: time.Now(), log: opt.Log.WithField("component", "engine")}
 	cfg := opt.Config.Config
-	p, err := proxy.New(proxy.Options{
+	p, err := proxy.NewHost(proxy.Options{
 		Port:      cfg.Proxy.Port,
 		Upstreams: cfg.Proxy.Upstreams,
 		Budget:    proxy.Budget{Tokens: cfg.Proxy.Budget.Tokens, Requests: cfg.Proxy.Budget.Requests, Period: cfg.Proxy.Budget.BudgetPeriod()},
-		Audit:     &auditFile{path: opt.Paths.AuditFile()},
 		Log:       opt.Log,
 		OnBudgetSpent: func(_, msg string) {
 			if f := e.budgetNote.Load(); f != nil {
 				(*f)(msg)
 			}
 		},
-	})
+	}, e.keyStore, opt.Paths.UserTokenFile(), opt.Paths.AuditFile())
 	if err != nil {
 		return nil, err
 	}
@@ -185,22 +183,11 @@ func (e *Engine) Start(ctx context.Context) error {
 		return api.ErrBusy
 	}
 	defer e.opMu.Unlock()
-	store, err := e.keyStore(ctx)
-	if err != nil {
+	if err := e.proxy.Begin(ctx); err != nil {
 		return api.Errorf(api.ErrUnavailable, err.Error())
 	}
-	keys, err := secrets.LoadAll(ctx, store)
-	if err != nil {
-		return api.Errorf(api.ErrUnavailable, fmt.Sprintf("read keys: %v", err))
-	}
-	if err := e.proxy.SetKeys(keys); err != nil {
-		return err
-	}
-	if err := e.proxy.IssueUserTokenFile(e.opt.Paths.UserTokenFile()); err != nil {
-		return err
-	}
 	if err := e.sup.Start(ctx); err != nil {
-		_ = os.Remove(e.opt.Paths.UserTokenFile())
+		e.proxy.End()
 		return api.Errorf(api.ErrStartFailed, err.Error())
 	}
 	e.log.Info("stack started")
@@ -215,7 +202,7 @@ func (e *Engine) Stop(context.Context) error {
 	defer e.opMu.Unlock()
 	wasRunning := e.Status().Running
 	e.sup.Stop()
-	_ = os.Remove(e.opt.Paths.UserTokenFile())
+	e.proxy.End()
 	if wasRunning {
 		e.log.Info("stack stopped")
 	}
@@ -432,8 +419,8 @@ func (e *Engine) SetKey(ctx context.Context, name, key string) (api.KeyInfo, err
 	if err := store.Set(ctx, p.Name, k); err != nil {
 		return api.KeyInfo{}, api.Errorf(api.ErrUnavailable, err.Error())
 	}
-	if err := e.proxy.SetKey(p.Name, k); err != nil {
-		return api.KeyInfo{}, err
+	if err := e.proxy.Reload(ctx); err != nil { // the one way keys reach the proxy
+		return api.KeyInfo{}, api.Errorf(api.ErrUnavailable, fmt.Sprintf("stored, but not swapped into the proxy: %v", err))
 	}
 	e.log.WithField("provider", p.Name).Info("key stored and hot-swapped")
 	return api.KeyInfo{Provider: p.Name, Fingerprint: k.Fingerprint()}, nil
@@ -454,7 +441,10 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) error {
 	} else if err != nil {
 		return api.Errorf(api.ErrUnavailable, err.Error())
 	}
-	return e.proxy.SetKey(p.Name, secrets.Key{})
+	if err := e.proxy.Reload(ctx); err != nil {
+		return api.Errorf(api.ErrUnavailable, fmt.Sprintf("deleted, but the proxy still has it: %v", err))
+	}
+	return nil
 }
 
 // RotateTokens revokes and re-issues every agent token, and hands each
@@ -521,29 +511,6 @@ func LookTool(limactl string) func(string) (string, error) {
 		}
 		return exec.LookPath(name)
 	}
-}
-
-// auditFile appends to the audit log, opening it on first use.
-type auditFile struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-}
-
-func (a *auditFile) Write(b []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.f == nil {
-		if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
-			return 0, err
-		}
-		f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return 0, err
-		}
-		a.f = f
-	}
-	return a.f.Write(b)
 }
 
 var _ api.Backend = (*Engine)(nil)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +19,91 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 )
+
+// Host is the proxy as a host process runs it, the daemon's and `thesystem
+// proxy`'s alike: the keys from the store (read at Begin and on every
+// Reload: the one way keys reach a running proxy), the user token file
+// (new at each Begin, gone at End) and the audit log (appended, 0600,
+// opened on first use).
+type Host struct {
+	*Proxy
+	// Store opens the key store (once; the daemon opens it lazily).
+	Store func(ctx context.Context) (secrets.Store, error)
+	// TokenFile receives the user token (mode 0600).
+	TokenFile string
+}
+
+// NewHost makes the proxy with opt, auditing to auditFile.
+func NewHost(opt Options, store func(context.Context) (secrets.Store, error), tokenFile, auditFile string) (*Host, error) {
+	opt.Audit = &AuditLog{Path: auditFile}
+	p, err := New(opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{Proxy: p, Store: store, TokenFile: tokenFile}, nil
+}
+
+// Begin loads the keys and issues a fresh user token into TokenFile.
+func (h *Host) Begin(ctx context.Context) error {
+	if err := h.Reload(ctx); err != nil {
+		return err
+	}
+	return h.IssueUserTokenFile(h.TokenFile)
+}
+
+// End removes the user token file.
+func (h *Host) End() { _ = os.Remove(h.TokenFile) }
+
+// Reload reads every key from the store again and swaps them in;
+// requests in flight keep the key they were sent with. On an error the
+// current keys stay.
+func (h *Host) Reload(ctx context.Context) error {
+	store, err := h.Store(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := secrets.LoadAll(ctx, store)
+	if err != nil {
+		return fmt.Errorf("read keys: %w", err)
+	}
+	return h.SetKeys(keys)
+}
+
+// AuditLog appends to the audit log file (0600, its dir 0700), opening
+// it on first use.
+type AuditLog struct {
+	Path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func (a *AuditLog) Write(b []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		if err := os.MkdirAll(filepath.Dir(a.Path), 0o700); err != nil {
+			return 0, fmt.Errorf("audit log: %w", err)
+		}
+		f, err := os.OpenFile(a.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return 0, fmt.Errorf("audit log: %w", err)
+		}
+		a.f = f
+	}
+	return a.f.Write(b)
+}
+
+// Close closes the file (a later Write opens it again).
+func (a *AuditLog) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return nil
+	}
+	err := a.f.Close()
+	a.f = nil
+	return err
+}
 
 // RunOptions are what Run needs to serve the proxy as a process: where
 // the keys are, where to listen, and where its files go.
@@ -44,60 +130,45 @@ type RunOptions struct {
 	Out io.Writer
 }
 
-// Run serves the proxy until ctx is cancelled. It refuses to start when
-// the port or the socket is taken, naming what to change; on stop it
-// removes its token, socket and pid files.
+// Run serves the proxy in the foreground (`thesystem proxy`) until ctx is
+// cancelled: a Host on its own listeners, with a control socket for key
+// reloads. It refuses to start when the port or the socket is taken,
+// naming what to change; on stop it removes its token file.
 func Run(ctx context.Context, ro RunOptions) error {
-	keys, err := secrets.LoadAll(ctx, ro.Store)
-	if err != nil {
-		return fmt.Errorf("load keys: %w", err)
+	if err := os.MkdirAll(filepath.Dir(ro.TokenFile), 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
 	}
-	for _, dir := range []string{filepath.Dir(ro.TokenFile), filepath.Dir(ro.AuditFile)} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("state dir: %w", err)
-		}
-	}
-	audit, err := os.OpenFile(ro.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit log: %w", err)
-	}
-	defer func() { _ = audit.Close() }()
-	ro.Audit = audit
-
 	tcp, sock, err := Listen(ctx, ro.Addr, ro.Socket, 0o600)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tcp.Close(); _ = sock.Close() }()
 	ro.Port = tcp.Addr().(*net.TCPAddr).Port
-
-	p, err := New(ro.Options)
+	h, err := NewHost(ro.Options, func(context.Context) (secrets.Store, error) { return ro.Store, nil }, ro.TokenFile, ro.AuditFile)
 	if err != nil {
 		return err
 	}
-	if err := p.SetKeys(keys); err != nil {
+	audit := h.opt.Audit.(*AuditLog)
+	defer func() { _ = audit.Close() }()
+	if _, err := audit.Write(nil); err != nil { // not writable: say so now
 		return err
 	}
-	if err := p.IssueUserTokenFile(ro.TokenFile); err != nil {
+	if err := h.Begin(ctx); err != nil {
 		return err
 	}
-	defer func() { _ = os.Remove(ro.TokenFile) }()
+	defer h.End()
 	out := ro.Out
 	if out == nil {
 		out = io.Discard
 	}
 	reload := func() (string, error) {
-		keys, err := secrets.LoadAll(ctx, ro.Store)
-		if err == nil {
-			err = p.SetKeys(keys)
-		}
-		if err != nil {
+		if err := h.Reload(ctx); err != nil {
 			fmt.Fprintf(out, "agentauth: reload failed, keeping the current keys: %v\n", err)
 			return "", err
 		}
 		fmt.Fprint(out, "agentauth: keys reloaded; ")
-		reportKeys(out, p.Backends())
-		return strings.Join(p.Backends(), " "), nil
+		reportKeys(out, h.Backends())
+		return strings.Join(h.Backends(), " "), nil
 	}
 	if ro.ControlSocket != "" {
 		ctl, err := unixsock.Listen(ctx, ro.ControlSocket, 0o600)
@@ -109,10 +180,10 @@ func Run(ctx context.Context, ro RunOptions) error {
 	}
 	fmt.Fprintf(out, "agentauth: listening on http://%s and unix:%s\n", tcp.Addr(), ro.Socket)
 	fmt.Fprintf(out, "agentauth: user token in %s (Authorization: Bearer <token>, or as the provider API key)\n", ro.TokenFile)
-	reportKeys(out, p.Backends())
+	reportKeys(out, h.Backends())
 
 	served := make(chan error, 1)
-	go func() { served <- p.ServeListeners(ctx, tcp, sock) }()
+	go func() { served <- h.ServeListeners(ctx, tcp, sock) }()
 	for {
 		select {
 		case err := <-served:
