@@ -80,7 +80,9 @@ type Engine struct {
 
 	opMu sync.Mutex // one start/stop/restart at a time
 
-	tier *tier
+	// tier is where the containers run (vm.driver), layout its paths.
+	tier   vm.Driver
+	layout vm.Layout
 
 	agentImageRef atomic.Pointer[string]
 	// chatAdmin is the user's chat key, which admits and revokes the
@@ -120,9 +122,14 @@ func New(opt Options) (*Engine, error) {
 	}
 	e.proxy = p
 	logs := supervise.NewLogs(2000)
-	if e.tier, err = e.newTier(logs); err != nil {
+	if e.tier, err = vm.New(vm.Options{
+		Config: cfg, Paths: opt.Paths, Stack: e.stackName(), Component: api.ComponentVM, InitBinary: opt.InitBinary, Logs: logs,
+		PodmanArgs: opt.PodmanArgs, PodmanConf: opt.PodmanConf, Root: os.Geteuid() == 0,
+		Limactl: opt.Limactl, Images: opt.VMImages, StartTimeout: opt.VMStartTimeout,
+	}); err != nil {
 		return nil, err
 	}
+	e.layout = e.tier.Layout()
 	e.sup, err = supervise.New(e.specs(logs), logs)
 	if err != nil {
 		return nil, err
@@ -244,7 +251,7 @@ func (e *Engine) Reinstall(ctx context.Context) error {
 		return api.ErrBusy
 	}
 	defer e.opMu.Unlock()
-	p, err := sandbox.Connect(ctx, e.tier.driver.PodmanSocket())
+	p, err := sandbox.Connect(ctx, e.layout.PodmanSocket)
 	if err != nil {
 		return api.Errorf(api.ErrNotRunning, "start the stack first: reinstall needs its podman service ("+err.Error()+")")
 	}
@@ -277,11 +284,9 @@ func (e *Engine) Destroy(ctx context.Context) error {
 		return api.ErrBusy
 	}
 	e.sup.Stop()
-	var err error
-	if e.tier.lima != nil {
-		err = e.destroyVM(ctx)
-	} else {
-		err = e.destroySandbox(ctx)
+	err := e.tier.Destroy(ctx)
+	if err == nil && e.opt.RuntimeBinary == "" {
+		err = os.RemoveAll(e.opt.Paths.RuntimesDir())
 	}
 	e.opMu.Unlock()
 	if err != nil {
@@ -491,10 +496,8 @@ func (e *Engine) Doctor(ctx context.Context) []api.Check {
 	in := doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
 		Runtime: InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)}
 	in.LookPath = LookTool(e.opt.Limactl)
-	if e.tier.lima != nil {
-		if st, err := e.tier.driver.Status(ctx); err == nil {
-			in.VM = strings.TrimSpace(string(st.State) + " " + st.Detail)
-		}
+	if st, err := e.tier.Status(ctx); err == nil {
+		in.VM = strings.TrimSpace(string(st.State) + " " + st.Detail)
 	}
 	return doctor.Run(ctx, in)
 }

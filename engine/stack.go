@@ -65,13 +65,13 @@ func (e *Engine) agents() []agentSpec {
 // containers, and the agents, each in its own container.
 func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	cfg := e.opt.Config.Config
-	t := e.tier
+	t := e.layout
 	chatAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
 	connect := func(ctx context.Context) (*sandbox.Podman, error) {
-		return sandbox.Connect(ctx, t.driver.PodmanSocket())
+		return sandbox.Connect(ctx, t.PodmanSocket)
 	}
 
-	specs := []supervise.Spec{e.vmSpec(logs), {
+	specs := []supervise.Spec{e.tier.Spec(), {
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
 			p, err := connect(ctx)
@@ -96,10 +96,10 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				// The host's relay, the agents' in-container one; the dashboard's page.
 				"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(guest.ChatPort),
 				"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ",")}
-			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.chatSocket, "", "", "server.port", append(args, allow...)...)
+			return e.runService(ctx, p, logs, api.ComponentChat, chatAddr, t.ChatSocket, "", "", "server.port", append(args, allow...)...)
 		}),
-		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, ReadyTimeout: t.startTimeout,
-		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.probeTimeout}, LiveInterval: 10 * time.Second,
+		Ready: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.ProbeTimeout}, ReadyTimeout: t.StartTimeout,
+		Live: supervise.HTTPProbe{URL: "http://" + chatAddr + "/health", Timeout: t.ProbeTimeout}, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Port},
 	}}
 
@@ -108,7 +108,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		var h struct {
 			Connected bool `json:"connected"`
 		}
-		if err := getJSON(ctx, "http://"+dashAddr+"/api/health", t.probeTimeout, &h); err != nil {
+		if err := getJSON(ctx, "http://"+dashAddr+"/api/health", t.ProbeTimeout, &h); err != nil {
 			return err
 		}
 		if !h.Connected {
@@ -127,12 +127,12 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				"--socket", guest.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
 			identityDir := ""
 			if e.chatAdmin.Load() != nil {
-				identityDir = e.tier.agentsDir + "/" + filepath.Base(e.opt.Paths.DashboardIdentityDir())
+				identityDir = e.layout.AgentsDir + "/" + filepath.Base(e.opt.Paths.DashboardIdentityDir())
 				args = append(args, "--identity", guest.IdentityDir+"/"+guest.IdentityFile)
 			}
-			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.dashSocket, t.dashDir, identityDir, "server.dashboard", args...)
+			return e.runService(ctx, p, logs, api.ComponentDashboard, dashAddr, t.DashboardSocket, t.DashboardDir, identityDir, "server.dashboard", args...)
 		}),
-		Ready: dashHealth, ReadyTimeout: t.startTimeout,
+		Ready: dashHealth, ReadyTimeout: t.StartTimeout,
 		Live: dashHealth, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Dashboard},
 	})
@@ -189,7 +189,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 				}
 				return nil
 			}),
-			ReadyTimeout: t.startTimeout,
+			ReadyTimeout: t.StartTimeout,
 		})
 	}
 	return specs
@@ -200,13 +200,8 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 // (everything of the stack depends on the chat server, so its start is the
 // one place to do it), and imports the services' base image.
 func (e *Engine) prepareServices(ctx context.Context, p *sandbox.Podman) error {
-	if e.tier.lima == nil { // the VM makes its own at boot
-		uid, gid := e.tokenOwner()
-		for _, dir := range []string{e.opt.Paths.ServiceDir(), e.opt.Paths.DashboardDir()} {
-			if err := mkdirOwned(dir, uid, gid); err != nil {
-				return fmt.Errorf("services socket dir: %w", err)
-			}
-		}
+	if err := e.tier.Prepare(); err != nil {
+		return err
 	}
 	if ids, err := p.ListManaged(e.stackName()); err == nil && len(ids) > 0 {
 		supervise.Report(ctx, "removing %d containers left by an earlier run", len(ids))
@@ -425,10 +420,10 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 	}
 	argv = append(argv, "--", "claude", "-p")
 	id, err := p.CreateAgent(sandbox.AgentSpec{
-		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.tier.initBinary,
-		SocketDir: e.tier.driver.ProxyDir(), ServiceDir: e.tier.serviceDir, AgentDir: tokDir, ProjectDir: e.tier.projectDir,
+		Agent: name, Stack: e.stackName(), Image: *ref, InitBinary: e.layout.InitBinary,
+		SocketDir: e.layout.ProxyDir, ServiceDir: e.layout.ServiceDir, AgentDir: tokDir, ProjectDir: e.layout.ProjectDir,
 		Workspace: "thesystem-" + e.stackName() + "-" + name, Argv: argv, Env: env,
-		User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: e.tier.ids,
+		User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: e.layout.IDs,
 	})
 	if err != nil {
 		return err
@@ -442,8 +437,8 @@ func (e *Engine) runAgent(ctx context.Context, connect func(context.Context) (*s
 // the thesystem.yaml key to change when addr is taken.
 func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *supervise.Logs, name, addr, socket, ownDir, identityDir, setting string, args ...string) error {
 	id, err := p.CreateService(sandbox.ServiceSpec{
-		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.tier.initBinary,
-		ServiceDir: e.tier.serviceDir, OwnDir: ownDir, IdentityDir: identityDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: e.tier.ids, Args: args,
+		Name: name, Stack: e.stackName(), Image: e.baseImage(), InitBinary: e.layout.InitBinary,
+		ServiceDir: e.layout.ServiceDir, OwnDir: ownDir, IdentityDir: identityDir, User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: e.layout.IDs, Args: args,
 	})
 	if err != nil {
 		return err
@@ -523,46 +518,3 @@ func (e *Engine) runContainer(ctx context.Context, p *sandbox.Podman, id string,
 // linkGrace is how long a container is waited on without a link to
 // podman before it counts as failed (the forwards are checked every 5 s).
 const linkGrace = 2 * time.Minute
-
-// destroySandbox removes everything of this stack from podman's store: the
-// containers, the workspace volumes and our images. It uses the podman
-// command on the store directly, so it works with the stack stopped.
-func (e *Engine) destroySandbox(ctx context.Context) error {
-	podman := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "podman", append(append([]string{}, e.opt.PodmanArgs...), args...)...)
-		cmd.Env = sandbox.PodmanEnv(os.Environ(), e.opt.PodmanConf)
-		return cmd.CombinedOutput()
-	}
-	label := sandbox.LabelStack + "=" + e.stackName()
-	if out, err := podman("rm", "-af", "-t", "0", "--filter", "label="+label); err != nil {
-		return fmt.Errorf("remove containers: %w: %s", err, out)
-	}
-	out, err := podman("volume", "ls", "-q", "--filter", "label="+label)
-	if err != nil {
-		return fmt.Errorf("list volumes: %w: %s", err, out)
-	}
-	if vols := strings.Fields(string(out)); len(vols) > 0 {
-		if out, err := podman(append([]string{"volume", "rm", "-f"}, vols...)...); err != nil {
-			return fmt.Errorf("remove volumes: %w: %s", err, out)
-		}
-	}
-	out, err = podman("images", "--format", "{{.Repository}}:{{.Tag}}")
-	if err != nil {
-		return fmt.Errorf("list images: %w: %s", err, out)
-	}
-	var ours []string
-	for _, ref := range strings.Fields(string(out)) {
-		if strings.HasPrefix(ref, "localhost/thesystem-") {
-			ours = append(ours, ref)
-		}
-	}
-	if len(ours) > 0 {
-		if out, err := podman(append([]string{"rmi", "-f"}, ours...)...); err != nil {
-			return fmt.Errorf("remove images: %w: %s", err, out)
-		}
-	}
-	if e.opt.RuntimeBinary == "" {
-		return os.RemoveAll(e.opt.Paths.RuntimesDir())
-	}
-	return nil
-}

@@ -39,60 +39,6 @@ type Status struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Driver is a VM tier: where podman runs and how the host's proxy socket
-// reaches the containers.
-type Driver interface {
-	Name() string
-	// Start creates the VM if it is missing and starts it.
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	// Delete removes the VM and its state.
-	Delete(ctx context.Context) error
-	Status(ctx context.Context) (Status, error)
-	// PodmanSocket is the host path of the podman API the containers run
-	// under.
-	PodmanSocket() string
-	// ProxyDir is where the host's proxy socket appears for podman: the
-	// directory the agent containers mount.
-	ProxyDir() string
-	// Heal finds the host↔guest links that died (the host slept) and sets
-	// them up again; it returns what it repaired.
-	Heal(ctx context.Context) ([]string, error)
-}
-
-// None is vm.driver none: the host's podman, no firebreak. The engine
-// runs the podman service itself.
-type None struct {
-	Socket         string // the podman service's socket
-	ProxySocketDir string // the host's proxy socket dir
-}
-
-// Name is "none".
-func (None) Name() string { return "none" }
-
-// Start does nothing: there is no VM.
-func (None) Start(context.Context) error { return nil }
-
-// Stop does nothing.
-func (None) Stop(context.Context) error { return nil }
-
-// Delete does nothing.
-func (None) Delete(context.Context) error { return nil }
-
-// Status is always running.
-func (None) Status(context.Context) (Status, error) {
-	return Status{State: StateRunning, Detail: "no VM: host podman"}, nil
-}
-
-// PodmanSocket is the engine's podman service.
-func (n None) PodmanSocket() string { return n.Socket }
-
-// ProxyDir is the host's own proxy socket dir.
-func (n None) ProxyDir() string { return n.ProxySocketDir }
-
-// Heal has nothing to heal: no links.
-func (None) Heal(context.Context) ([]string, error) { return nil, nil }
-
 // Runner runs limactl; tests substitute a recorded one.
 type Runner interface {
 	Run(ctx context.Context, args ...string) ([]byte, error)
@@ -215,6 +161,8 @@ type Lima struct {
 	// SSH runs ssh (with Lima's ssh.config) to heal forwards and stage
 	// files.
 	SSH SSHRunner
+
+	opt Options // the stack's, when it is the stack's tier (New)
 }
 
 // Name is "lima".

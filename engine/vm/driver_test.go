@@ -121,13 +121,6 @@ func TestLimaErrors(t *testing.T) {
 	})
 }
 
-func TestNoneDriver(t *testing.T) {
-	var d Driver = None{Socket: "/run/x/podman.sock", ProxySocketDir: "/run/x/sockets"}
-	if st, _ := d.Status(t.Context()); st.State != StateRunning || d.PodmanSocket() != "/run/x/podman.sock" || d.Name() != "none" || d.ProxyDir() != "/run/x/sockets" {
-		t.Errorf("%+v", st)
-	}
-}
-
 func TestFindLimactl(t *testing.T) {
 	dir := t.TempDir()
 	self := filepath.Join(dir, "thesystem")

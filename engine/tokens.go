@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/chat"
+	"github.com/thesystem-dev/thesystem/engine/guest"
+)
+
+// writeAgentToken writes an agent's token in a dir of its own for this
+// run (a new path each time, so no file cache in the VM can serve an old
+// one), removes the earlier runs', and returns the dir as podman sees it.
+func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
+	uid, gid := e.tokenOwner()
+	parent := e.opt.Paths.AgentDir(name)
+	if err := mkdirOwned(parent, uid, gid); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
+	}
+	if old, err := os.ReadDir(parent); err == nil {
+		for _, o := range old {
+			_ = os.RemoveAll(filepath.Join(parent, o.Name()))
+		}
+	}
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	run := hex.EncodeToString(r[:])
+	dir := filepath.Join(parent, run)
+	if err := mkdirOwned(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
+	}
+	if err := e.writeTokenFile(dir, tok); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
+	}
+	if chatKey != nil { // its chat identity, beside the token, nowhere else
+		if err := chat.WriteKey(filepath.Join(dir, guest.IdentityFile), chatKey, 0o400, uid, gid); err != nil {
+			return "", fmt.Errorf("chat identity for %s: %w", name, err)
+		}
+	}
+	return filepath.Join(e.layout.AgentsDir, name, run), nil
+}
+
+// mkdirOwned makes dir (0755) and gives it to uid:gid (-1: keep ours).
+func mkdirOwned(dir string, uid, gid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		return os.Chown(dir, uid, gid)
+	}
+	return nil
+}
+
+// writeTokenFile writes tok as the token file in an agent's token dir,
+// readable by the agent only.
+func (e *Engine) writeTokenFile(dir, tok string) error {
+	uid, gid := e.tokenOwner()
+	return atomicfile.WriteOwned(filepath.Join(dir, guest.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
+}
+
+// tokenOwner is who must own the files handed to the containers (token
+// dirs, keys): the tier says (vm.Layout's owner).
+func (e *Engine) tokenOwner() (uid, gid int) { return e.layout.OwnerUID, e.layout.OwnerGID }
+
+// deliverToken replaces the token in the agent's current token dir; its
+// runner reads the file before each run, so a rotated token reaches a
+// running agent (with the VM, through the sshfs mount's cache: within
+// its timeout).
+func (e *Engine) deliverToken(name, tok string) error {
+	parent := e.opt.Paths.AgentDir(name)
+	runs, err := os.ReadDir(parent)
+	if err != nil {
+		return fmt.Errorf("token for %s: %w", name, err)
+	}
+	for _, r := range runs {
+		if !r.IsDir() {
+			continue
+		}
+		if err := e.writeTokenFile(filepath.Join(parent, r.Name()), tok); err != nil {
+			return fmt.Errorf("token for %s: %w", name, err)
+		}
+	}
+	return nil
+}
