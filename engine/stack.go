@@ -452,69 +452,12 @@ func (e *Engine) runService(ctx context.Context, p *sandbox.Podman, logs *superv
 	return e.runContainer(ctx, p, id, logs, name)
 }
 
-// runContainer starts a created container and waits for it; when ctx ends
-// it is stopped (SIGTERM, 5 s, SIGKILL) and removed. A broken link to
-// podman (the VM's forward died with a host sleep) is not the container
-// exiting: it waits again, and follows the logs again from where they
-// broke, once the engine has repaired the link.
+// runContainer runs a created container as the component name: its
+// output and the runner's notes in the component's log.
 func (e *Engine) runContainer(ctx context.Context, p *sandbox.Podman, id string, logs *supervise.Logs, name string) error {
-	defer func() { _ = p.Remove(id) }()
-	if err := p.Start(id); err != nil {
-		return err
-	}
-	// The container's output joins the component's log as it comes.
-	logCtx, stopLogs := context.WithCancel(ctx)
-	defer stopLogs()
-	go p.FollowLogs(logCtx, id, time.Time{}, logs.Writer(name, "container"))
-	exited := make(chan error, 1)
-	go func() {
-		var broken time.Time
-		for {
-			code, err := p.Wait(id)
-			if err == nil {
-				exited <- fmt.Errorf("container exited with status %d", code)
-				return
-			}
-			if !sandbox.Unreachable(err) || ctx.Err() != nil {
-				exited <- err
-				return
-			}
-			if broken.IsZero() {
-				broken = time.Now()
-				logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: "lost the link to podman; waiting for it: " + err.Error()})
-			}
-			if time.Since(broken) > linkGrace {
-				exited <- fmt.Errorf("no link to podman for %s: %w", linkGrace, err)
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			if running, err := p.Running(id); err == nil {
-				if !running {
-					exited <- errors.New("container stopped while the link to podman was down")
-					return
-				}
-				logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: fmt.Sprintf("link to podman back after %s", time.Since(broken).Round(time.Second))})
-				go p.FollowLogs(logCtx, id, broken, logs.Writer(name, "container"))
-				broken = time.Time{}
-			}
-		}
-	}()
-	select {
-	case err := <-exited:
-		time.Sleep(100 * time.Millisecond) // let the last lines arrive
-		return err
-	case <-ctx.Done():
-		_ = p.Stop(id, supervise.DefaultStopTimeout)
-		if err := <-exited; err != nil {
-			logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: "stopped: " + err.Error()})
-		}
-		return nil
-	}
+	return sandbox.RunContainer(ctx, p, id, sandbox.RunOptions{
+		Note:        func(s string) { logs.Append(supervise.Line{Component: name, Stream: "supervisor", Text: s}) },
+		Output:      func() io.WriteCloser { return logs.Writer(name, "container") },
+		StopTimeout: supervise.DefaultStopTimeout,
+	})
 }
-
-// linkGrace is how long a container is waited on without a link to
-// podman before it counts as failed (the forwards are checked every 5 s).
-const linkGrace = 2 * time.Minute

@@ -1,12 +1,18 @@
 package vm
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
@@ -139,4 +145,115 @@ func TestGuestInit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sshLink plays Lima's SSH master and its forwards for Heal: a host→guest
+// forward is a listening socket on the host, a guest→host one a socket
+// the guest has; the master may be gone (the host slept).
+type sshLink struct {
+	mu        sync.Mutex
+	master    bool
+	listeners map[string]net.Listener // host path → the forward's listener
+	guest     map[string]bool         // guest sockets
+	calls     []string
+}
+
+func (s *sshLink) RunInput(ctx context.Context, _ io.Reader, args ...string) ([]byte, error) {
+	return s.Run(ctx, args...)
+}
+
+func (s *sshLink) Run(_ context.Context, args ...string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	args = args[2:] // -F ssh.config
+	s.calls = append(s.calls, strings.Join(args, " "))
+	switch {
+	case args[0] == "-O" && args[1] == "check":
+		if !s.master {
+			return []byte("Control socket connect: No such file or directory"), errors.New("exit status 255")
+		}
+	case args[0] == "-f" && args[1] == "-N":
+		s.master = true
+	case args[0] == "-O" && (args[1] == "forward" || args[1] == "cancel"):
+		if !s.master {
+			return nil, errors.New("exit status 255")
+		}
+		from, to, _ := strings.Cut(args[3], ":")
+		if args[2] == "-R" { // guest:host
+			s.guest[from] = args[1] == "forward"
+			return nil, nil
+		}
+		if ln := s.listeners[from]; ln != nil {
+			_ = ln.Close()
+			delete(s.listeners, from)
+		}
+		if args[1] == "forward" {
+			var lc net.ListenConfig
+			ln, err := lc.Listen(context.Background(), "unix", from)
+			if err != nil {
+				return nil, err
+			}
+			s.listeners[from] = ln
+		}
+		_ = to
+	case len(args) >= 3 && args[1] == "test" && args[2] == "-S":
+		if !s.guest[args[3]] {
+			return nil, errors.New("exit status 1")
+		}
+	}
+	return nil, nil
+}
+
+// TestHealEvery: the heal loop repairs forwards that died (the master gone
+// with them: a new one first), says what it repaired, and then leaves
+// working forwards alone.
+func TestHealEvery(t *testing.T) {
+	opt := tierOptions(t, "lima", "/bin/echo")
+	l := newLimaTier(opt)
+	dir := t.TempDir()
+	link := &sshLink{listeners: map[string]net.Listener{}, guest: map[string]bool{}}
+	defer func() {
+		for _, ln := range link.listeners {
+			_ = ln.Close()
+		}
+	}()
+	l.SSH = link
+	l.Forwards = []Forward{
+		{Guest: "/run/podman/podman.sock", Host: filepath.Join(dir, "podman.sock")},
+		{Guest: GuestSocketDir + "/agentauth.sock", Host: filepath.Join(dir, "agentauth.sock"), Reverse: true},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.healEvery(ctx, 20*time.Millisecond) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(linesText(opt.Logs), "repaired 2 forwards") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not repaired; log:\n%s\nssh: %q", linesText(opt.Logs), link.calls)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a few more checks: nothing to do
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("healEvery: %v", err)
+	}
+	link.mu.Lock()
+	calls := strings.Join(link.calls, "\n")
+	link.mu.Unlock()
+	if strings.Count(calls, "-f -N") != 1 || strings.Count(linesText(opt.Logs), "repaired") != 1 {
+		t.Errorf("one new master and one repair, then quiet; ssh:\n%s\nlog:\n%s", calls, linesText(opt.Logs))
+	}
+	if c, err := (&net.Dialer{}).DialContext(t.Context(), "unix", l.Forwards[0].Host); err != nil {
+		t.Errorf("the host end of the podman forward: %v", err)
+	} else {
+		_ = c.Close()
+	}
+}
+
+func linesText(logs *supervise.Logs) string {
+	var b strings.Builder
+	for _, l := range logs.Tail("", 1000) {
+		b.WriteString(l.Text + "\n")
+	}
+	return b.String()
 }
