@@ -6,6 +6,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine"
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/component"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/doctor"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
@@ -17,5 +18,5 @@ func runDoctor(ctx context.Context, l *config.Loaded, keyService string) []api.C
 	home, _ := os.UserHomeDir()
 	paths := config.HostPaths(os.LookupEnv, home)
 	return doctor.Run(ctx, doctor.Inputs{Config: l, Store: store, StoreErr: err, Version: version,
-		Runtime: engine.InstalledRuntime(paths, os.Getenv("THESYSTEM_CLAUDE_BIN")), LookPath: engine.LookTool(os.Getenv("THESYSTEM_LIMACTL"))})
+		Runtime: component.InstalledRuntime(paths, os.Getenv("THESYSTEM_CLAUDE_BIN")), LookPath: engine.LookTool(os.Getenv("THESYSTEM_LIMACTL"))})
 }

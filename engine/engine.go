@@ -9,7 +9,6 @@ package engine
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/component"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/doctor"
 	"github.com/thesystem-dev/thesystem/engine/provider"
@@ -84,12 +84,10 @@ type Engine struct {
 	tier   vm.Driver
 	layout vm.Layout
 
-	agentImageRef atomic.Pointer[string]
-	// chatAdmin is the user's chat key, which admits and revokes the
-	// agents' (issueIdentities); nil without an allowlist.
-	chatAdmin atomic.Pointer[ed25519.PrivateKey]
-	// chatView is the team's chat as the user hears it.
-	chatView chatLog
+	// ids are the chat identities (with an allowlist); user is the
+	// user's connection to the chat, which the engine holds.
+	ids  *component.Identities
+	user *component.UserChat
 	// budgetNote shows a spent budget in the proxy's status detail (the
 	// menu bar notifies it); set while the proxy runs.
 	budgetNote atomic.Pointer[func(string)]
@@ -130,6 +128,15 @@ func New(opt Options) (*Engine, error) {
 		return nil, err
 	}
 	e.layout = e.tier.Layout()
+	e.ids = &component.Identities{Env: e.env(logs)}
+	e.user = &component.UserChat{
+		URL:      "ws://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port)),
+		Channels: cfg.Channels,
+		Key:      e.ids.UserKey,
+		Note: func(s string) {
+			logs.Append(supervise.Line{Component: api.ComponentChat, Stream: "supervisor", Text: s})
+		},
+	}
 	e.sup, err = supervise.New(e.specs(logs), logs)
 	if err != nil {
 		return nil, err
@@ -461,7 +468,7 @@ func (e *Engine) RotateTokens(context.Context) (int, error) {
 	}
 	var errs []error
 	for name, tok := range fresh {
-		errs = append(errs, e.deliverToken(name, tok))
+		errs = append(errs, e.env(nil).DeliverToken(name, tok))
 	}
 	return len(fresh), errors.Join(errs...)
 }
@@ -476,7 +483,7 @@ func (e *Engine) Agents() []api.Agent {
 	for _, a := range e.agents() {
 		if c, ok := byName[a.Name]; ok {
 			out = append(out, api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since,
-				InChat: e.chatView.present(a.Name)})
+				InChat: e.user.Present(a.Name)})
 		}
 	}
 	return out
@@ -494,7 +501,7 @@ func (e *Engine) Doctor(ctx context.Context) []api.Check {
 		}
 	}
 	in := doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
-		Runtime: InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)}
+		Runtime: component.InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)}
 	in.LookPath = LookTool(e.opt.Limactl)
 	if st, err := e.tier.Status(ctx); err == nil {
 		in.VM = strings.TrimSpace(string(st.State) + " " + st.Detail)
@@ -514,6 +521,33 @@ func LookTool(limactl string) func(string) (string, error) {
 		}
 		return exec.LookPath(name)
 	}
+}
+
+// Chat is the team chat's last n messages, as the user heard them.
+func (e *Engine) Chat(n int) []api.ChatMessage { return e.user.Tail(n) }
+
+// FollowChat is the last n messages and the ones after them.
+func (e *Engine) FollowChat(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func()) {
+	return e.user.Follow(n)
+}
+
+// ChatSend says content as the user, to a channel or an agent.
+func (e *Engine) ChatSend(ctx context.Context, to, content string) error {
+	return apiError(e.user.Send(ctx, to, content))
+}
+
+// apiError maps a component's error to the API's code.
+func apiError(err error) error {
+	var ce *component.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	kind := map[component.Kind]*api.Error{component.BadRequest: api.ErrBadRequest, component.NotFound: api.ErrNotFound,
+		component.NotRunning: api.ErrNotRunning, component.Unavailable: api.ErrUnavailable}[ce.Kind]
+	if kind == nil {
+		kind = api.ErrInternal
+	}
+	return api.Errorf(kind, ce.Msg)
 }
 
 var _ api.Backend = (*Engine)(nil)

@@ -1,4 +1,4 @@
-package engine
+package component
 
 import (
 	"context"
@@ -13,18 +13,26 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/redact"
-	"github.com/thesystem-dev/thesystem/engine/supervise"
 )
 
 // chatBacklog is how many of the chat's last messages the engine keeps.
 const chatBacklog = 1000
 
-// chatLog is the user's view of the team's chat, which the engine keeps:
+// UserChat is the user's view of the team's chat, which the engine keeps:
 // its own connection to the chat server as the user while the chat server
-// runs (watchChat), in every channel and, the user being an observer, with
-// a copy of every direct message; the last messages for `chat tail`, and
-// the followers.
-type chatLog struct {
+// runs (Watch), in every channel and, the user being an observer, with a
+// copy of every direct message; the last messages for `chat tail`, and
+// the followers. The same connection says what the user says (Send) and,
+// the user being the server's admin, admits and revokes the agents' keys.
+type UserChat struct {
+	// URL is the chat server as the host reaches it; Channels are joined.
+	URL      string
+	Channels []string
+	// Key returns the user's chat key; nil: an open server, no allowlist.
+	Key func() ed25519.PrivateKey
+	// Note receives the connection's troubles, once per kind.
+	Note func(string)
+
 	mu   sync.Mutex
 	ring []api.ChatMessage
 	subs map[chan api.ChatMessage]struct{}
@@ -49,7 +57,7 @@ func (c *chatConn) joined(id, name, channel string) {
 	c.in[id][channel] = true
 }
 
-func (l *chatLog) add(m api.ChatMessage) {
+func (l *UserChat) add(m api.ChatMessage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.ring) == chatBacklog {
@@ -66,22 +74,22 @@ func (l *chatLog) add(m api.ChatMessage) {
 	}
 }
 
-// present: name is in the chat now.
-func (l *chatLog) present(name string) bool {
+// Present: name is in the chat now.
+func (l *UserChat) Present(name string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.conn != nil && l.conn.ids[name] != ""
 }
 
-// tail is the last n messages.
-func (l *chatLog) tail(n int) []api.ChatMessage {
+// Tail is the last n messages.
+func (l *UserChat) Tail(n int) []api.ChatMessage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.ring[max(0, len(l.ring)-n):])
 }
 
-// follow is the last n messages and a channel of the next ones.
-func (l *chatLog) follow(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func()) {
+// Follow is the last n messages and a channel of the next ones.
+func (l *UserChat) Follow(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ch := make(chan api.ChatMessage, 256)
@@ -100,18 +108,18 @@ func (l *chatLog) follow(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func
 	}
 }
 
-// watchChat keeps the user's connection to the chat server until ctx
-// ends (the chat server's run), connecting again when it is lost.
-func (e *Engine) watchChat(ctx context.Context, logs *supervise.Logs, channels []string) {
+// Watch keeps the user's connection to the chat server until ctx ends
+// (the chat server's run), connecting again when it is lost.
+func (l *UserChat) Watch(ctx context.Context) {
 	var last string
 	for ctx.Err() == nil {
-		err := e.chatSession(ctx, channels)
+		err := l.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if msg := fmt.Sprintf("the user's chat connection: %v", err); msg != last {
+		if msg := fmt.Sprintf("the user's chat connection: %v", err); msg != last && l.Note != nil {
 			last = msg // once per kind of failure, not once a second
-			logs.Append(supervise.Line{Component: api.ComponentChat, Stream: "supervisor", Text: msg})
+			l.Note(msg)
 		}
 		select {
 		case <-ctx.Done():
@@ -120,44 +128,40 @@ func (e *Engine) watchChat(ctx context.Context, logs *supervise.Logs, channels [
 	}
 }
 
-// chatSession is one connection as the user: it joins channels and
+// session is one connection as the user: it joins the channels and
 // records what it hears until the connection or ctx ends.
-func (e *Engine) chatSession(ctx context.Context, channels []string) error {
-	var key ed25519.PrivateKey
-	if k := e.chatAdmin.Load(); k != nil {
-		key = *k
-	}
-	cl, err := chat.Dial(ctx, e.chatURL(), chat.DialOptions{Name: userChatName, Key: key})
+func (l *UserChat) session(ctx context.Context) error {
+	cl, err := chat.Dial(ctx, l.URL, chat.DialOptions{Name: UserChatName, Key: l.Key()})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cl.Close() }()
 	c := &chatConn{c: cl, ids: map[string]string{}, in: map[string]map[string]bool{}, waiting: map[string]chan error{}}
-	for _, ch := range channels {
+	for _, ch := range l.Channels {
 		if err := cl.Join(ctx, ch); err != nil {
 			return err
 		}
 	}
-	e.chatView.mu.Lock()
-	e.chatView.conn = c
-	e.chatView.mu.Unlock()
+	l.mu.Lock()
+	l.conn = c
+	l.mu.Unlock()
 	defer func() {
-		e.chatView.mu.Lock()
-		if e.chatView.conn == c {
-			e.chatView.conn = nil
+		l.mu.Lock()
+		if l.conn == c {
+			l.conn = nil
 		}
 		for name, ch := range c.waiting {
 			ch <- errors.New("the engine's chat connection was lost")
 			delete(c.waiting, name)
 		}
-		e.chatView.mu.Unlock()
+		l.mu.Unlock()
 	}()
 	for {
 		f, err := cl.Read(ctx)
 		if err != nil {
 			return err
 		}
-		e.chatView.mu.Lock()
+		l.mu.Lock()
 		switch f.Type {
 		case chat.TypeJoined:
 			for _, a := range f.Agents {
@@ -183,7 +187,7 @@ func (e *Engine) chatSession(ctx context.Context, channels []string) error {
 				}
 			}
 		}
-		e.chatView.mu.Unlock()
+		l.mu.Unlock()
 		if f.Type != chat.TypeMsg {
 			continue
 		}
@@ -191,23 +195,23 @@ func (e *Engine) chatSession(ctx context.Context, channels []string) error {
 		if strings.HasPrefix(f.To, "@") {
 			m.Direct, m.To = true, f.ToName
 		}
-		e.chatView.add(m)
+		l.add(m)
 	}
 }
 
-// chatAdminRequest asks the chat server, over the engine's connection as
+// adminRequest asks the chat server, over the engine's connection as
 // the user (its admin), to ADMIT name with pub or to REVOKE it, and waits
 // for the answer; until ctx ends it waits for a connection too.
-func (e *Engine) chatAdminRequest(ctx context.Context, typ, name, pub string) error {
+func (l *UserChat) adminRequest(ctx context.Context, typ, name, pub string) error {
 	answer := make(chan error, 1)
 	var c *chatConn
 	for c == nil {
-		e.chatView.mu.Lock()
-		if conn := e.chatView.conn; conn != nil && conn.waiting[name] == nil {
+		l.mu.Lock()
+		if conn := l.conn; conn != nil && conn.waiting[name] == nil {
 			c = conn
 			c.waiting[name] = answer
 		}
-		e.chatView.mu.Unlock()
+		l.mu.Unlock()
 		if c != nil {
 			break
 		}
@@ -218,11 +222,11 @@ func (e *Engine) chatAdminRequest(ctx context.Context, typ, name, pub string) er
 		}
 	}
 	defer func() {
-		e.chatView.mu.Lock()
+		l.mu.Lock()
 		if c.waiting[name] == answer {
 			delete(c.waiting, name)
 		}
-		e.chatView.mu.Unlock()
+		l.mu.Unlock()
 	}()
 	req := map[string]string{"type": typ, "name": name}
 	if pub != "" {
@@ -239,25 +243,17 @@ func (e *Engine) chatAdminRequest(ctx context.Context, typ, name, pub string) er
 	}
 }
 
-// Chat is the chat's last n messages.
-func (e *Engine) Chat(n int) []api.ChatMessage { return e.chatView.tail(n) }
-
-// FollowChat is the last n messages and the ones after them.
-func (e *Engine) FollowChat(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func()) {
-	return e.chatView.follow(n)
-}
-
-// ChatSend says content as the user, to a channel (#name) or an agent
-// (its name, with or without the @).
-func (e *Engine) ChatSend(ctx context.Context, to, content string) error {
+// Send says content as the user, to a channel (#name) or an agent (its
+// name, with or without the @).
+func (l *UserChat) Send(ctx context.Context, to, content string) error {
 	switch {
 	case strings.TrimSpace(content) == "":
-		return api.Errorf(api.ErrBadRequest, "nothing to say: the message is empty")
+		return &Error{BadRequest, "nothing to say: the message is empty"}
 	case len(content) > maxChatMessage:
-		return api.Errorf(api.ErrBadRequest, fmt.Sprintf("the message is %d bytes; the chat takes up to %d", len(content), maxChatMessage))
+		return &Error{BadRequest, fmt.Sprintf("the message is %d bytes; the chat takes up to %d", len(content), maxChatMessage)}
 	}
-	e.chatView.mu.Lock()
-	c := e.chatView.conn
+	l.mu.Lock()
+	c := l.conn
 	var target string
 	if c != nil {
 		if strings.HasPrefix(to, "#") {
@@ -266,20 +262,64 @@ func (e *Engine) ChatSend(ctx context.Context, to, content string) error {
 			target = c.ids[strings.TrimPrefix(to, "@")]
 		}
 	}
-	e.chatView.mu.Unlock()
+	l.mu.Unlock()
 	switch {
 	case c == nil:
-		return api.Errorf(api.ErrNotRunning, "the chat is not running: `thesystem start`")
-	case strings.HasPrefix(to, "#") && !slices.Contains(e.opt.Config.Config.Channels, to):
-		return api.Errorf(api.ErrNotFound, fmt.Sprintf("no channel %s: the channels are %s (thesystem.yaml channels)", redact.Quote(to), strings.Join(e.opt.Config.Config.Channels, ", ")))
+		return &Error{NotRunning, "the chat is not running: `thesystem start`"}
+	case strings.HasPrefix(to, "#") && !slices.Contains(l.Channels, to):
+		return &Error{NotFound, fmt.Sprintf("no channel %s: the channels are %s (thesystem.yaml channels)", redact.Quote(to), strings.Join(l.Channels, ", "))}
 	case target == "":
-		return api.Errorf(api.ErrNotFound, fmt.Sprintf("%s is not in the chat (see `thesystem status`)", redact.Quote(to)))
+		return &Error{NotFound, fmt.Sprintf("%s is not in the chat (see `thesystem status`)", redact.Quote(to))}
 	}
 	if err := c.c.Say(ctx, target, content); err != nil {
-		return api.Errorf(api.ErrUnavailable, fmt.Sprintf("the chat connection: %v", err))
+		return &Error{Unavailable, fmt.Sprintf("the chat connection: %v", err)}
 	}
 	return nil
 }
 
 // maxChatMessage is the most the chat server takes in one message.
 const maxChatMessage = 2 << 20
+
+// AdmitAgent makes a chat key for this run of the agent and admits it to
+// the chat server (the user, its admin, asks over the engine's connection):
+// a key that dies with the run. It returns nil, and admits nothing, without
+// an allowlist.
+func (l *UserChat) AdmitAgent(ctx context.Context, name string) (ed25519.PrivateKey, error) {
+	if l.Key() == nil {
+		return nil, nil
+	}
+	key, err := chat.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, chatAdminTimeout)
+	defer cancel()
+	if err := l.adminRequest(ctx, chat.TypeAdmit, name, chat.PublicText(key)); err != nil {
+		return nil, fmt.Errorf("admit %s to the chat: %w", name, err)
+	}
+	return key, nil
+}
+
+// RevokeAgent shuts the agent's chat key out and drops its connection,
+// when its run ends. Without the engine's connection (the chat server is
+// gone or restarting: it forgot the key) there is nothing to do; the next
+// run's key replaces it anyway.
+func (l *UserChat) RevokeAgent(name string) error {
+	if l.Key() == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), chatRevokeTimeout)
+	defer cancel()
+	if err := l.adminRequest(ctx, chat.TypeRevoke, name, ""); err != nil {
+		return fmt.Errorf("revoke %s's chat key: %w", name, err)
+	}
+	return nil
+}
+
+// How long an admission may wait for the engine's chat connection and the
+// answer (through the relay and, with a VM, its SSH forward), and a
+// revocation.
+const (
+	chatAdminTimeout  = 30 * time.Second
+	chatRevokeTimeout = 5 * time.Second
+)

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/thesystem-dev/thesystem/engine/config"
-	"github.com/thesystem-dev/thesystem/engine/guest"
-	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
 // limaEngine is an engine with vm.driver lima over the recorded limactl
@@ -32,32 +30,6 @@ func limaEngine(t *testing.T, initBinary string) (*Engine, config.Paths) {
 		t.Fatal(err)
 	}
 	return e, paths
-}
-
-// TestAgentTokenDirs: each run of an agent gets a token dir of its own
-// (no file cache in the VM can serve a revoked token), the earlier ones go,
-// and podman is given the guest's path.
-func TestAgentTokenDirs(t *testing.T) {
-	e, paths := limaEngine(t, "/bin/echo")
-	first, err := e.writeAgentToken("agent-1", "tsa_one", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := e.writeAgentToken("agent-1", "tsa_two", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first == second || !strings.HasPrefix(second, vm.GuestShareDir+"/agents/agent-1/") {
-		t.Fatalf("token dirs %s then %s", first, second)
-	}
-	runs, _ := os.ReadDir(paths.AgentDir("agent-1"))
-	if len(runs) != 1 || runs[0].Name() != filepath.Base(second) {
-		t.Fatalf("left on the host: %v", runs)
-	}
-	b, err := os.ReadFile(filepath.Join(paths.AgentDir("agent-1"), runs[0].Name(), guest.TokenFile))
-	if err != nil || string(b) != "tsa_two\n" {
-		t.Fatalf("token file: %q %v", b, err)
-	}
 }
 
 // TestDestroyLima: destroy deletes the VM and what the host kept for it.

@@ -1,4 +1,4 @@
-package engine
+package component
 
 import (
 	"crypto/ed25519"
@@ -16,9 +16,9 @@ import (
 // writeAgentToken writes an agent's token in a dir of its own for this
 // run (a new path each time, so no file cache in the VM can serve an old
 // one), removes the earlier runs', and returns the dir as podman sees it.
-func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
-	uid, gid := e.tokenOwner()
-	parent := e.opt.Paths.AgentDir(name)
+func (e Env) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
+	uid, gid := e.Layout.OwnerUID, e.Layout.OwnerGID
+	parent := e.Paths.AgentDir(name)
 	if err := mkdirOwned(parent, uid, gid); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
@@ -42,7 +42,7 @@ func (e *Engine) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (
 			return "", fmt.Errorf("chat identity for %s: %w", name, err)
 		}
 	}
-	return filepath.Join(e.layout.AgentsDir, name, run), nil
+	return filepath.Join(e.Layout.AgentsDir, name, run), nil
 }
 
 // mkdirOwned makes dir (0755) and gives it to uid:gid (-1: keep ours).
@@ -58,21 +58,17 @@ func mkdirOwned(dir string, uid, gid int) error {
 
 // writeTokenFile writes tok as the token file in an agent's token dir,
 // readable by the agent only.
-func (e *Engine) writeTokenFile(dir, tok string) error {
-	uid, gid := e.tokenOwner()
+func (e Env) writeTokenFile(dir, tok string) error {
+	uid, gid := e.Layout.OwnerUID, e.Layout.OwnerGID
 	return atomicfile.WriteOwned(filepath.Join(dir, guest.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
 }
 
-// tokenOwner is who must own the files handed to the containers (token
-// dirs, keys): the tier says (vm.Layout's owner).
-func (e *Engine) tokenOwner() (uid, gid int) { return e.layout.OwnerUID, e.layout.OwnerGID }
-
-// deliverToken replaces the token in the agent's current token dir; its
+// DeliverToken replaces the token in the agent's current token dir; its
 // runner reads the file before each run, so a rotated token reaches a
 // running agent (with the VM, through the sshfs mount's cache: within
 // its timeout).
-func (e *Engine) deliverToken(name, tok string) error {
-	parent := e.opt.Paths.AgentDir(name)
+func (e Env) DeliverToken(name, tok string) error {
+	parent := e.Paths.AgentDir(name)
 	runs, err := os.ReadDir(parent)
 	if err != nil {
 		return fmt.Errorf("token for %s: %w", name, err)

@@ -1,0 +1,129 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/supervise"
+)
+
+// Tokens issue and revoke the agents' proxy tokens (the proxy's).
+type Tokens interface {
+	Issue(agent string) (string, error)
+	Revoke(agent string)
+}
+
+// Agent is one agent: for each run a fresh token and chat key in a token
+// dir of its own, its container created, started and waited on; a stop
+// revokes both and removes the container (the workspace volume stays).
+type Agent struct {
+	Env
+	Name, Backend string
+	Swarm         *Swarm
+	Tokens        Tokens
+	Chat          *UserChat
+
+	current atomic.Pointer[string] // the container's id
+}
+
+// Spec is the agent's component: it depends on the swarm, and is ready
+// once its container runs.
+func (a *Agent) Spec() supervise.Spec {
+	return supervise.Spec{
+		Name: a.Name, DependsOn: []string{api.ComponentSwarm},
+		Service: supervise.ServiceFunc(a.serve),
+		Ready: supervise.ProbeFunc(func(ctx context.Context) error {
+			id := a.current.Load()
+			if id == nil {
+				return errors.New("not created")
+			}
+			p, err := a.connect(ctx)
+			if err != nil {
+				return err
+			}
+			ok, err := p.Running(*id)
+			switch {
+			case err != nil:
+				return fmt.Errorf("container: %w", err)
+			case !ok:
+				return errors.New("container not running")
+			}
+			return nil
+		}),
+		ReadyTimeout: a.Layout.StartTimeout,
+	}
+}
+
+func (a *Agent) serve(ctx context.Context) error {
+	name := a.Name
+	if a.Backend != config.BackendClaude {
+		return supervise.Permanent(fmt.Errorf("backend %s: its runtime (@tjamescouch/gro) cannot be installed from this machine's registries; use backend claude", a.Backend))
+	}
+	ref, ok := a.Swarm.Image()
+	if !ok {
+		return errors.New("no agent image yet")
+	}
+	p, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	tok, err := a.Tokens.Issue(name)
+	if err != nil {
+		return err
+	}
+	defer a.Tokens.Revoke(name)
+	key, err := a.Chat.AdmitAgent(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := a.Chat.RevokeAgent(name); err != nil {
+			a.note(name, err.Error())
+		}
+	}()
+	tokDir, err := a.writeAgentToken(name, tok, key)
+	if err != nil {
+		return err
+	}
+	cfg := a.Config.Config
+	env, dropped := sandbox.ForwardEnv(os.Environ())
+	for _, d := range dropped {
+		a.note(name, fmt.Sprintf("not forwarded: %s (%s)", d.Name, d.Reason))
+	}
+	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
+	argv := []string{guest.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
+	if key != nil {
+		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
+	}
+	mission := cfg.Swarm.Mission
+	if cfg.Swarm.MissionFile != "" {
+		b, err := os.ReadFile(cfg.Swarm.MissionFile)
+		if err != nil {
+			return supervise.Permanent(fmt.Errorf("swarm.mission_file: %w", err))
+		}
+		mission = string(b)
+	}
+	if mission != "" {
+		argv = append(argv, "--mission", mission)
+	}
+	argv = append(argv, "--", "claude", "-p")
+	id, err := p.CreateAgent(sandbox.AgentSpec{
+		Agent: name, Stack: a.Stack, Image: ref, InitBinary: a.Layout.InitBinary,
+		SocketDir: a.Layout.ProxyDir, ServiceDir: a.Layout.ServiceDir, AgentDir: tokDir, ProjectDir: a.Layout.ProjectDir,
+		Workspace: "thesystem-" + a.Stack + "-" + name, Argv: argv, Env: env,
+		User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: a.Layout.IDs,
+	})
+	if err != nil {
+		return err
+	}
+	a.current.Store(&id)
+	return a.runContainer(ctx, p, id, name)
+}

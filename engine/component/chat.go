@@ -1,0 +1,172 @@
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/compat"
+	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/relay"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/supervise"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
+)
+
+// Chat is the chat server: the embedded one in a container of the stack,
+// or the agentchat npm package's on the host (server.chat: upstream);
+// while it runs, the user's connection to it (User) too.
+type Chat struct {
+	Env
+	// Prepare is the tier's (vm.Driver.Prepare).
+	Prepare    func() error
+	Identities *Identities
+	User       *UserChat
+}
+
+// Spec is the chat server's component: it depends on the tier.
+func (c *Chat) Spec() supervise.Spec {
+	cfg, t := c.Config.Config, c.Layout
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
+	health := supervise.HTTPProbe{URL: "http://" + addr + "/health", Timeout: t.ProbeTimeout}
+	return supervise.Spec{
+		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
+		Service: supervise.ServiceFunc(c.serve),
+		Ready:   health, ReadyTimeout: t.StartTimeout,
+		Live: health, LiveInterval: 10 * time.Second,
+		Ports: []int{cfg.Server.Port},
+	}
+}
+
+func (c *Chat) serve(ctx context.Context) error {
+	cfg := c.Config.Config
+	p, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.prepare(ctx, p); err != nil {
+		return err
+	}
+	allow, err := c.Identities.Issue()
+	if err != nil {
+		return err
+	}
+	// The user's ear in the chat, for as long as this run lasts.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.User.Watch(wctx)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
+	if cfg.Server.Chat == config.ChatUpstream {
+		return c.runUpstream(ctx, addr)
+	}
+	args := []string{"chat", "serve", "--socket", guest.ServiceDir + "/" + guest.ChatSocket, "--channels", strings.Join(cfg.Channels, ","),
+		// The host's relay, the agents' in-container one; the dashboard's page.
+		"--allow-port", strconv.Itoa(cfg.Server.Port), "--allow-port", strconv.Itoa(guest.ChatPort),
+		"--allow-origin", strings.Join(webguard.LocalOrigins(cfg.Server.Dashboard), ",")}
+	return c.runService(ctx, p, api.ComponentChat, addr, c.Layout.ChatSocket, "", "", "server.port", append(args, allow...)...)
+}
+
+// prepare makes the services' socket dirs, sweeps what an earlier daemon
+// left running (everything of the stack depends on the chat server, so its
+// start is the one place to do it), and imports the services' base image.
+func (c *Chat) prepare(ctx context.Context, p *sandbox.Podman) error {
+	if err := c.Prepare(); err != nil {
+		return err
+	}
+	if ids, err := p.ListManaged(c.Stack); err == nil && len(ids) > 0 {
+		supervise.Report(ctx, "removing %d containers left by an earlier run", len(ids))
+		for _, id := range ids {
+			_ = p.Remove(id)
+		}
+	}
+	// The chat server's and the dashboard's containers run from it.
+	supervise.Report(ctx, "preparing the base image")
+	return p.ImportImageFrom(BaseImage, sandbox.BaseRootfs)
+}
+
+// runUpstream runs the agentchat npm package's server on the host, after
+// checking its version against the compatibility matrix; the agents and
+// the dashboard reach it through the chat socket, relayed to its TCP port.
+func (c *Chat) runUpstream(ctx context.Context, addr string) error {
+	bin, err := exec.LookPath("agentchat")
+	if err != nil {
+		return supervise.Permanent(errors.New("server.chat: upstream needs the agentchat command on PATH " +
+			"(npm install -g @tjamescouch/agentchat); it is not there — or set server.chat: embedded"))
+	}
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return supervise.Permanent(fmt.Errorf("agentchat --version: %w", err))
+	}
+	version := strings.TrimSpace(string(out))
+	r, err := compat.Default(c.Version).Check("agentchat", version)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return supervise.Permanent(fmt.Errorf("agentchat %s: %s; %s", version, r.Problem, r.Suggestion))
+	}
+	supervise.Report(ctx, "upstream agentchat %s", version)
+	host, port, _ := net.SplitHostPort(addr)
+	_ = os.Remove(c.Paths.ChatSocket()) // the embedded server's, from an earlier run
+	fwd, err := relay.ForwardToTCP(ctx, c.Paths.ChatSocket(), addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = fwd.Close() }()
+	proc := &supervise.ProcService{Name: api.ComponentChat, Argv: []string{bin, "serve", "--port", port, "--host", host}, Logs: c.Logs}
+	return proc.Serve(ctx)
+}
+
+// Dashboard is the dashboard's container, a client of the chat server.
+type Dashboard struct {
+	Env
+	Identities *Identities
+}
+
+// Spec is the dashboard's component: it depends on the chat server, and
+// is healthy while it serves and is connected to the chat.
+func (d *Dashboard) Spec() supervise.Spec {
+	cfg, t := d.Config.Config, d.Layout
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Dashboard))
+	health := supervise.ProbeFunc(func(ctx context.Context) error {
+		var h struct {
+			Connected bool `json:"connected"`
+		}
+		if err := getJSON(ctx, "http://"+addr+"/api/health", t.ProbeTimeout, &h); err != nil {
+			return err
+		}
+		if !h.Connected {
+			return errors.New("not connected to the chat server")
+		}
+		return nil
+	})
+	return supervise.Spec{
+		Name: api.ComponentDashboard, DependsOn: []string{api.ComponentChat},
+		Service: supervise.ServiceFunc(func(ctx context.Context) error {
+			p, err := d.connect(ctx)
+			if err != nil {
+				return err
+			}
+			args := []string{"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", guest.ServiceDir + "/" + guest.ChatSocket,
+				"--socket", guest.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
+			identityDir := ""
+			if d.Identities.UserKey() != nil {
+				identityDir = t.AgentsDir + "/" + filepath.Base(d.Paths.DashboardIdentityDir())
+				args = append(args, "--identity", guest.IdentityDir+"/"+guest.IdentityFile)
+			}
+			return d.runService(ctx, p, api.ComponentDashboard, addr, t.DashboardSocket, t.DashboardDir, identityDir, "server.dashboard", args...)
+		}),
+		Ready: health, ReadyTimeout: t.StartTimeout,
+		Live: health, LiveInterval: 10 * time.Second,
+		Ports: []int{cfg.Server.Dashboard},
+	}
+}
