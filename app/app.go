@@ -37,8 +37,8 @@ func runApp(ctx context.Context, l *config.Loaded, paths config.Paths, keyServic
 	}
 	menu := &menubar.Menu{
 		Client: &api.Client{Socket: paths.APISocket()}, Desktop: menubar.NewDesktop(), Login: login,
-		Providers: providers, DashboardURL: fmt.Sprintf("http://127.0.0.1:%d", l.Config.Server.Dashboard),
-		LogFile: paths.DaemonLog(), Quit: cancel,
+		Providers: providers,
+		LogFile:   paths.DaemonLog(), Quit: cancel,
 	}
 	menuErr := make(chan error, 1)
 	go func() {

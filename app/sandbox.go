@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -33,16 +34,27 @@ func runAgent(ctx context.Context, name, identity string, channels []string, mis
 	})
 }
 
-func runDashboard(ctx context.Context, chatSocket, chatURL, identity, listen, socket string, ports []int) error {
-	if v := os.Getenv("AGENTCHAT_URL"); v != "" && chatSocket == "" {
-		chatURL = v
+func runDashboard(ctx context.Context, opt cli.DashboardServe) error {
+	if v := os.Getenv("AGENTCHAT_URL"); v != "" && opt.ChatSocket == "" {
+		opt.ChatURL = v
 	}
 	var origins []string
-	for _, p := range ports {
+	for _, p := range opt.Ports {
 		origins = append(origins, webguard.LocalOrigins(p)...)
 	}
-	d := dashboard.New(dashboard.Options{ChatURL: chatURL, ChatSocket: chatSocket, Identity: identity, Guard: webguard.Guard{Ports: ports, Origins: origins}})
-	lns, err := listenOn(ctx, listen, socket)
+	key := ""
+	if opt.KeyFile != "" {
+		b, err := os.ReadFile(opt.KeyFile)
+		if err != nil {
+			return fmt.Errorf("--key-file: %w", err)
+		}
+		if key = strings.TrimSpace(string(b)); len(key) < 32 {
+			return fmt.Errorf("--key-file %s: a key of 32 characters or more, please", opt.KeyFile)
+		}
+	}
+	d := dashboard.New(dashboard.Options{ChatURL: opt.ChatURL, ChatSocket: opt.ChatSocket, Identity: opt.Identity, Key: key,
+		Guard: webguard.Guard{Ports: opt.Ports, Origins: origins}})
+	lns, err := listenOn(ctx, opt.Listen, opt.Socket)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func newAgentsCommand(env *Env) *cobra.Command {
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			print := func(l api.LogLine) bool {
-				fmt.Fprintf(env.Stdout, "%s %s\n", l.Time.Local().Format("15:04:05.000"), l.Text)
+				fmt.Fprintf(env.Stdout, "%s %s\n", l.Time.Local().Format("15:04:05.000"), printable(l.Text))
 				return true
 			}
 			c := env.client()

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os/exec"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -61,11 +63,14 @@ hidden from you). -f follows new messages as they come.`,
 // printChat prints a message as `15:04:05 #general  user: text`, a direct
 // one as `15:04:05 user → agent-1: text`; continuation lines indented.
 func printChat(w io.Writer, m api.ChatMessage) {
-	where := fmt.Sprintf("%-10s %s", m.To, m.From)
+	// Names and text are the senders' to choose: no control character
+	// reaches the terminal (see printable).
+	from, to := printable(m.From), printable(m.To)
+	where := fmt.Sprintf("%-10s %s", to, from)
 	if m.Direct {
-		where = fmt.Sprintf("%s → %s", m.From, m.To)
+		where = fmt.Sprintf("%s → %s", from, to)
 	}
-	text := strings.ReplaceAll(strings.TrimRight(m.Content, "\n"), "\n", "\n    ")
+	text := strings.ReplaceAll(printable(strings.TrimRight(m.Content, "\n")), "\n", "\n    ")
 	fmt.Fprintf(w, "%s %s: %s\n", m.Time.Local().Format("15:04:05"), where, text)
 }
 
@@ -107,3 +112,39 @@ input (up to 2 MiB), so a long task can come from a file.`,
 
 // maxChatStdin is the most the chat takes in one message.
 const maxChatStdin = 2 << 20
+
+func newDashboardURLCommand(env *Env, open bool) *cobra.Command {
+	use, short, long := "url", "Print the dashboard's address with its key", `Print the dashboard's address with the key that lets a browser in
+(?key=…; the browser keeps it in a cookie). The dashboard listens on the
+loopback, which every local account reaches too: it shows nothing without
+the key, which only you can read (thesystem's state dir, 0600).`
+	if open {
+		use, short, long = "open", "Open the dashboard in the browser", `Open the dashboard in the desktop's browser, through a page only you
+can read that sends the browser to the address with its key (a URL on a
+command line is visible to every local account in the process list).`
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Long: long,
+		Example: "  thesystem dashboard " + use,
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := env.client().Dashboard(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !open {
+				fmt.Fprintln(env.Stdout, d.URL)
+				return nil
+			}
+			opener := "xdg-open"
+			if runtime.GOOS == "darwin" {
+				opener = "/usr/bin/open"
+			}
+			if out, err := exec.CommandContext(cmd.Context(), opener, d.Page).CombinedOutput(); err != nil {
+				return fmt.Errorf("%s %s: %w: %s (open that file in a browser, or run `thesystem dashboard url`)", opener, d.Page, err, strings.TrimSpace(string(out)))
+			}
+			fmt.Fprintf(env.Stderr, "opened the dashboard (%s)\n", d.Page)
+			return nil
+		},
+	}
+}

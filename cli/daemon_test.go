@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,9 +215,34 @@ func TestDaemonLifecycle(t *testing.T) {
 			}
 		}
 	}
+	// Anyone on this machine reaches the loopback port: without the
+	// dashboard's key (only the user can read it) nothing is shown.
+	stateURL := fmt.Sprintf("http://127.0.0.1:%d/api/state", d.dashPort)
+	if code, body := httpGet(t, http.DefaultClient, stateURL); code != http.StatusUnauthorized || !strings.Contains(body, "thesystem dashboard open") {
+		t.Fatalf("the dashboard without its key: %d %s", code, body)
+	}
+	r = d.run(t, "dashboard", "url")
+	keyed := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(keyed, fmt.Sprintf("http://127.0.0.1:%d/?key=", d.dashPort)) {
+		t.Fatalf("dashboard url: %+v", r)
+	}
+	if code, _ := httpGet(t, http.DefaultClient, strings.Replace(keyed, "key=", "key=x", 1)); code != http.StatusUnauthorized {
+		t.Errorf("a wrong key: %d", code)
+	}
+	page, err := d.client().Dashboard(t.Context())
+	if fi, _ := os.Stat(page.Page); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the dashboard's page %s: %v %v", page.Page, fi, err)
+	} else if b, _ := os.ReadFile(page.Page); !strings.Contains(string(b), keyed) {
+		t.Errorf("the page does not lead to %s:\n%s", keyed, b)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	if code, body := httpGet(t, browser, keyed); code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Fatalf("the dashboard with its key: %d %.200s", code, body)
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		req, _ := http.NewRequestWithContext(t.Context(), "GET", fmt.Sprintf("http://127.0.0.1:%d/api/state", d.dashPort), nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", stateURL, nil)
+		if resp, err := browser.Do(req); err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&state)
 			_ = resp.Body.Close()
 		}
@@ -359,6 +386,22 @@ func talkToAgent(t *testing.T, env []string, agent string) {
 	if c := askAgent(t, env, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {
 		t.Errorf("%s answered %q", agent, c)
 	}
+}
+
+// httpGet is a GET's status and body.
+func httpGet(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // askAgent asks the agent in #general, as a user would (`thesystem chat

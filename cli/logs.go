@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -47,7 +49,7 @@ component, or only one component's. -f follows new lines as they come.`,
 				if asJSON {
 					_ = writeJSONLine(env.Stdout, l)
 				} else {
-					fmt.Fprintf(env.Stdout, "%s %-16s %s\n", l.Time.Local().Format("15:04:05.000"), l.Component, l.Text)
+					fmt.Fprintf(env.Stdout, "%s %-16s %s\n", l.Time.Local().Format("15:04:05.000"), printable(l.Component), printable(l.Text))
 				}
 				return true
 			}
@@ -72,6 +74,38 @@ component, or only one component's. -f follows new lines as they come.`,
 }
 
 var agentNameRE = regexp.MustCompile(`^agent-[0-9]+$`)
+
+// printable is s for a terminal: what agents and containers print (their
+// logs, their chat messages) is theirs to choose, so a control character
+// (an escape sequence could move the cursor, rewrite a line above, set the
+// title or the clipboard) is shown as \xNN, never sent as it is. Tabs
+// stay; newlines are the caller's to handle.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if isControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// isControl: C0 and C1 controls and DEL, but for tab and newline.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError
+}
 
 func writeJSONLine(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v)

@@ -179,11 +179,24 @@ answer back.`,
 	return cmd
 }
 
-// DashboardRunner serves the dashboard, fed by the chat server, to which it
-// identifies with the key in identity ("" for an ephemeral identity). It
-// takes requests for loopback at the ports (any when none), from no other
-// web page.
-type DashboardRunner func(ctx context.Context, chatSocket, chatURL, identity, listen, socket string, ports []int) error
+// DashboardServe is what `dashboard serve` was asked for.
+type DashboardServe struct {
+	// ChatURL is the chat server; ChatSocket, when set, is dialed instead.
+	ChatURL, ChatSocket string
+	// Identity is the file of the dashboard's chat key ("" for an
+	// ephemeral identity).
+	Identity string
+	// KeyFile holds the key a browser must show (once, in the URL; then
+	// in a cookie) to see anything; "" serves anyone who reaches it.
+	KeyFile string
+	// Listen and Socket are where it serves; Ports the loopback ports its
+	// page is reached at (any when none), from no other web page.
+	Listen, Socket string
+	Ports          []int
+}
+
+// DashboardRunner serves the dashboard, fed by the chat server.
+type DashboardRunner func(ctx context.Context, opt DashboardServe) error
 
 func newDashboardCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -193,8 +206,7 @@ func newDashboardCommand(env *Env) *cobra.Command {
 		Args:    usageArgs(cobra.NoArgs),
 		RunE:    showHelp,
 	}
-	var chatSocket, chatURL, identity, listen, socket string
-	var ports []int
+	var opt DashboardServe
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the dashboard, following the chat server",
@@ -204,21 +216,22 @@ container of the stack; run it by hand against any agentchat server.`,
 		Example: `  thesystem dashboard serve --chat-url ws://127.0.0.1:6667 --listen 127.0.0.1:3000`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if listen == "" && socket == "" {
+			if opt.Listen == "" && opt.Socket == "" {
 				return usagef("give --listen, --socket or both")
 			}
 			if env.RunDashboard == nil {
 				return errors.New("this build has no dashboard")
 			}
-			return env.RunDashboard(cmd.Context(), chatSocket, chatURL, identity, listen, socket, ports)
+			return env.RunDashboard(cmd.Context(), opt)
 		},
 	}
-	serve.Flags().StringVar(&chatURL, "chat-url", "ws://127.0.0.1:6667", "the chat server (default $AGENTCHAT_URL)")
-	serve.Flags().StringVar(&chatSocket, "chat-socket", "", "reach the chat server through this unix socket")
-	serve.Flags().StringVar(&identity, "identity", "", "the dashboard's chat key (PEM), to prove its name")
-	serve.Flags().StringVar(&listen, "listen", "", "TCP address, e.g. 127.0.0.1:3000")
-	serve.Flags().StringVar(&socket, "socket", "", "unix socket path")
-	serve.Flags().IntSliceVar(&ports, "allow-port", nil, "the ports the page is reached at (the Host header's; default any)")
-	cmd.AddCommand(serve)
+	serve.Flags().StringVar(&opt.ChatURL, "chat-url", "ws://127.0.0.1:6667", "the chat server (default $AGENTCHAT_URL)")
+	serve.Flags().StringVar(&opt.ChatSocket, "chat-socket", "", "reach the chat server through this unix socket")
+	serve.Flags().StringVar(&opt.Identity, "identity", "", "the dashboard's chat key (PEM), to prove its name")
+	serve.Flags().StringVar(&opt.KeyFile, "key-file", "", "a file with the key a browser must show (?key=…, then a cookie); default: none needed")
+	serve.Flags().StringVar(&opt.Listen, "listen", "", "TCP address, e.g. 127.0.0.1:3000")
+	serve.Flags().StringVar(&opt.Socket, "socket", "", "unix socket path")
+	serve.Flags().IntSliceVar(&opt.Ports, "allow-port", nil, "the ports the page is reached at (the Host header's; default any)")
+	cmd.AddCommand(serve, newDashboardURLCommand(env, false), newDashboardURLCommand(env, true))
 	return cmd
 }

@@ -536,6 +536,16 @@ func (e *Engine) ChatSend(ctx context.Context, to, content string) error {
 	return apiError(e.user.Send(ctx, to, content))
 }
 
+// Dashboard is the dashboard's address with its key, and a page that
+// opens it.
+func (e *Engine) Dashboard() (api.Dashboard, error) {
+	u, page, err := component.DashboardLink(e.opt.Config.Config, e.opt.Paths)
+	if err != nil {
+		return api.Dashboard{}, api.Errorf(api.ErrUnavailable, err.Error())
+	}
+	return api.Dashboard{URL: u, Page: page}, nil
+}
+
 // apiError maps a component's error to the API's code.
 func apiError(err error) error {
 	var ce *component.Error

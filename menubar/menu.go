@@ -20,6 +20,7 @@ type Client interface {
 	SetKey(ctx context.Context, provider, key string) (api.KeyInfo, error)
 	Doctor(ctx context.Context) ([]api.Check, error)
 	Destroy(ctx context.Context) error
+	Dashboard(ctx context.Context) (api.Dashboard, error)
 }
 
 // Desktop is what the menu asks of the platform: a secret typed into a
@@ -67,12 +68,11 @@ type Item interface {
 // line per component with the error behind it, and the actions. It is a
 // client of the engine's API and events only, like the CLI.
 type Menu struct {
-	Client       Client
-	Desktop      Desktop
-	Login        LoginItem // nil: no "Launch at Login" item
-	Providers    []string  // for "Set API Key ▸"
-	DashboardURL string
-	LogFile      string
+	Client    Client
+	Desktop   Desktop
+	Login     LoginItem // nil: no "Launch at Login" item
+	Providers []string  // for "Set API Key ▸"
+	LogFile   string
 	// Quit is called by the Quit item (the app stops the engine and exits).
 	Quit func()
 
@@ -115,8 +115,14 @@ func (m *Menu) Run(ctx context.Context, tray Tray) {
 	for _, name := range api.Components() {
 		m.addRestart(ctx, name)
 	}
-	m.on(ctx, tray.AddItem("Open Dashboard", m.DashboardURL), func() {
-		if err := m.Desktop.Open(ctx, m.DashboardURL); err != nil {
+	m.on(ctx, tray.AddItem("Open Dashboard", "the team's live page, in the browser"), func() {
+		// Through the engine's page that sends the browser on with the
+		// key: the URL itself on a command line would be everyone's to see.
+		d, err := m.Client.Dashboard(ctx)
+		if err == nil {
+			err = m.Desktop.Open(ctx, d.Page)
+		}
+		if err != nil {
 			m.notify(ctx, "Open Dashboard", err.Error())
 		}
 	})

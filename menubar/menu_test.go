@@ -90,6 +90,9 @@ func (f *feed) SetKey(context.Context, string, string) (api.KeyInfo, error) {
 	return api.KeyInfo{}, nil
 }
 func (f *feed) Doctor(context.Context) ([]api.Check, error) { return nil, nil }
+func (f *feed) Dashboard(context.Context) (api.Dashboard, error) {
+	return api.Dashboard{URL: "http://127.0.0.1:3000/?key=k", Page: "/run/dashboard.html"}, nil
+}
 func (f *feed) Destroy(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

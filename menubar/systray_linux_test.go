@@ -165,7 +165,7 @@ func TestMenuOverDBus(t *testing.T) {
 	d := &desktop{secret: planted}
 	login := &loginItem{}
 	m := &menubar.Menu{Client: client, Desktop: d, Login: login, Providers: []string{"anthropic", "openai"},
-		DashboardURL: "http://127.0.0.1:3000", LogFile: paths.DaemonLog(), Quit: cancel}
+		LogFile: paths.DaemonLog(), Quit: cancel}
 	done := make(chan error, 1)
 	go func() { done <- menubar.RunSystray(ctx, m) }()
 
@@ -287,7 +287,7 @@ func TestMenuOverDBus(t *testing.T) {
 	click("Doctor")
 	waitFor("dashboard opened and doctor shown", func() bool {
 		a := d.all()
-		return strings.Contains(a, "http://127.0.0.1:3000") && strings.Contains(a, "TheSystem Doctor") && strings.Contains(a, "config")
+		return strings.Contains(a, "dashboard.html") && strings.Contains(a, "TheSystem Doctor") && strings.Contains(a, "config")
 	})
 
 	// Stop: the engine stops.

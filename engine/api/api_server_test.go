@@ -77,6 +77,9 @@ func (f *fakeBackend) FollowChat(int) ([]ChatMessage, <-chan ChatMessage, func()
 	return nil, make(chan ChatMessage), func() {}
 }
 func (f *fakeBackend) ChatSend(context.Context, string, string) error { return nil }
+func (f *fakeBackend) Dashboard() (Dashboard, error) {
+	return Dashboard{URL: "http://127.0.0.1:3000/?key=k", Page: "/run/dashboard.html"}, nil
+}
 func (f *fakeBackend) Doctor(context.Context) []Check {
 	return []Check{{ID: "config", Status: CheckOK}}
 }

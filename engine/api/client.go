@@ -196,6 +196,14 @@ func (c *Client) ChatSend(ctx context.Context, to, content string) error {
 	return c.do(ctx, http.MethodPost, "/v1/chat", ChatSend{To: to, Content: content}, nil)
 }
 
+// Dashboard is the dashboard's address with its key, and the page that
+// opens it.
+func (c *Client) Dashboard(ctx context.Context) (Dashboard, error) {
+	var d Dashboard
+	err := c.do(ctx, http.MethodGet, "/v1/dashboard", nil, &d)
+	return d, err
+}
+
 // Keys lists the stored keys' fingerprints.
 func (c *Client) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var k []KeyInfo

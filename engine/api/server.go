@@ -38,6 +38,9 @@ type Backend interface {
 	Chat(n int) []ChatMessage
 	FollowChat(n int) ([]ChatMessage, <-chan ChatMessage, func())
 	ChatSend(ctx context.Context, to, content string) error
+	// Dashboard is the dashboard's address with the key a browser must
+	// show, and a page that opens it.
+	Dashboard() (Dashboard, error)
 	Doctor(ctx context.Context) []Check
 	// Reinstall drops cached images and runtimes and rebuilds them.
 	Reinstall(ctx context.Context) error
@@ -165,6 +168,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/chat", s.chat)
+	mux.HandleFunc("GET /v1/dashboard", func(w http.ResponseWriter, r *http.Request) {
+		d, err := b.Dashboard()
+		reply(w, d, err)
+	})
 	mux.HandleFunc("POST /v1/chat", func(w http.ResponseWriter, r *http.Request) {
 		var in ChatSend
 		// The chat takes up to 2 MiB a message; JSON may escape it.

@@ -102,3 +102,13 @@ type ChatSend struct {
 	To      string `json:"to"`
 	Content string `json:"content"`
 }
+
+// Dashboard is where the user's browser opens the dashboard: its address
+// with the key (?key=…) that lets that browser in, and a page (a file only
+// the user reads) that sends the browser there, to open instead of the URL
+// itself: a URL on a command line (xdg-open, the browser's) is visible to
+// every local account in the process list.
+type Dashboard struct {
+	URL  string `json:"url"`
+	Page string `json:"page"`
+}

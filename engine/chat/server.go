@@ -506,6 +506,8 @@ func (s *Server) admin(c *conn, m inbound) {
 	// The answer names the request's name: the admin may have several in
 	// flight.
 	refuse := func(code, msg string) {
+		// An agent trying is worth a trace in the server's log.
+		s.log.WithFields(logrus.Fields{"by": c.name, "asked": m.Type, "code": code}).Warn("refused an admin request")
 		s.send(c, TypeError, map[string]any{"code": code, "message": msg, "name": m.Name})
 	}
 	s.mu.Lock()

@@ -2,6 +2,8 @@ package component
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/guest"
@@ -156,11 +159,16 @@ func (d *Dashboard) Spec() supervise.Spec {
 			if err != nil {
 				return err
 			}
+			// Its secrets' dir, which only its container mounts: the key a
+			// browser must show, and its chat identity.
+			if err := d.writeKey(); err != nil {
+				return err
+			}
 			args := []string{"dashboard", "serve", "--chat-url", "ws://localhost", "--chat-socket", guest.ServiceDir + "/" + guest.ChatSocket,
-				"--socket", guest.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard)}
-			identityDir := ""
+				"--socket", guest.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard),
+				"--key-file", guest.IdentityDir + "/" + dashboardKeyFile}
+			identityDir := t.AgentsDir + "/" + filepath.Base(d.Paths.DashboardIdentityDir())
 			if d.Identities.UserKey() != nil {
-				identityDir = t.AgentsDir + "/" + filepath.Base(d.Paths.DashboardIdentityDir())
 				args = append(args, "--identity", guest.IdentityDir+"/"+guest.IdentityFile)
 			}
 			return d.runService(ctx, p, api.ComponentDashboard, addr, t.DashboardSocket, t.DashboardDir, identityDir, "server.dashboard", args...)
@@ -169,4 +177,65 @@ func (d *Dashboard) Spec() supervise.Spec {
 		Live: health, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Dashboard},
 	}
+}
+
+// dashboardKeyFile is the key's name in the dashboard's secrets dir.
+const dashboardKeyFile = "dashboard.key"
+
+// writeKey copies the dashboard's key into its secrets dir, readable by
+// its container's uid only.
+func (d *Dashboard) writeKey() error {
+	key, err := DashboardKey(d.Paths)
+	if err != nil {
+		return err
+	}
+	uid, gid := d.Layout.OwnerUID, d.Layout.OwnerGID
+	dir := d.Paths.DashboardIdentityDir()
+	if err := mkdirOwned(dir, uid, gid); err != nil {
+		return fmt.Errorf("the dashboard's key: %w", err)
+	}
+	if err := atomicfile.WriteOwned(filepath.Join(dir, dashboardKeyFile), []byte(key+"\n"), 0o400, uid, gid); err != nil {
+		return fmt.Errorf("the dashboard's key: %w", err)
+	}
+	return nil
+}
+
+// DashboardKey is the key a browser must show the dashboard, made (0600,
+// in the state dir) the first time.
+func DashboardKey(paths config.Paths) (string, error) {
+	path := paths.DashboardKey()
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("the dashboard's key: %w", err)
+	}
+	var r [24]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(r[:])
+	if err := atomicfile.WritePrivate(path, []byte(key+"\n")); err != nil {
+		return "", fmt.Errorf("the dashboard's key: %w", err)
+	}
+	return key, nil
+}
+
+// DashboardLink is the dashboard's address with its key, for the user,
+// and a page (0600 in the runtime dir) that sends a browser there, to open
+// instead of the URL: a command line is every local account's to read.
+func DashboardLink(cfg config.Config, paths config.Paths) (url, page string, err error) {
+	key, err := DashboardKey(paths)
+	if err != nil {
+		return "", "", err
+	}
+	url = fmt.Sprintf("http://127.0.0.1:%d/?key=%s", cfg.Server.Dashboard, key)
+	page = filepath.Join(paths.RuntimeDir, "dashboard.html")
+	html := fmt.Sprintf("<!doctype html><meta charset=utf-8><meta name=referrer content=no-referrer>"+
+		"<meta http-equiv=refresh content=\"0;url=%[1]s\"><title>TheSystem</title><a href=\"%[1]s\">Open the dashboard</a>\n", url)
+	if err := atomicfile.WritePrivate(page, []byte(html)); err != nil {
+		return "", "", fmt.Errorf("the dashboard's page: %w", err)
+	}
+	return url, page, nil
 }

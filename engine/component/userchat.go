@@ -15,6 +15,10 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/redact"
 )
 
+// quietFor is how long the user's connection may fail before it is
+// worth a line in the chat server's log.
+const quietFor = 10 * time.Second
+
 // chatBacklog is how many of the chat's last messages the engine keeps.
 const chatBacklog = 1000
 
@@ -112,13 +116,20 @@ func (l *UserChat) Follow(n int) ([]api.ChatMessage, <-chan api.ChatMessage, fun
 // (the chat server's run), connecting again when it is lost.
 func (l *UserChat) Watch(ctx context.Context) {
 	var last string
+	var failing time.Time // since when, in a row
 	for ctx.Err() == nil {
+		t0 := time.Now()
 		err := l.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if msg := fmt.Sprintf("the user's chat connection: %v", err); msg != last && l.Note != nil {
-			last = msg // once per kind of failure, not once a second
+		if failing.IsZero() || time.Since(t0) > quietFor { // it had been up
+			failing = t0
+		}
+		// The chat server is still starting for a while: only a failure
+		// that lasts is worth a line, once per kind, not once a second.
+		if msg := fmt.Sprintf("the user's chat connection: %v", err); time.Since(failing) >= quietFor && msg != last && l.Note != nil {
+			last = msg
 			l.Note(msg)
 		}
 		select {

@@ -66,6 +66,10 @@ func (p Paths) UserIdentity() string { return filepath.Join(p.StateDir, "identit
 // copied into DashboardIdentityDir for its container.
 func (p Paths) DashboardIdentity() string { return filepath.Join(p.StateDir, "dashboard-identity.pem") }
 
+// DashboardKey is the key a browser shows the dashboard (0600): only the
+// user, who can read it, gets the URL with it (`thesystem dashboard url`).
+func (p Paths) DashboardKey() string { return filepath.Join(p.StateDir, "dashboard.key") }
+
 // DashboardIdentityDir holds the dashboard's chat key, mounted read-only
 // into its container only (with the VM, through the agents' share).
 func (p Paths) DashboardIdentityDir() string { return filepath.Join(p.AgentsDir(), "_dashboard") }

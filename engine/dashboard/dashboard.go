@@ -8,10 +8,12 @@ package dashboard
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -44,6 +46,11 @@ type Options struct {
 	Name string
 	// Identity is the file of its chat key ("" identifies without one).
 	Identity string
+	// Key, when set, is what a browser must show to see anything but
+	// /api/health: once as ?key= on the page's URL (which sets a cookie
+	// and drops it from the URL), then in that cookie. The dashboard
+	// listens on the loopback, which every local account reaches too.
+	Key string
 	// History is how many messages per channel are kept.
 	History int
 	// Guard refuses other web pages and foreign Hosts (DNS rebinding) on
@@ -250,6 +257,9 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read-only", http.StatusMethodNotAllowed)
 		return
 	}
+	if r.URL.Path != "/api/health" && !d.admit(w, r) {
+		return
+	}
 	switch r.URL.Path {
 	case "/api/health":
 		d.mu.Lock()
@@ -269,6 +279,32 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// KeyCookie holds the dashboard's key in the user's browser.
+const KeyCookie = "thesystem_dashboard"
+
+// admit lets a request through that shows the key: in the cookie, or as
+// ?key= on the page (answered with the cookie and a redirect to the page
+// without it). Anything else gets 401 and how to get in.
+func (d *Dashboard) admit(w http.ResponseWriter, r *http.Request) bool {
+	if d.opt.Key == "" {
+		return true
+	}
+	same := func(s string) bool { return subtle.ConstantTimeCompare([]byte(s), []byte(d.opt.Key)) == 1 }
+	if k := r.URL.Query().Get("key"); k != "" && same(k) {
+		http.SetCookie(w, &http.Cookie{Name: KeyCookie, Value: d.opt.Key, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
+		return false
+	}
+	if c, err := r.Cookie(KeyCookie); err == nil && same(c.Value) {
+		return true
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = io.WriteString(w, "This dashboard needs its key: open it with `thesystem dashboard open` "+
+		"(or `thesystem dashboard url`, or the menu's Open Dashboard).\n")
+	return false
 }
 
 // page is index.html with the current state embedded as JSON data in a

@@ -198,7 +198,7 @@ func dumpDOM(t *testing.T, browser, url string) string {
 func TestDashboardInChromium(t *testing.T) {
 	browser := chromium(t)
 	chatURL, dashURL, d := stack(t)
-	waitState(t, d, func(s State) bool { return s.Connected })
+	waitState(t, d, func(s State) bool { return s.Connected && len(s.Channels) == 2 }) // joined: what is said next reaches it
 	const hostile = `<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=2</script>`
 	say(t, chatURL, "mallory", hostile)
 	waitState(t, d, func(s State) bool {
@@ -277,7 +277,8 @@ func TestWebPagesRefused(t *testing.T) {
 	dashSrv, dashPort := serveOn(t, nil)
 	cs := chat.New(chat.Options{Channels: []string{"#general"}, Guard: webguard.Guard{Ports: []int{chatPort}, Origins: webguard.LocalOrigins(dashPort)}})
 	chatSrv.Handler = rec.wrap(cs)
-	d := New(Options{ChatURL: fmt.Sprintf("ws://127.0.0.1:%d", chatPort), Guard: webguard.Guard{Ports: []int{dashPort}, Origins: webguard.LocalOrigins(dashPort)}})
+	const key = "0123456789abcdef0123456789abcdef"
+	d := New(Options{ChatURL: fmt.Sprintf("ws://127.0.0.1:%d", chatPort), Key: key, Guard: webguard.Guard{Ports: []int{dashPort}, Origins: webguard.LocalOrigins(dashPort)}})
 	dashSrv.Handler = rec.wrap(d)
 	go func() { _ = d.Run(t.Context()) }()
 	waitState(t, d, func(s State) bool { return s.Connected })
@@ -328,8 +329,9 @@ fetch("http://127.0.0.1:%d/api/state").then(r => r.text()).then(b => out("fetch"
 	if strings.Contains(seen, " 101") || strings.Contains(seen, " 200") {
 		t.Errorf("a server answered the page:\n%s", seen)
 	}
-	// The dashboard's own page still works.
-	if dom := dumpDOM(t, browser, fmt.Sprintf("http://127.0.0.1:%d/", dashPort)); !strings.Contains(dom, `<span id="health" class="up">connected</span>`) {
+	// The dashboard's own page still works, opened with its key (which
+	// becomes a cookie its API requests carry).
+	if dom := dumpDOM(t, browser, fmt.Sprintf("http://127.0.0.1:%d/?key=%s", dashPort, key)); !strings.Contains(dom, `<span id="health" class="up">connected</span>`) {
 		t.Errorf("the dashboard's own page:\n%s", dom)
 	}
 }
@@ -402,4 +404,61 @@ func TestDashboardShowsDirectMessages(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestKeyRequired: every local account reaches the loopback port, so with
+// a key nothing but /api/health answers without it; the key on the page's
+// URL sets a cookie (HttpOnly, SameSite=Strict) and leaves the URL, and
+// the cookie lets the page and its API in.
+func TestKeyRequired(t *testing.T) {
+	const key = "0123456789abcdef0123456789abcdef"
+	d := New(Options{ChatURL: "ws://127.0.0.1:1", Key: key})
+	_, port := serveOn(t, d)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(c *http.Client, path string, cookie *http.Cookie) (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path, nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for _, tc := range []struct {
+		name, path string
+		cookie     *http.Cookie
+		want       int
+	}{
+		{"the page without the key", "/", nil, http.StatusUnauthorized},
+		{"the state without the key", "/api/state", nil, http.StatusUnauthorized},
+		{"the events without the key", "/api/events", nil, http.StatusUnauthorized},
+		{"a wrong key", "/?key=" + strings.Repeat("0", 32), nil, http.StatusUnauthorized},
+		{"a wrong cookie", "/api/state", &http.Cookie{Name: KeyCookie, Value: "nope"}, http.StatusUnauthorized},
+		{"the key on the URL", "/?key=" + key, nil, http.StatusSeeOther},
+		{"the cookie", "/api/state", &http.Cookie{Name: KeyCookie, Value: key}, http.StatusOK},
+		{"health needs no key (the engine's probe)", "/api/health", nil, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, header := get(noRedirect, tc.path, tc.cookie)
+			if code != tc.want {
+				t.Fatalf("%s: %d, want %d", tc.path, code, tc.want)
+			}
+			if tc.want != http.StatusSeeOther {
+				return
+			}
+			if loc := header.Get("Location"); loc != "/" {
+				t.Errorf("redirect to %q, want the page without the key", loc)
+			}
+			set := header.Get("Set-Cookie")
+			if !strings.Contains(set, KeyCookie+"="+key) || !strings.Contains(set, "HttpOnly") || !strings.Contains(set, "SameSite=Strict") {
+				t.Errorf("Set-Cookie %q", set)
+			}
+		})
+	}
 }

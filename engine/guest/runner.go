@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -107,8 +108,17 @@ func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	prompt := fmt.Sprintf("%s\n\nMessage from %s in %s:\n%s", opt.Mission, f.FromName, f.To, f.Content)
-	argv := append(append([]string(nil), opt.Argv...), strings.TrimSpace(prompt))
+	prompt := strings.TrimSpace(fmt.Sprintf("%s\n\nMessage from %s in %s:\n%s", opt.Mission, f.FromName, f.To, f.Content))
+	if len(prompt) > maxArgPrompt {
+		// One argument may not be longer than 128 KiB (Linux's
+		// MAX_ARG_STRLEN); a long task goes in a file the runtime reads.
+		path, err := taskFile(prompt)
+		if err != nil {
+			return fmt.Sprintf("(the task, %d bytes, could not be handed to the runtime: %v)", len(prompt), err)
+		}
+		prompt = fmt.Sprintf("Your task is long, so it is in the file %s (%d bytes): read all of it first, then do what it says.", path, len(prompt))
+	}
+	argv := append(append([]string(nil), opt.Argv...), prompt)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = opt.Env
 	var out, errb bytes.Buffer
@@ -125,6 +135,23 @@ func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame) string {
 		return "(no answer)"
 	}
 	return answer
+}
+
+// maxArgPrompt is the longest prompt passed as the runtime's argument.
+const maxArgPrompt = 96 << 10
+
+// taskFile writes a long prompt where the runtime can read it: the
+// container's /tmp (its own tmpfs).
+func taskFile(prompt string) (string, error) {
+	f, err := os.CreateTemp("", "task-*.md")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(prompt + "\n"); err != nil {
+		_ = f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
 }
 
 func lastLine(s string) string {

@@ -43,6 +43,7 @@ func TestRunAgent(t *testing.T) {
 		_ = resp.Body.Close()
 	}
 	defer ws.CloseNow()
+	ws.SetReadLimit(4 << 20)
 	send := func(v any) { b, _ := json.Marshal(v); _ = ws.Write(t.Context(), websocket.MessageText, b) }
 	next := func(typ string) map[string]any {
 		rctx, rcancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -85,6 +86,29 @@ func TestRunAgent(t *testing.T) {
 	}
 	if strings.Contains(content, "unrelated chatter") {
 		t.Error("the agent answered a message that did not mention it")
+	}
+
+	// A task longer than one argument may be (128 KiB) reaches the runtime
+	// in a file, whole.
+	long := "@agent-1 " + strings.Repeat("a long task; ", 25_000) + "the end"
+	send(map[string]any{"type": "MSG", "to": "#agents", "content": long})
+	for {
+		m := next("MSG")
+		if m["from_name"] != "agent-1" {
+			continue
+		}
+		got := m["content"].(string)
+		i, j := strings.Index(got, "in the file "), strings.Index(got, " (")
+		if i < 0 || j < i {
+			t.Fatalf("the long task's answer: %.300q", got)
+		}
+		b, err := os.ReadFile(got[i+len("in the file ") : j])
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(b)), "the end") || !strings.Contains(string(b), "Keep the tests green.") {
+			t.Errorf("the task file: %d bytes, %v", len(b), err)
+		} else {
+			_ = os.Remove(got[i+len("in the file ") : j])
+		}
+		break
 	}
 	cancel()
 	select {

@@ -314,6 +314,10 @@ func (h *harness) do(method, path string, hdr map[string]string, body string) (i
 		h.t.Fatal(err)
 	}
 	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -33,6 +33,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
+	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
 // Options configure a Proxy. The zero value is usable.
@@ -376,8 +377,14 @@ func writeError(w http.ResponseWriter, status int, kind, msg string) {
 type connKindKey struct{}
 
 // allowed reports whether a TCP peer may use the proxy.
+// overSocket: r came over the proxy's unix socket.
+func overSocket(r *http.Request) bool {
+	kind, _ := r.Context().Value(connKindKey{}).(string)
+	return kind == "unix"
+}
+
 func (p *Proxy) allowed(r *http.Request) bool {
-	if kind, _ := r.Context().Value(connKindKey{}).(string); kind == "unix" {
+	if overSocket(r) {
 		return true
 	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -418,6 +425,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {
 		refuse(http.StatusForbidden, "forbidden", "requests from web pages are refused: a page must not spend your keys")
+		return
+	}
+	// On TCP, a name of a page's that points at 127.0.0.1 (DNS rebinding)
+	// comes as the Host: only the loopback's own names are taken. (The
+	// socket's clients are processes with the socket's dir mounted.)
+	if err := (webguard.Guard{}).Check(r); err != nil && !overSocket(r) {
+		refuse(http.StatusForbidden, "forbidden", err.Error())
 		return
 	}
 	if !p.allowed(r) {

@@ -451,6 +451,7 @@ func TestRefusals(t *testing.T) {
 		{"two different credentials", "POST", "/anthropic/v1/messages", map[string]string{"Authorization": "Bearer " + h.user, "X-Api-Key": agent}, "{}", 401, "several different credentials"},
 		{"origin", "POST", "/anthropic/v1/messages", map[string]string{"Authorization": "Bearer " + h.user, "Origin": "https://evil.example"}, "{}", 403, "web pages are refused"},
 		{"referer", "GET", "/agentauth/health", map[string]string{"Referer": "https://evil.example/x"}, "", 403, "web pages"},
+		{"a rebinding page's Host", "GET", "/agentauth/health", map[string]string{"Host": "evil.example:9999"}, "", 403, "rebinding"},
 		{"dot-dot to another provider", "POST", "/anthropic/../openai/v1/chat/completions", bearer(h.user), "{}", 400, "malformed path"},
 		{"encoded dot-dot", "POST", "/anthropic/%2e%2e/openai/v1/chat/completions", bearer(h.user), "{}", 400, "malformed path"},
 		{"encoded slash", "POST", "/anthropic%2F..%2Fopenai/v1", bearer(h.user), "{}", 400, "malformed path"},

@@ -1,6 +1,7 @@
-// Package sandbox is the container tier: the environment that may cross
-// into a VM or a container, the in-container init, and (with podman) the
-// agent containers themselves.
+// Package sandbox is the host's side of the container tier: the
+// environment that may cross into a VM or a container, podman (its
+// service's environment, its bindings), the containers' specs (user
+// namespace, mounts, limits), the images and the container runner.
 package sandbox
 
 import (
@@ -12,9 +13,11 @@ import (
 )
 
 // forwardPrefixes are the only variables that may cross into the VM or a
-// container.
+// container: the runtime's and the chat's settings, and THESYSTEM_AGENT_*
+// for the user's own; never the engine's own THESYSTEM_* settings, which
+// describe the host (its paths, its podman's flags).
 func forwardPrefixes() []string {
-	return []string{"ANTHROPIC_", "THESYSTEM_", "AGENTCHAT_", "CLAUDE_CODE_"}
+	return []string{"ANTHROPIC_", "THESYSTEM_AGENT_", "AGENTCHAT_", "CLAUDE_CODE_"}
 }
 
 // secretNames never cross, whatever their prefix.

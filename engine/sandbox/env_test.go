@@ -13,8 +13,10 @@ func TestForwardEnv(t *testing.T) {
 		"ANTHROPIC_AUTH_TOKEN=whatever",
 		"CLAUDE_CODE_OAUTH_TOKEN=oauth",
 		"CLAUDE_CODE_MAX_TURNS=5",
-		"THESYSTEM_LOG=debug",
-		"THESYSTEM_DEPLOY_KEY=abc",
+		"THESYSTEM_AGENT_LOG=debug",
+		// The engine's own settings describe the host: never forwarded.
+		"THESYSTEM_STATE_DIR=/home/alice/.local/state/thesystem", "THESYSTEM_PODMAN_ARGS=--root /home/alice/x",
+		"THESYSTEM_AGENT_DEPLOY_KEY=abc",
 		"AGENTCHAT_URL=ws://x",
 		"AGENTCHAT_NOTE=" + planted, // a key hiding in an allowed name
 		"OPENAI_API_KEY=sk-proj-PLANTEDopenaiKEY0123456789",
@@ -25,7 +27,7 @@ func TestForwardEnv(t *testing.T) {
 		"malformed",
 	}
 	kept, dropped := ForwardEnv(in)
-	want := []string{"AGENTCHAT_URL=ws://x", "ANTHROPIC_MODEL=claude-x", "CLAUDE_CODE_MAX_TURNS=5", "THESYSTEM_LOG=debug"}
+	want := []string{"AGENTCHAT_URL=ws://x", "ANTHROPIC_MODEL=claude-x", "CLAUDE_CODE_MAX_TURNS=5", "THESYSTEM_AGENT_LOG=debug"}
 	if strings.Join(kept, " ") != strings.Join(want, " ") {
 		t.Errorf("kept %v, want %v", kept, want)
 	}
@@ -40,11 +42,11 @@ func TestForwardEnv(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"ANTHROPIC_API_KEY":       "a secret's name",
-		"ANTHROPIC_AUTH_TOKEN":    "a secret's name",
-		"CLAUDE_CODE_OAUTH_TOKEN": "a secret's name",
-		"THESYSTEM_DEPLOY_KEY":    "named like a secret",
-		"AGENTCHAT_NOTE":          "its value looks like a Anthropic key (sk-ant-…)",
+		"ANTHROPIC_API_KEY":          "a secret's name",
+		"ANTHROPIC_AUTH_TOKEN":       "a secret's name",
+		"CLAUDE_CODE_OAUTH_TOKEN":    "a secret's name",
+		"THESYSTEM_AGENT_DEPLOY_KEY": "named like a secret",
+		"AGENTCHAT_NOTE":             "its value looks like a Anthropic key (sk-ant-…)",
 	} {
 		if reasons[name] != want {
 			t.Errorf("%s: %q, want %q", name, reasons[name], want)
@@ -63,17 +65,17 @@ func TestForwardEnvSecrets(t *testing.T) {
 	}{
 		{"ANTHROPIC_CUSTOM_HEADERS=Authorization: Bearer abc", "named like a secret"},
 		{"anthropic_api_key=x", "a secret's name"},
-		{"Thesystem_Deploy_Token=x", "named like a secret"},
-		{"THESYSTEM_DB_PASSWD=x", "named like a secret"},
-		{"THESYSTEM_SESSION_COOKIE=x", "named like a secret"},
-		{"THESYSTEM_GCP_CREDENTIALS_JSON={}", "named like a secret"},
-		{"THESYSTEM_PRIVATE=x", "named like a secret"},
-		{"THESYSTEM_BASIC_AUTH=x", "named like a secret"},
-		{"THESYSTEM_KEYRING_SERVICE=x", "named like a secret"},
-		{"THESYSTEM_MIRROR=https://user:hunter2@mirror.example/repo", "its value is a URL with credentials"},
+		{"Thesystem_Agent_Deploy_Token=x", "named like a secret"},
+		{"THESYSTEM_AGENT_DB_PASSWD=x", "named like a secret"},
+		{"THESYSTEM_AGENT_SESSION_COOKIE=x", "named like a secret"},
+		{"THESYSTEM_AGENT_GCP_CREDENTIALS_JSON={}", "named like a secret"},
+		{"THESYSTEM_AGENT_PRIVATE=x", "named like a secret"},
+		{"THESYSTEM_AGENT_BASIC_AUTH=x", "named like a secret"},
+		{"THESYSTEM_AGENT_KEYRING_SERVICE=x", "named like a secret"},
+		{"THESYSTEM_AGENT_MIRROR=https://user:hunter2@mirror.example/repo", "its value is a URL with credentials"},
 		{"AGENTCHAT_REMOTE=wss://ghp_abc@chat.example", "its value is a URL with credentials"},
-		{"THESYSTEM_NOTE=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----", "its value holds a private key"},
-		{"THESYSTEM_NOTE=sk-ant-api03-PLANTEDenvKEY0123456789abcdef", "its value looks like a Anthropic key (sk-ant-…)"},
+		{"THESYSTEM_AGENT_NOTE=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----", "its value holds a private key"},
+		{"THESYSTEM_AGENT_NOTE=sk-ant-api03-PLANTEDenvKEY0123456789abcdef", "its value looks like a Anthropic key (sk-ant-…)"},
 	} {
 		name, value, _ := strings.Cut(tc.kv, "=")
 		t.Run(name, func(t *testing.T) {
@@ -87,7 +89,7 @@ func TestForwardEnvSecrets(t *testing.T) {
 		})
 	}
 	// What is safe still crosses.
-	ok := []string{"ANTHROPIC_MODEL=claude-x", "CLAUDE_CODE_MAX_OUTPUT_TOKENS=8000", "THESYSTEM_URL=https://example.com/a@b", "AGENTCHAT_URL=ws://127.0.0.1:6667"}
+	ok := []string{"ANTHROPIC_MODEL=claude-x", "CLAUDE_CODE_MAX_OUTPUT_TOKENS=8000", "THESYSTEM_AGENT_URL=https://example.com/a@b", "AGENTCHAT_URL=ws://127.0.0.1:6667"}
 	if kept, dropped := ForwardEnv(ok); len(kept) != len(ok) || len(dropped) != 0 {
 		t.Errorf("kept %q, dropped %+v", kept, dropped)
 	}
