@@ -48,6 +48,9 @@ hidden from you). -f follows new messages as they come.`,
 			if err != nil {
 				return err
 			}
+			if len(msgs) == 0 && !asJSON && n > 0 {
+				fmt.Fprintln(env.Stderr, "no messages: the engine keeps what was said while the chat ran, since the engine started (is the stack up? `thesystem status`)")
+			}
 			for _, m := range msgs {
 				print(m)
 			}

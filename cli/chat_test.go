@@ -98,6 +98,18 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 			}
 		})
 	}
+	// One agent restarts alone, and is back in the chat; a stranger's name
+	// is refused with the agents this stack has.
+	if r := d.run(t, "restart", "agent-9"); r.code == 0 || !strings.Contains(r.stderr, `no "agent-9" in this stack (its agents: agent-1, agent-2)`) {
+		t.Errorf("restart agent-9: %+v", r)
+	}
+	if r := d.run(t, "restart", "agent-1"); r.code != 0 || !strings.Contains(r.stdout, "restarted agent-1") {
+		t.Fatalf("restart agent-1: %+v", r)
+	}
+	if a := askAgent(t, d.env, "agent-1", "back?", 30*time.Second); !strings.Contains(a, "back?") {
+		t.Errorf("agent-1 after its restart answered %q", a)
+	}
+
 	// A message from standard input, as a file would be.
 	if r := runIn(t, d.dir, d.env, "@agent-1 a task\nfrom a file\n", "chat", "send", "#general"); r.code != 0 {
 		t.Errorf("chat send from stdin: %+v", r)

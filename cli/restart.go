@@ -11,16 +11,21 @@ import (
 func newRestartCommand(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "restart <component>",
-		Short: "Restart one component and what depends on it",
+		Short: "Restart one component (or one agent) and what depends on it",
 		Long: `Restart one component, then the components that depend on it, in
 dependency order (restarting chat also restarts the dashboard and swarm).
 A failed component comes back from failed this way.`,
 		Example: `  thesystem restart proxy
-  thesystem restart swarm`,
+  thesystem restart swarm
+  thesystem restart agent-2`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			comp, err := api.ParseComponent(args[0])
-			if err != nil {
+			switch {
+			case err == nil:
+			case agentNameRE.MatchString(args[0]): // the engine knows its agents
+				comp = args[0]
+			default:
 				return &usageError{err}
 			}
 			if err := env.client().Restart(cmd.Context(), comp); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/doctor"
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/proxy"
+	"github.com/thesystem-dev/thesystem/engine/redact"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
@@ -228,9 +229,9 @@ func (e *Engine) Stop(context.Context) error {
 
 // Restart restarts one component and what depends on it.
 func (e *Engine) Restart(ctx context.Context, name string) error {
-	canonical, err := api.ParseComponent(name)
-	if err != nil {
-		return api.Errorf(api.ErrUnknownComponent, err.Error())
+	canonical, err := e.logComponent(name) // a component, or an agent
+	if err != nil || canonical == "" {
+		return api.Errorf(api.ErrUnknownComponent, fmt.Sprintf("unknown component %s", redact.Quote(name)))
 	}
 	if !e.opMu.TryLock() {
 		return api.ErrBusy
@@ -356,10 +357,15 @@ func (e *Engine) logComponent(name string) (string, error) {
 	if name == "" {
 		return "", nil
 	}
+	var names []string
 	for _, a := range e.agents() {
 		if name == a.Name {
 			return a.Name, nil
 		}
+		names = append(names, a.Name)
+	}
+	if strings.HasPrefix(name, "agent-") {
+		return "", api.Errorf(api.ErrUnknownComponent, fmt.Sprintf("no %s in this stack (its agents: %s)", redact.Quote(name), strings.Join(names, ", ")))
 	}
 	c, err := api.ParseComponent(name)
 	if err != nil {
@@ -524,11 +530,27 @@ func LookTool(limactl string) func(string) (string, error) {
 }
 
 // Chat is the team chat's last n messages, as the user heard them.
-func (e *Engine) Chat(n int) []api.ChatMessage { return e.user.Tail(n) }
+func (e *Engine) Chat(n int) []api.ChatMessage { return toMessages(e.user.Tail(n)) }
 
 // FollowChat is the last n messages and the ones after them.
 func (e *Engine) FollowChat(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func()) {
-	return e.user.Follow(n)
+	backlog, ch, stop := e.user.Follow(n)
+	out := make(chan api.ChatMessage, 256)
+	go func() {
+		defer close(out)
+		for m := range ch {
+			out <- api.ChatMessage(m)
+		}
+	}()
+	return toMessages(backlog), out, stop
+}
+
+func toMessages(ms []component.Message) []api.ChatMessage {
+	out := make([]api.ChatMessage, len(ms))
+	for i, m := range ms {
+		out[i] = api.ChatMessage(m)
+	}
+	return out
 }
 
 // ChatSend says content as the user, to a channel or an agent.

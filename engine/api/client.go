@@ -176,7 +176,7 @@ func streamLines[T any](ctx context.Context, c *Client, path string, fn func(T) 
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	return fmt.Errorf("%s: the engine closed the stream", path)
+	return errors.New("the engine ended the stream (it stopped, or this reader fell too far behind)")
 }
 
 // Chat is the team chat's last n messages.

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/redact"
 )
@@ -21,6 +20,16 @@ const quietFor = 10 * time.Second
 
 // chatBacklog is how many of the chat's last messages the engine keeps.
 const chatBacklog = 1000
+
+// Message is a message of the team's chat, as the user hears it: To is
+// the channel, or for a direct message the name of the agent it went to.
+type Message struct {
+	Time    time.Time
+	From    string
+	To      string
+	Direct  bool
+	Content string
+}
 
 // UserChat is the user's view of the team's chat, which the engine keeps:
 // its own connection to the chat server as the user while the chat server
@@ -38,8 +47,8 @@ type UserChat struct {
 	Note func(string)
 
 	mu   sync.Mutex
-	ring []api.ChatMessage
-	subs map[chan api.ChatMessage]struct{}
+	ring []Message
+	subs map[chan Message]struct{}
 	conn *chatConn // nil while not connected
 }
 
@@ -61,7 +70,7 @@ func (c *chatConn) joined(id, name, channel string) {
 	c.in[id][channel] = true
 }
 
-func (l *UserChat) add(m api.ChatMessage) {
+func (l *UserChat) add(m Message) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.ring) == chatBacklog {
@@ -86,19 +95,19 @@ func (l *UserChat) Present(name string) bool {
 }
 
 // Tail is the last n messages.
-func (l *UserChat) Tail(n int) []api.ChatMessage {
+func (l *UserChat) Tail(n int) []Message {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.ring[max(0, len(l.ring)-n):])
 }
 
 // Follow is the last n messages and a channel of the next ones.
-func (l *UserChat) Follow(n int) ([]api.ChatMessage, <-chan api.ChatMessage, func()) {
+func (l *UserChat) Follow(n int) ([]Message, <-chan Message, func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ch := make(chan api.ChatMessage, 256)
+	ch := make(chan Message, 256)
 	if l.subs == nil {
-		l.subs = map[chan api.ChatMessage]struct{}{}
+		l.subs = map[chan Message]struct{}{}
 	}
 	l.subs[ch] = struct{}{}
 	backlog := slices.Clone(l.ring[max(0, len(l.ring)-n):])
@@ -202,7 +211,7 @@ func (l *UserChat) session(ctx context.Context) error {
 		if f.Type != chat.TypeMsg {
 			continue
 		}
-		m := api.ChatMessage{Time: time.UnixMilli(f.TS), From: f.FromName, To: f.To, Content: f.Content}
+		m := Message{Time: time.UnixMilli(f.TS), From: f.FromName, To: f.To, Content: f.Content}
 		if strings.HasPrefix(f.To, "@") {
 			m.Direct, m.To = true, f.ToName
 		}

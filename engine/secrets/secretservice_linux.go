@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/keybase/dbus"
@@ -39,6 +40,34 @@ func openPlatform(_ context.Context, service string) (Store, error) {
 	return &secretService{service: service, srv: srv, session: session}, nil
 }
 
+// withSession runs f, and again over a new session when the service and
+// this end disagreed on the session's key: the library derives it from
+// the Diffie-Hellman secret without its leading zero bytes, which the
+// service keeps, so about one session in 256 encrypts in a way the other
+// side cannot read ("The secret was transferred or encrypted in an
+// invalid way", or a padding error here). A new session has a new secret.
+// s.mu is held.
+func (s *secretService) withSession(f func() error) error {
+	err := f()
+	for try := 0; err != nil && sessionKeyMismatch(err) && try < 3; try++ {
+		session, oerr := s.srv.OpenSession(ss.AuthenticationDHAES)
+		if oerr != nil {
+			return errors.Join(err, oerr)
+		}
+		s.session = session
+		err = f()
+	}
+	return err
+}
+
+// sessionKeyMismatch: err is what a session whose two ends derived
+// different keys gives.
+func sessionKeyMismatch(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "encrypted in an invalid way") || strings.Contains(msg, "pkcs7") ||
+		strings.Contains(msg, "pad") || strings.Contains(msg, "could not decrypt")
+}
+
 func (s *secretService) attrs(provider string) ss.Attributes {
 	return ss.Attributes{"service": s.service, "account": provider}
 }
@@ -67,12 +96,16 @@ func (s *secretService) Get(ctx context.Context, provider string) (Key, error) {
 	if err := s.srv.Unlock(items); err != nil {
 		return Key{}, fmt.Errorf("secret service: unlock: %w", err)
 	}
-	b, err := s.srv.GetSecret(items[0], *s.session)
+	var b []byte
+	err = s.withSession(func() error {
+		var err error
+		if b, err = s.srv.GetSecret(items[0], *s.session); err == nil && b == nil {
+			err = errors.New("could not decrypt the stored key")
+		}
+		return err
+	})
 	if err != nil {
 		return Key{}, fmt.Errorf("secret service: %w", err)
-	}
-	if b == nil {
-		return Key{}, errors.New("secret service: could not decrypt the stored key")
 	}
 	return NewKey(string(b)), nil
 }
@@ -86,12 +119,16 @@ func (s *secretService) Set(ctx context.Context, provider string, key Key) error
 	if err := s.srv.Unlock([]dbus.ObjectPath{ss.DefaultCollection}); err != nil {
 		return fmt.Errorf("secret service: unlock the default keyring: %w", err)
 	}
-	secret, err := s.session.NewSecret([]byte(key.Reveal()))
-	if err != nil {
-		return fmt.Errorf("secret service: %w", err)
-	}
 	props := ss.NewSecretProperties("TheSystem: "+provider+" API key", s.attrs(provider))
-	if _, err := s.srv.CreateItem(ss.DefaultCollection, props, secret, ss.ReplaceBehaviorReplace); err != nil {
+	err := s.withSession(func() error {
+		secret, err := s.session.NewSecret([]byte(key.Reveal()))
+		if err != nil {
+			return err
+		}
+		_, err = s.srv.CreateItem(ss.DefaultCollection, props, secret, ss.ReplaceBehaviorReplace)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("secret service: store: %w", err)
 	}
 	return nil
