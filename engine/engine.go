@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -89,9 +88,8 @@ type Engine struct {
 	// user's connection to the chat, which the engine holds.
 	ids  *component.Identities
 	user *component.UserChat
-	// budgetNote shows a spent budget in the proxy's status detail (the
-	// menu bar notifies it); set while the proxy runs.
-	budgetNote atomic.Pointer[func(string)]
+	// proxySpec is the proxy as the stack's component.
+	proxySpec component.Proxy
 
 	storeOnce sync.Once
 	store     secrets.Store
@@ -106,20 +104,17 @@ func New(opt Options) (*Engine, error) {
 	e := &Engine{opt: opt, since: time.Now(), log: opt.Log.WithField("component", "engine")}
 	cfg := opt.Config.Config
 	p, err := proxy.NewHost(proxy.Options{
-		Port:      cfg.Proxy.Port,
-		Upstreams: cfg.Proxy.Upstreams,
-		Budget:    proxy.Budget{Tokens: cfg.Proxy.Budget.Tokens, Requests: cfg.Proxy.Budget.Requests, Period: cfg.Proxy.Budget.BudgetPeriod()},
-		Log:       opt.Log,
-		OnBudgetSpent: func(_, msg string) {
-			if f := e.budgetNote.Load(); f != nil {
-				(*f)(msg)
-			}
-		},
+		Port:          cfg.Proxy.Port,
+		Upstreams:     cfg.Proxy.Upstreams,
+		Budget:        proxy.Budget{Tokens: cfg.Proxy.Budget.Tokens, Requests: cfg.Proxy.Budget.Requests, Period: cfg.Proxy.Budget.BudgetPeriod()},
+		Log:           opt.Log,
+		OnBudgetSpent: func(agent, msg string) { e.proxySpec.BudgetSpent(agent, msg) },
 	}, e.keyStore, opt.Paths.UserTokenFile(), opt.Paths.AuditFile())
 	if err != nil {
 		return nil, err
 	}
 	e.proxy = p
+	e.proxySpec.Host = p
 	logs := supervise.NewLogs(2000)
 	if e.tier, err = vm.New(vm.Options{
 		Config: cfg, Paths: opt.Paths, Stack: e.stackName(), Component: api.ComponentVM, InitBinary: opt.InitBinary, Logs: logs,
@@ -148,38 +143,8 @@ func New(opt Options) (*Engine, error) {
 // specs is the stack, in dependency order. The VM tier, the chat server,
 // the dashboard and the swarm join it with the sandbox and VM work.
 func (e *Engine) specs(logs *supervise.Logs) []supervise.Spec {
-	cfg := e.opt.Config.Config
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Proxy.Port))
-	health := supervise.HTTPProbe{URL: "http://" + addr + "/agentauth/health"}
-	specs := []supervise.Spec{{
-		Name: api.ComponentProxy,
-		Service: supervise.ServiceFunc(func(ctx context.Context) error {
-			// The socket dir is mounted read-only into the agents, whose user
-			// must reach the socket; the runtime dir above it stays private.
-			if err := os.MkdirAll(e.opt.Paths.SocketDir(), 0o755); err != nil {
-				return err
-			}
-			_ = os.Chmod(e.opt.Paths.SocketDir(), 0o755)
-			tcp, sock, err := proxy.Listen(ctx, addr, e.opt.Paths.ProxySocket(), 0o666)
-			if err != nil {
-				return err
-			}
-			logs.Append(supervise.Line{Component: api.ComponentProxy, Stream: "supervisor",
-				Text: fmt.Sprintf("listening on http://%s and unix:%s; keys for %v", addr, e.opt.Paths.ProxySocket(), e.proxy.Backends())})
-			var last atomic.Value // one report per message
-			note := func(msg string) {
-				if last.Swap(msg) != msg {
-					supervise.Report(ctx, "%s", msg)
-				}
-			}
-			e.budgetNote.Store(&note)
-			defer e.budgetNote.Store(nil)
-			return e.proxy.ServeListeners(ctx, tcp, sock)
-		}),
-		Ready: health, ReadyTimeout: 10 * time.Second,
-		Live: health, LiveInterval: 5 * time.Second,
-		Ports: []int{cfg.Proxy.Port},
-	}}
+	e.proxySpec.Env = e.env(logs)
+	specs := []supervise.Spec{e.proxySpec.Spec()}
 	if e.opt.Sandbox {
 		specs = append(specs, e.sandboxSpecs(logs)...)
 	}
