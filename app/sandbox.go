@@ -27,10 +27,10 @@ func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, c
 	})
 }
 
-func runAgent(ctx context.Context, name, identity string, channels []string, mission string, argv []string) error {
+func runAgent(ctx context.Context, run cli.AgentRun) error {
 	return guest.RunAgent(ctx, guest.RunnerOptions{
-		Name: name, Identity: identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: channels, Mission: mission,
-		Argv: argv, Env: os.Environ(), Log: os.Stderr,
+		Name: run.Name, Identity: run.Identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: run.Channels, Mission: run.Mission,
+		Session: run.Session, Ask: run.Ask, Argv: run.Argv, Env: os.Environ(), Log: os.Stderr,
 	})
 }
 

@@ -76,6 +76,22 @@ func newAgentsCommand(env *Env) *cobra.Command {
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow new lines")
 	logs.Flags().IntVarP(&lines, "lines", "n", 100, "how many recent lines to show")
-	cmd.AddCommand(list, logs)
+	reset := &cobra.Command{
+		Use:   "reset <agent>",
+		Short: "Start a new conversation with an agent: it forgets the earlier tasks",
+		Long: `Each agent keeps one conversation across tasks (so "now also update the
+README" works after "add a test"); reset starts a new one. It is a direct
+message "/reset" from you, so the agent answers in the chat.`,
+		Example: `  thesystem agents reset agent-1`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := env.client().ChatSend(cmd.Context(), args[0], "/reset"); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stderr, "asked %s to start a new conversation (its answer: `thesystem chat tail`)\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, logs, reset)
 	return cmd
 }

@@ -110,6 +110,20 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 		t.Errorf("agent-1 after its restart answered %q", a)
 	}
 
+	// A new conversation, on request: the agent says so.
+	if r := d.run(t, "agents", "reset", "agent-2"); r.code != 0 || !strings.Contains(r.stderr, "asked agent-2 to start a new conversation") {
+		t.Errorf("agents reset: %+v", r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := d.run(t, "chat", "tail", "-n", "5")
+		if strings.Contains(r.stdout, "agent-2 → user: Started a new conversation") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer to the reset:\n%s", r.stdout)
+		}
+	}
+
 	// A message from standard input, as a file would be.
 	if r := runIn(t, d.dir, d.env, "@agent-1 a task\nfrom a file\n", "chat", "send", "#general"); r.code != 0 {
 		t.Errorf("chat send from stdin: %+v", r)

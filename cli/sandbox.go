@@ -138,13 +138,30 @@ names it, and so is a Host that is not this machine's loopback at an
 	return cmd
 }
 
+// AgentRun is what `sandbox-agent` was asked for.
+type AgentRun struct {
+	Name string
+	// Identity is the file of its chat key ("" for an ephemeral identity).
+	Identity string
+	Channels []string
+	// Mission is prepended to every prompt (a runtime without a system
+	// prompt of its own).
+	Mission string
+	// Session is the file that keeps the runtime's conversation id, so each
+	// task continues the conversation ("" for none).
+	Session string
+	// Ask: the runtime asks before it edits or runs anything (which in -p
+	// mode means it cannot): each answer says so.
+	Ask  bool
+	Argv []string
+}
+
 // AgentRunner is an agent's chat loop inside its container.
-// identity is the file of its chat key ("" for an ephemeral identity).
-type AgentRunner func(ctx context.Context, name, identity string, channels []string, mission string, argv []string) error
+type AgentRunner func(ctx context.Context, run AgentRun) error
 
 func newSandboxAgentCommand(env *Env) *cobra.Command {
-	var name, identity, mission, missionFile string
-	var channels []string
+	var run AgentRun
+	var missionFile string
 	cmd := &cobra.Command{
 		Use:    "sandbox-agent [flags] -- <runtime> [args...]",
 		Short:  "An agent's chat loop: answer mentions by running the runtime once per task",
@@ -152,8 +169,10 @@ func newSandboxAgentCommand(env *Env) *cobra.Command {
 		Long: `Runs inside an agent container as the init's child: connects to the chat
 server at $AGENTCHAT_URL as --name, joins --channels, and for each message
 that mentions @name (or is sent to it directly) runs the runtime with the
-mission and the message appended as the last argument, then posts the
-answer back.`,
+mission and the message appended as the last argument (a long one in a
+file), continuing the conversation with --session-file, then posts the
+answer back. A direct message "/reset" from the user starts a new
+conversation.`,
 		Example: `  thesystem sandbox-agent --name agent-1 --channels '#agents' -- claude -p`,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -165,15 +184,18 @@ answer back.`,
 				if err != nil {
 					return fmt.Errorf("mission: %w", err)
 				}
-				mission = string(b)
+				run.Mission = string(b)
 			}
-			return env.RunAgent(cmd.Context(), name, identity, channels, mission, args)
+			run.Argv = args
+			return env.RunAgent(cmd.Context(), run)
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "the agent's chat name")
-	cmd.Flags().StringVar(&identity, "identity", "", "the agent's chat key (PEM), to prove its name")
-	cmd.Flags().StringSliceVar(&channels, "channels", []string{"#general"}, "channels to join")
-	cmd.Flags().StringVar(&mission, "mission", "", "the mission, prepended to every prompt")
+	cmd.Flags().StringVar(&run.Name, "name", "", "the agent's chat name")
+	cmd.Flags().StringVar(&run.Identity, "identity", "", "the agent's chat key (PEM), to prove its name")
+	cmd.Flags().StringSliceVar(&run.Channels, "channels", []string{"#general"}, "channels to join")
+	cmd.Flags().StringVar(&run.Mission, "mission", "", "the mission, prepended to every prompt")
+	cmd.Flags().StringVar(&run.Session, "session-file", "", "keep the runtime's conversation id here: each task continues it (claude's --session-id/--resume)")
+	cmd.Flags().BoolVar(&run.Ask, "ask", false, "the runtime asks before editing or running anything: say so in each answer")
 	cmd.Flags().StringVar(&missionFile, "mission-file", "", "read the mission from this file")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

@@ -195,8 +195,11 @@ func (e *Engine) Stop(context.Context) error {
 // Restart restarts one component and what depends on it.
 func (e *Engine) Restart(ctx context.Context, name string) error {
 	canonical, err := e.logComponent(name) // a component, or an agent
-	if err != nil || canonical == "" {
-		return api.Errorf(api.ErrUnknownComponent, fmt.Sprintf("unknown component %s", redact.Quote(name)))
+	switch {
+	case err != nil:
+		return err
+	case canonical == "":
+		return api.Errorf(api.ErrUnknownComponent, "name a component or an agent to restart")
 	}
 	if !e.opMu.TryLock() {
 		return api.ErrBusy

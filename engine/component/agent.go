@@ -99,9 +99,20 @@ func (a *Agent) serve(ctx context.Context) error {
 		a.note(name, fmt.Sprintf("not forwarded: %s (%s)", d.Name, d.Reason))
 	}
 	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
-	argv := []string{guest.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ",")}
+	// The runner keeps the conversation in the workspace (claude keeps its
+	// sessions under $HOME, the workspace too): each task continues it.
+	argv := []string{guest.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ","),
+		"--session-file", guest.WorkspaceDir + "/.thesystem/session"}
 	if key != nil {
 		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
+	}
+	runtime := []string{"claude", "-p"}
+	if cfg.Swarm.Permissions == config.PermissionsAsk {
+		argv = append(argv, "--ask")
+	} else {
+		// The container is the boundary: no network, no keys, a read-only
+		// root, every capability dropped.
+		runtime = append(runtime, "--dangerously-skip-permissions")
 	}
 	mission := cfg.Swarm.Mission
 	if cfg.Swarm.MissionFile != "" {
@@ -111,10 +122,10 @@ func (a *Agent) serve(ctx context.Context) error {
 		}
 		mission = string(b)
 	}
-	if mission != "" {
-		argv = append(argv, "--mission", mission)
+	if mission != "" { // the system prompt, not pasted before each message
+		runtime = append(runtime, "--append-system-prompt", mission)
 	}
-	argv = append(argv, "--", "claude", "-p")
+	argv = append(append(argv, "--"), runtime...)
 	id, err := p.CreateAgent(sandbox.AgentSpec{
 		Agent: name, Stack: a.Stack, Image: ref, InitBinary: a.Layout.InitBinary,
 		SocketDir: a.Layout.ProxyDir, ServiceDir: a.Layout.ServiceDir, AgentDir: tokDir, ProjectDir: a.Layout.ProjectDir,

@@ -79,7 +79,18 @@ type Swarm struct {
 	// claude on its PATH.
 	Containerfile string         `yaml:"containerfile,omitempty" json:"containerfile,omitempty"`
 	Backends      []BackendGroup `yaml:"backends,omitempty" json:"backends,omitempty"`
+	// Permissions: auto (the default) lets the agents edit and run
+	// commands without asking, the container being the boundary (no
+	// network, no keys, read-only root); ask keeps the runtime's prompts,
+	// which in a task with no one to answer means it can do neither.
+	Permissions string `yaml:"permissions" json:"permissions"`
 }
+
+// The values of swarm.permissions.
+const (
+	PermissionsAuto = "auto"
+	PermissionsAsk  = "ask"
+)
 
 // BackendGroup is one line of the per-backend list: count agents of a
 // runtime talking to one provider with one model.
@@ -122,7 +133,7 @@ func Default() Config {
 		Mode:   ModeServer,
 		Server: Server{Port: 6667, Dashboard: 3000, Allowlist: true, Chat: ChatEmbedded},
 		Client: Client{Remote: ""},
-		Swarm:  Swarm{Agents: 2, Backend: BackendClaude},
+		Swarm:  Swarm{Agents: 2, Backend: BackendClaude, Permissions: PermissionsAuto},
 		VM: VM{
 			Driver: DriverAuto,
 			CPUs:   4,

@@ -161,6 +161,9 @@ func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
 	} else {
 		d.checkGroups(s)
 	}
+	if !slices.Contains([]string{PermissionsAuto, PermissionsAsk}, s.Permissions) {
+		d.errorf(d.lineOf("swarm.permissions"), "swarm.permissions", "must be auto (agents work without asking, inside their sandbox) or ask, got %s", redact.Quote(s.Permissions))
+	}
 	if s.Mission != "" && s.MissionFile != "" {
 		d.errorf(d.lineOf("swarm.mission_file"), "swarm.mission_file", "set either swarm.mission or swarm.mission_file, not both")
 	}

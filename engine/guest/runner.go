@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,8 +31,16 @@ type RunnerOptions struct {
 	// Channels to join; the agent answers messages there that mention it
 	// (@name) and direct messages.
 	Channels []string
-	// Mission is prepended to every prompt.
+	// Mission is prepended to every prompt (for a runtime without a system
+	// prompt of its own; claude gets it as --append-system-prompt).
 	Mission string
+	// Session is the file that keeps the runtime's conversation id: the
+	// first task starts it (--session-id), each next one continues it
+	// (--resume), so the agent remembers. "" runs each task afresh.
+	Session string
+	// Ask: the runtime runs in its asking permission mode, where -p can
+	// neither edit nor run anything; each answer says so.
+	Ask bool
 	// Argv is the runtime; the prompt is appended as its last argument
 	// (claude -p …).
 	Argv []string
@@ -91,9 +102,18 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		if direct {
 			reply = f.From
 		}
+		if f.FromName == userName && isCommand(f.Content, opt.Name, "/reset") {
+			if err := c.Say(ctx, reply, resetSession(opt.Session)); err != nil {
+				return err
+			}
+			continue
+		}
 		logf("task from %s in %s", f.FromName, f.To)
 		opt.Env = RefreshToken(opt.Env)
 		answer := runOnce(ctx, opt, f)
+		if opt.Ask {
+			answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
+		}
 		if err := c.Say(ctx, reply, answer); err != nil {
 			return err
 		}
@@ -118,23 +138,90 @@ func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame) string {
 		}
 		prompt = fmt.Sprintf("Your task is long, so it is in the file %s (%d bytes): read all of it first, then do what it says.", path, len(prompt))
 	}
-	argv := append(append([]string(nil), opt.Argv...), prompt)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = opt.Env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	answer := strings.TrimSpace(out.String())
+	answer, stderr, err := runRuntime(ctx, opt, prompt)
+	if err != nil && strings.Contains(stderr, "No conversation found") {
+		// The runtime lost the conversation (a new workspace, a reset by
+		// hand): a new one, once.
+		_ = os.Remove(opt.Session)
+		answer, stderr, err = runRuntime(ctx, opt, prompt)
+	}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
-		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(errb.String()))
+		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(stderr))
 	case err != nil:
 		return fmt.Sprintf("(the runtime could not run: %v)", err)
 	case answer == "":
 		return "(no answer)"
 	}
 	return answer
+}
+
+// runRuntime runs the runtime once with prompt as its last argument, in
+// the agent's conversation when it keeps one.
+func runRuntime(ctx context.Context, opt RunnerOptions, prompt string) (answer, stderr string, err error) {
+	argv := append([]string(nil), opt.Argv...)
+	id, resume, err := session(opt.Session)
+	if err != nil {
+		return "", "", fmt.Errorf("the conversation could not be kept: %w", err)
+	}
+	switch {
+	case id == "":
+	case resume:
+		argv = append(argv, "--resume", id)
+	default:
+		argv = append(argv, "--session-id", id)
+	}
+	argv = append(argv, prompt)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = opt.Env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return strings.TrimSpace(out.String()), errb.String(), err
+}
+
+// userName is the user's chat name: only the user's messages are
+// commands to the runner (the server stamps the sender's name).
+const userName = "user"
+
+// isCommand: content is cmd, alone or after a mention of the agent.
+func isCommand(content, agent, cmd string) bool {
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(content), "@"+agent)) == cmd
+}
+
+// session is the conversation id kept in file, made the first time (a
+// new UUID, written before the first run uses it); resume says the runtime
+// has it already. No file: no conversation ("").
+func session(file string) (id string, resume bool, err error) {
+	if file == "" {
+		return "", false, nil
+	}
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) == 36 {
+		return strings.TrimSpace(string(b)), true, nil
+	}
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		return "", false, err
+	}
+	u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80 // version 4, RFC 4122 variant
+	h := hex.EncodeToString(u[:])
+	id = h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return "", false, err
+	}
+	return id, false, os.WriteFile(file, []byte(id+"\n"), 0o600)
+}
+
+// resetSession forgets the conversation: the next task starts a new one.
+func resetSession(file string) string {
+	if file == "" {
+		return "(I keep no conversation: each task starts afresh)"
+	}
+	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf("(the conversation could not be reset: %v)", err)
+	}
+	return "Started a new conversation: I remember nothing of the earlier ones."
 }
 
 // maxArgPrompt is the longest prompt passed as the runtime's argument.

@@ -3,8 +3,10 @@ package guest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +120,100 @@ func TestRunAgent(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("RunAgent did not return")
+	}
+}
+
+// TestRunAgentSession: the agent keeps one conversation across tasks
+// (the first starts it with --session-id, the next ones --resume it, the id
+// kept in the session file); "/reset" from the user starts a new one, from
+// anyone else it is a task like any other; with Ask each answer says the
+// runtime could not work.
+func TestRunAgentSession(t *testing.T) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = chat.New(chat.Options{Channels: []string{"#general"}}).Serve(ctx, ln) }()
+	url := "ws://" + ln.Addr().String()
+	sessionFile := filepath.Join(t.TempDir(), ".thesystem", "session")
+	go func() {
+		_ = RunAgent(ctx, RunnerOptions{
+			Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, Session: sessionFile, Ask: true,
+			// The runtime stand-in prints its arguments.
+			Argv: []string{"sh", "-c", `for a in "$@"; do printf '%s|' "$a"; done`, "runtime", "-p", "--flag"}, Env: os.Environ(),
+		})
+	}()
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	other, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// The agent's id, once it is in #general.
+	var agent string
+	for agent == "" {
+		_ = user.Join(t.Context(), "#general")
+		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
+		f, err := user.Read(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range f.Agents {
+			if a.Name == "agent-1" {
+				agent = a.ID
+			}
+		}
+		if agent == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	ask := func(c *chat.Client, text string) string {
+		t.Helper()
+		if err := c.Say(t.Context(), agent, text); err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer rcancel()
+		for {
+			f, err := c.Read(rctx)
+			if err != nil {
+				t.Fatalf("no answer to %q: %v", text, err)
+			}
+			if f.Type == chat.TypeMsg && f.FromName == "agent-1" {
+				return f.Content
+			}
+		}
+	}
+	first := ask(user, "add a test")
+	b, err := os.ReadFile(sessionFile)
+	id := strings.TrimSpace(string(b))
+	if err != nil || len(id) != 36 || !strings.Contains(first, "-p|--flag|--session-id|"+id+"|") {
+		t.Fatalf("first task: %q; session file %q %v", first, b, err)
+	}
+	if !strings.Contains(first, "swarm.permissions is ask") {
+		t.Errorf("ask mode not said: %q", first)
+	}
+	if second := ask(user, "now the README"); !strings.Contains(second, "--resume|"+id+"|") {
+		t.Errorf("second task: %q, want it to resume %s", second, id)
+	}
+	if a := ask(other, "/reset"); !strings.Contains(a, "--resume|"+id+"|") {
+		t.Errorf("someone else's /reset: %q, want it run as a task in the same conversation", a)
+	}
+	if a := ask(user, "/reset"); !strings.Contains(a, "Started a new conversation") {
+		t.Errorf("/reset: %q", a)
+	}
+	if _, err := os.Stat(sessionFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the session file after /reset: %v", err)
+	}
+	if third := ask(user, "start over"); !strings.Contains(third, "--session-id|") || strings.Contains(third, id) {
+		t.Errorf("after /reset: %q, want a new conversation", third)
 	}
 }

@@ -23,15 +23,20 @@ import (
 // fakeAnthropic answers /v1/messages with a streamed reply and records the
 // key every request carried.
 type fakeAnthropic struct {
-	mu   sync.Mutex
-	keys []string
-	reqs []string
+	mu     sync.Mutex
+	keys   []string
+	reqs   []string
+	bodies []string // of /v1/messages
 }
 
 func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	f.keys = append(f.keys, r.Header.Get("X-Api-Key"))
 	f.reqs = append(f.reqs, r.Method+" "+r.URL.Path)
+	if r.URL.Path == "/v1/messages" {
+		f.bodies = append(f.bodies, string(body))
+	}
 	f.mu.Unlock()
 	if r.URL.Path != "/v1/messages" {
 		http.NotFound(w, r)
@@ -41,7 +46,7 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Model  string `json:"model"`
 		Stream bool   `json:"stream"`
 	}
-	_ = json.NewDecoder(r.Body).Decode(&req)
+	_ = json.Unmarshal(body, &req)
 	msg := map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": req.Model,
 		"content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 12, "output_tokens": 1}}
 	if !req.Stream {
@@ -142,27 +147,63 @@ func TestClaudeCodeInContainer(t *testing.T) {
 	buildStatic(t, "../../app", initBin)
 	_ = os.Chmod(filepath.Dir(initBin), 0o755)
 
-	spec := AgentSpec{
-		Agent: "agent-1", Stack: "test", Image: ref, InitBinary: initBin, SocketDir: sockets, AgentDir: agentDir,
-		Workspace: "thesystem-test-claude-1", User: "1000:1000", Memory: 1 << 30, CPUs: 1, Pids: 256,
-		Argv: []string{"claude", "-p", "Say hello", "--model", "claude-test-model"},
-		Env:  []string{"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1"},
+	// Two tasks, as the agent runs them: autonomous, the mission as the
+	// system prompt, the second continuing the first's conversation (kept
+	// under $HOME, the workspace volume).
+	const sessionID = "0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b"
+	runClaude := func(task string, args ...string) (string, string) {
+		t.Helper()
+		argv := append(append([]string{"claude", "-p", "--dangerously-skip-permissions"}, args...), "--model", "claude-test-model", task)
+		spec := AgentSpec{
+			Agent: "agent-1", Stack: "test", Image: ref, InitBinary: initBin, SocketDir: sockets, AgentDir: agentDir,
+			Workspace: "thesystem-test-claude-1", User: "1000:1000", Memory: 1 << 30, CPUs: 1, Pids: 256,
+			Argv: argv,
+			Env:  []string{"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1"},
+		}
+		id, err := p.CreateAgent(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(id); err != nil {
+			t.Fatal(err)
+		}
+		code, err := p.Wait(id)
+		logs, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
+		if err != nil || code != 0 {
+			t.Fatalf("claude exited %d, %v:\n%s\nupstream saw %v", code, err, logs, up.reqs)
+		}
+		data, _ := p.Inspect(id)
+		raw, _ := json.Marshal(data)
+		return string(logs), string(raw)
 	}
-	id, err := p.CreateAgent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(id); err != nil {
-		t.Fatal(err)
-	}
-	code, err := p.Wait(id)
-	logs, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
-	if err != nil || code != 0 {
-		t.Fatalf("claude exited %d, %v:\n%s\nupstream saw %v", code, err, logs, up.reqs)
-	}
-	if !strings.Contains(string(logs), "Hello from the fake upstream") {
+	logs, raw := runClaude("Say hello", "--append-system-prompt", "MISSION-7f3: keep the tests green", "--session-id", sessionID)
+	if !strings.Contains(logs, "Hello from the fake upstream") {
 		t.Errorf("claude's output:\n%s", logs)
 	}
+	logs2, raw2 := runClaude("And again", "--resume", sessionID)
+	if !strings.Contains(logs2, "Hello from the fake upstream") {
+		t.Errorf("claude's output, resumed:\n%s", logs2)
+	}
+	logs, raw = logs+logs2, raw+raw2
+	func() {
+		up.mu.Lock()
+		defer up.mu.Unlock()
+		var first, second string
+		for _, b := range up.bodies {
+			if strings.Contains(b, "Say hello") && !strings.Contains(b, "And again") && first == "" {
+				first = b
+			}
+			if strings.Contains(b, "And again") {
+				second = b
+			}
+		}
+		if !strings.Contains(first, "MISSION-7f3") {
+			t.Errorf("the mission is not in the first task's request (system prompt)")
+		}
+		if !strings.Contains(second, "Say hello") || !strings.Contains(second, "Hello from the fake upstream") {
+			t.Errorf("the second task does not carry the first's turns: %.400s", second)
+		}
+	}()
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	sawMessages := false
@@ -177,12 +218,10 @@ func TestClaudeCodeInContainer(t *testing.T) {
 	if !sawMessages {
 		t.Errorf("no POST /v1/messages reached the upstream: %v", up.reqs)
 	}
-	data, _ := p.Inspect(id)
-	raw, _ := json.Marshal(data)
 	auditMu.Lock()
-	all := string(raw) + string(logs) + audit.String()
+	all := raw + logs + audit.String()
 	auditMu.Unlock()
-	if strings.Contains(all, "PLANTED") || strings.Contains(string(raw), token) {
+	if strings.Contains(all, "PLANTED") || strings.Contains(raw, token) {
 		t.Error("a key or the token leaked into inspect, the logs or the audit")
 	}
 	t.Logf("upstream saw %v", up.reqs)
