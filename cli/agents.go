@@ -92,6 +92,22 @@ message "/reset" from you, so the agent answers in the chat.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, logs, reset)
+	cancel := &cobra.Command{
+		Use:   "cancel <agent>",
+		Short: "Stop the task an agent is working on (the queued ones go on)",
+		Long: `Stop the agent's current task: its runtime gets SIGINT, then a kill 2 s
+later, and the task is answered "cancelled"; the tasks queued behind it go
+on. It is a direct message "/cancel" from you.`,
+		Example: `  thesystem agents cancel agent-2`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := env.client().ChatSend(cmd.Context(), args[0], "/cancel"); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stderr, "asked %s to stop its task (its answer: `thesystem chat tail`)\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, logs, reset, cancel)
 	return cmd
 }

@@ -124,6 +124,20 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 		}
 	}
 
+	// Nothing to cancel: an idle agent says so.
+	if r := d.run(t, "agents", "cancel", "agent-2"); r.code != 0 {
+		t.Errorf("agents cancel: %+v", r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := d.run(t, "chat", "tail", "-n", "5")
+		if strings.Contains(r.stdout, "agent-2 → user: (nothing to cancel") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer to the cancel:\n%s", r.stdout)
+		}
+	}
+
 	// A message from standard input, as a file would be.
 	if r := runIn(t, d.dir, d.env, "@agent-1 a task\nfrom a file\n", "chat", "send", "#general"); r.code != 0 {
 		t.Errorf("chat send from stdin: %+v", r)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
@@ -48,6 +49,9 @@ type RunnerOptions struct {
 	Env []string
 	// Timeout bounds one run of the runtime; 0 means 10 minutes.
 	Timeout time.Duration
+	// MaxQueue is how many tasks may wait while one runs; more are
+	// answered "busy". 0: 16.
+	MaxQueue int
 	// Log receives what the runner does.
 	Log io.Writer
 }
@@ -83,6 +87,16 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		}
 	}
 	logf("%s (%s) joined %s", opt.Name, me, strings.Join(opt.Channels, " "))
+	// The chat is read all the time (its pings are answered while a task
+	// runs, which may take longer than the server waits for a pong); the
+	// tasks wait in a bounded queue and run one at a time, in order.
+	limit := opt.MaxQueue
+	if limit <= 0 {
+		limit = 16
+	}
+	q := &taskQueue{tasks: make(chan task, limit)}
+	work := make(chan error, 1)
+	go func() { work <- q.work(ctx, opt, c, logf) }()
 	for {
 		f, err := c.Read(ctx)
 		if err != nil {
@@ -91,6 +105,11 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 			}
 			return fmt.Errorf("chat connection lost: %w", err)
 		}
+		select {
+		case err := <-work:
+			return err
+		default:
+		}
 		if f.Type != chat.TypeMsg || f.From == me {
 			continue
 		}
@@ -98,26 +117,88 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		if !direct && !strings.Contains(f.Content, "@"+opt.Name) {
 			continue
 		}
-		reply := f.To
+		t := task{f: f, reply: f.To}
 		if direct {
-			reply = f.From
+			t.reply = f.From
 		}
-		if f.FromName == userName && isCommand(f.Content, opt.Name, "/reset") {
-			if err := c.Say(ctx, reply, resetSession(opt.Session)); err != nil {
+		if f.FromName == userName && isCommand(f.Content, opt.Name, "/cancel") {
+			if err := c.Say(ctx, t.reply, q.cancel()); err != nil {
 				return err
 			}
 			continue
 		}
-		logf("task from %s in %s", f.FromName, f.To)
-		opt.Env = RefreshToken(opt.Env)
-		answer := runOnce(ctx, opt, f)
-		if opt.Ask {
-			answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
-		}
-		if err := c.Say(ctx, reply, answer); err != nil {
-			return err
+		select {
+		case q.tasks <- t:
+		default:
+			if err := c.Say(ctx, t.reply, fmt.Sprintf("(busy: %d tasks are queued already; this one was not taken, send it again later)", limit)); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// task is a message for the agent and where its answer goes.
+type task struct {
+	f     chat.Frame
+	reply string
+}
+
+// taskQueue runs the agent's tasks one at a time, in order; the current
+// one can be cancelled.
+type taskQueue struct {
+	tasks chan task
+
+	mu      sync.Mutex
+	current context.CancelFunc // of the task running, nil when idle
+}
+
+// work runs the queue's tasks until ctx ends or an answer cannot be sent.
+func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, c *chat.Client, logf func(string, ...any)) error {
+	for {
+		var t task
+		select {
+		case <-ctx.Done():
+			return nil
+		case t = <-q.tasks:
+		}
+		var answer string
+		if t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/reset") {
+			answer = resetSession(opt.Session)
+		} else {
+			logf("task from %s in %s", t.f.FromName, t.f.To)
+			opt.Env = RefreshToken(opt.Env)
+			tctx, cancel := context.WithCancel(ctx)
+			q.mu.Lock()
+			q.current = cancel
+			q.mu.Unlock()
+			answer = runOnce(tctx, opt, t.f)
+			if tctx.Err() != nil && ctx.Err() == nil {
+				answer = "(cancelled: the task was stopped before it finished)"
+			}
+			q.mu.Lock()
+			q.current = nil
+			q.mu.Unlock()
+			cancel()
+			if opt.Ask {
+				answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
+			}
+		}
+		if err := c.Say(ctx, t.reply, answer); err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
+	}
+}
+
+// cancel stops the task that runs (SIGINT to the runtime, then a kill),
+// and says what it did.
+func (q *taskQueue) cancel() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.current == nil {
+		return "(nothing to cancel: I am not working on a task)"
+	}
+	q.current()
+	return fmt.Sprintf("Cancelling the current task (%d more queued).", len(q.tasks))
 }
 
 // runOnce runs the runtime with the mission and the message as its prompt.
@@ -174,6 +255,9 @@ func runRuntime(ctx context.Context, opt RunnerOptions, prompt string) (answer, 
 	}
 	argv = append(argv, prompt)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// Stopped (cancelled, timed out): SIGINT first, a kill 2 s later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = opt.Env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

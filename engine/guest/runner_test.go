@@ -217,3 +217,99 @@ func TestRunAgentSession(t *testing.T) {
 		t.Errorf("after /reset: %q, want a new conversation", third)
 	}
 }
+
+// TestRunAgentQueue: while a task runs the agent still reads the chat (it
+// answers the server's pings: a task may outlast the ping timeout),
+// queues what comes (bounded: more is answered busy), and the user's
+// /cancel stops the task within 2 s; the queued task runs next.
+func TestRunAgentQueue(t *testing.T) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		_ = chat.New(chat.Options{Channels: []string{"#general"}, PingInterval: 100 * time.Millisecond}).Serve(ctx, ln)
+	}()
+	url := "ws://" + ln.Addr().String()
+	go func() {
+		_ = RunAgent(ctx, RunnerOptions{
+			Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, MaxQueue: 1,
+			// "slow" takes a minute unless stopped; "long" a second.
+			Argv: []string{"sh", "-c", `case "$1" in *slow*) exec sleep 60;; *long*) sleep 1;; esac; printf 'done: %s' "$1"`, "runtime"}, Env: os.Environ(),
+		})
+	}()
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	var agent string
+	for agent == "" {
+		_ = user.Join(t.Context(), "#general")
+		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
+		f, err := user.Read(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range f.Agents {
+			if a.Name == "agent-1" {
+				agent = a.ID
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	say := func(text string) {
+		t.Helper()
+		if err := user.Say(t.Context(), agent, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func(within time.Duration) string {
+		t.Helper()
+		rctx, rcancel := context.WithTimeout(t.Context(), within)
+		defer rcancel()
+		for {
+			f, err := user.Read(rctx)
+			if err != nil {
+				t.Fatalf("no answer within %s: %v", within, err)
+			}
+			if f.Type == chat.TypeMsg && f.FromName == "agent-1" {
+				return f.Content
+			}
+		}
+	}
+	// A task longer than ten ping intervals: the agent stays connected.
+	say("a long one")
+	if a := next(10 * time.Second); !strings.Contains(a, "done: ") || !strings.Contains(a, "a long one") {
+		t.Fatalf("the long task: %q", a)
+	}
+	say("a slow one")
+	time.Sleep(200 * time.Millisecond) // it runs
+	say("then this")                   // queued
+	say("and this")                    // over the bound
+	if a := next(5 * time.Second); !strings.Contains(a, "busy: 1 tasks are queued") {
+		t.Errorf("over the bound: %q", a)
+	}
+	t0 := time.Now()
+	say("/cancel")
+	if a := next(5 * time.Second); !strings.Contains(a, "Cancelling the current task (1 more queued)") {
+		t.Errorf("/cancel: %q", a)
+	}
+	if a := next(5 * time.Second); !strings.Contains(a, "cancelled") {
+		t.Errorf("the slow task after /cancel: %q", a)
+	}
+	if took := time.Since(t0); took > 2500*time.Millisecond {
+		t.Errorf("cancelling took %s", took)
+	}
+	if a := next(5 * time.Second); !strings.Contains(a, "then this") {
+		t.Errorf("the queued task: %q", a)
+	}
+	say("/cancel")
+	if a := next(5 * time.Second); !strings.Contains(a, "nothing to cancel") {
+		t.Errorf("/cancel when idle: %q", a)
+	}
+}
