@@ -106,7 +106,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	if key != nil {
 		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
 	}
-	runtime := []string{"claude", "-p"}
+	// Its events as they come: the runner posts what it does as progress.
+	runtime := []string{"claude", "-p", "--output-format", "stream-json", "--verbose"}
 	if cfg.Swarm.Permissions == config.PermissionsAsk {
 		argv = append(argv, "--ask")
 	} else {

@@ -137,6 +137,10 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 	}
 }
 
+// progressMark starts a progress line in the chat (what the agent is doing
+// while it works, before its answer).
+const progressMark = "⋯ "
+
 // task is a message for the agent and where its answer goes.
 type task struct {
 	f     chat.Frame
@@ -171,7 +175,9 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, c *chat.Client,
 			q.mu.Lock()
 			q.current = cancel
 			q.mu.Unlock()
-			answer = runOnce(tctx, opt, t.f)
+			answer = runOnce(tctx, opt, t.f, func(line string) {
+				_ = c.Say(ctx, t.reply, progressMark+line)
+			})
 			if tctx.Err() != nil && ctx.Err() == nil {
 				answer = "(cancelled: the task was stopped before it finished)"
 			}
@@ -202,7 +208,7 @@ func (q *taskQueue) cancel() string {
 }
 
 // runOnce runs the runtime with the mission and the message as its prompt.
-func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame) string {
+func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame, progress func(string)) string {
 	timeout := opt.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -219,32 +225,39 @@ func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame) string {
 		}
 		prompt = fmt.Sprintf("Your task is long, so it is in the file %s (%d bytes): read all of it first, then do what it says.", path, len(prompt))
 	}
-	answer, stderr, err := runRuntime(ctx, opt, prompt)
+	st, stderr, err := runRuntime(ctx, opt, prompt, progress)
 	if err != nil && strings.Contains(stderr, "No conversation found") {
 		// The runtime lost the conversation (a new workspace, a reset by
 		// hand): a new one, once.
 		_ = os.Remove(opt.Session)
-		answer, stderr, err = runRuntime(ctx, opt, prompt)
+		st, stderr, err = runRuntime(ctx, opt, prompt, progress)
 	}
+	answer := st.Answer
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
-		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(stderr))
+		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(stderr+"\n"+answer))
 	case err != nil:
 		return fmt.Sprintf("(the runtime could not run: %v)", err)
 	case answer == "":
-		return "(no answer)"
+		answer = "(no answer)"
+	}
+	if st.Failed {
+		answer += "\n(the run ended in an error)"
+	}
+	if len(st.Denied) > 0 {
+		answer += fmt.Sprintf("\n(not allowed to use: %s)", strings.Join(st.Denied, ", "))
 	}
 	return answer
 }
 
 // runRuntime runs the runtime once with prompt as its last argument, in
 // the agent's conversation when it keeps one.
-func runRuntime(ctx context.Context, opt RunnerOptions, prompt string) (answer, stderr string, err error) {
+func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress func(string)) (Stream, string, error) {
 	argv := append([]string(nil), opt.Argv...)
 	id, resume, err := session(opt.Session)
 	if err != nil {
-		return "", "", fmt.Errorf("the conversation could not be kept: %w", err)
+		return Stream{}, "", fmt.Errorf("the conversation could not be kept: %w", err)
 	}
 	switch {
 	case id == "":
@@ -259,10 +272,47 @@ func runRuntime(ctx context.Context, opt RunnerOptions, prompt string) (answer, 
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = opt.Env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	return strings.TrimSpace(out.String()), errb.String(), err
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	// The output is read as it comes, through a pipe of ours that Wait's
+	// end closes: a child the runtime left holding its stdout cannot keep
+	// the task from ending (Wait gives up on it after WaitDelay).
+	stdout, pw := io.Pipe()
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		return Stream{}, "", err
+	}
+	// What it does, as it does it: at most a line a second.
+	th := &throttle{interval: time.Second, send: func(string) {}, now: time.Now}
+	var mu sync.Mutex
+	if progress != nil {
+		th.send = progress
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				mu.Lock()
+				th.tick()
+				mu.Unlock()
+			}
+		}
+	}()
+	read := make(chan Stream, 1)
+	go func() {
+		read <- ReadStream(stdout, func(line string) { mu.Lock(); th.line(line); mu.Unlock() })
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	err = cmd.Wait()
+	_ = pw.Close()
+	st := <-read
+	close(done)
+	return st, errb.String(), err
 }
 
 // userName is the user's chat name: only the user's messages are

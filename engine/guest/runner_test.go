@@ -313,3 +313,70 @@ func TestRunAgentQueue(t *testing.T) {
 		t.Errorf("/cancel when idle: %q", a)
 	}
 }
+
+// agentHarness runs an agent with opt against a chat server of its own
+// and returns the user's client and the agent's id, once it is in.
+func agentHarness(t *testing.T, opt RunnerOptions, chatOpt chat.Options) (*chat.Client, string) {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	chatOpt.Channels = []string{"#general"}
+	go func() { _ = chat.New(chatOpt).Serve(ctx, ln) }()
+	opt.ChatURL, opt.Channels, opt.Name, opt.Env = "ws://"+ln.Addr().String(), []string{"#general"}, "agent-1", os.Environ()
+	go func() { _ = RunAgent(ctx, opt) }()
+	user, err := chat.Dial(t.Context(), opt.ChatURL, chat.DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = user.Close() })
+	for {
+		_ = user.Join(t.Context(), "#general")
+		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
+		f, err := user.Read(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range f.Agents {
+			if a.Name == "agent-1" {
+				return user, a.ID
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunAgentProgress: what the runtime does reaches the chat as it does
+// it, before the answer.
+func TestRunAgentProgress(t *testing.T) {
+	script := `printf '%s\n' '{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"make test"}}]}}'
+sleep 1.2
+printf '%s\n' '{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Write","input":{"file_path":"/workspace/NOTES.md"}}]}}'
+sleep 1.2
+printf '%s\n' '{"type":"result","is_error":false,"result":"all done"}'`
+	user, agent := agentHarness(t, RunnerOptions{Argv: []string{"sh", "-c", script, "runtime"}}, chat.Options{})
+	if err := user.Say(t.Context(), agent, "go"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rctx, rcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer rcancel()
+	for len(got) < 3 {
+		f, err := user.Read(rctx)
+		if err != nil {
+			t.Fatalf("got %q: %v", got, err)
+		}
+		if f.Type == chat.TypeMsg && f.FromName == "agent-1" {
+			got = append(got, f.Content)
+		}
+	}
+	want := []string{progressMark + "running: make test", progressMark + "editing NOTES.md", "all done"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("the chat got %q, want %q", got, want)
+	}
+}

@@ -63,6 +63,17 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 	}
 	ev("message_start", map[string]any{"type": "message_start", "message": msg})
+	if strings.Contains(string(body), "USE-A-TOOL") && !strings.Contains(string(body), "tool_result") {
+		// The first turn of a task that needs a tool: run a command.
+		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": map[string]any{}}})
+		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]any{"type": "input_json_delta", "partial_json": `{"command": "echo WORK-DONE > proof.txt", "description": "prove it"}`}})
+		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 9}})
+		ev("message_stop", map[string]any{"type": "message_stop"})
+		return
+	}
 	ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
 	ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "Hello from the fake upstream"}})
 	ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
@@ -184,7 +195,15 @@ func TestClaudeCodeInContainer(t *testing.T) {
 	if !strings.Contains(logs2, "Hello from the fake upstream") {
 		t.Errorf("claude's output, resumed:\n%s", logs2)
 	}
-	logs, raw = logs+logs2, raw+raw2
+	// A task that uses a tool, its events read as the runner reads them:
+	// the tool is a progress line, the result the answer.
+	logs3, raw3 := runClaude("USE-A-TOOL please", "--output-format", "stream-json", "--verbose")
+	var progress []string
+	st := guest.ReadStream(strings.NewReader(logs3), func(l string) { progress = append(progress, l) })
+	if len(progress) == 0 || progress[0] != "running: echo WORK-DONE > proof.txt" || !strings.Contains(st.Answer, "Hello from the fake upstream") {
+		t.Errorf("progress %q, answer %q from:\n%.2000s", progress, st.Answer, logs3)
+	}
+	logs, raw = logs+logs2+logs3, raw+raw2+raw3
 	func() {
 		up.mu.Lock()
 		defer up.mu.Unlock()
