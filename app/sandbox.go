@@ -30,7 +30,7 @@ func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, c
 func runAgent(ctx context.Context, run cli.AgentRun) error {
 	return guest.RunAgent(ctx, guest.RunnerOptions{
 		Name: run.Name, Identity: run.Identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: run.Channels, Mission: run.Mission,
-		Session: run.Session, Ask: run.Ask, Argv: run.Argv, Env: os.Environ(), Log: os.Stderr,
+		Session: run.Session, Ask: run.Ask, MaxHops: run.MaxHops, Argv: run.Argv, Env: os.Environ(), Log: os.Stderr,
 	})
 }
 

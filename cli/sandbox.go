@@ -152,8 +152,10 @@ type AgentRun struct {
 	Session string
 	// Ask: the runtime asks before it edits or runs anything (which in -p
 	// mode means it cannot): each answer says so.
-	Ask  bool
-	Argv []string
+	Ask bool
+	// MaxHops bounds the tasks taken from other agents in a row.
+	MaxHops int
+	Argv    []string
 }
 
 // AgentRunner is an agent's chat loop inside its container.
@@ -196,6 +198,7 @@ conversation.`,
 	cmd.Flags().StringVar(&run.Mission, "mission", "", "the mission, prepended to every prompt")
 	cmd.Flags().StringVar(&run.Session, "session-file", "", "keep the runtime's conversation id here: each task continues it (claude's --session-id/--resume)")
 	cmd.Flags().BoolVar(&run.Ask, "ask", false, "the runtime asks before editing or running anything: say so in each answer")
+	cmd.Flags().IntVar(&run.MaxHops, "max-hops", 8, "take at most this many tasks in a row from other agents, with none from a person")
 	cmd.Flags().StringVar(&missionFile, "mission-file", "", "read the mission from this file")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -102,7 +103,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	// The runner keeps the conversation in the workspace (claude keeps its
 	// sessions under $HOME, the workspace too): each task continues it.
 	argv := []string{guest.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ","),
-		"--session-file", guest.WorkspaceDir + "/.thesystem/session"}
+		"--session-file", guest.WorkspaceDir + "/.thesystem/session", "--max-hops", strconv.Itoa(cfg.Swarm.MaxHops)}
 	if key != nil {
 		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
 	}

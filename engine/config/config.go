@@ -84,6 +84,9 @@ type Swarm struct {
 	// network, no keys, read-only root); ask keeps the runtime's prompts,
 	// which in a task with no one to answer means it can do neither.
 	Permissions string `yaml:"permissions" json:"permissions"`
+	// MaxHops bounds agent-to-agent hand-offs: an agent takes at most this
+	// many tasks in a row from other agents, with none from a person.
+	MaxHops int `yaml:"max_hops" json:"max_hops"`
 }
 
 // The values of swarm.permissions.
@@ -133,7 +136,7 @@ func Default() Config {
 		Mode:   ModeServer,
 		Server: Server{Port: 6667, Dashboard: 3000, Allowlist: true, Chat: ChatEmbedded},
 		Client: Client{Remote: ""},
-		Swarm:  Swarm{Agents: 2, Backend: BackendClaude, Permissions: PermissionsAuto},
+		Swarm:  Swarm{Agents: 2, Backend: BackendClaude, Permissions: PermissionsAuto, MaxHops: 8},
 		VM: VM{
 			Driver: DriverAuto,
 			CPUs:   4,

@@ -184,6 +184,8 @@ func TestValidationErrors(t *testing.T) {
 			nil, []string{`thesystem.yaml:3: client.remote: must be a ws://, wss://, http:// or https:// URL with a host, got "ftp://x"`}},
 		{"backend", "swarm:\n  backend: cursor\n",
 			nil, []string{`thesystem.yaml:2: swarm.backend: must be one of claude, gro, got "cursor"`}},
+		{"max hops", "swarm:\n  max_hops: 0\n",
+			nil, []string{"thesystem.yaml:2: swarm.max_hops: must be 1..100 (agent-to-agent hand-offs in a row), got 0"}},
 		{"permissions", "swarm:\n  permissions: sometimes\n",
 			nil, []string{`thesystem.yaml:2: swarm.permissions: must be auto (agents work without asking, inside their sandbox) or ask, got "sometimes"`}},
 		{"group unknown provider", "swarm:\n  backends:\n    - backend: gro\n      provider: acme\n      count: 1\n",
@@ -325,7 +327,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		got = append(got, w.String())
 	}
 	want := []string{
-		`thesystem.yaml:3: swarm.agent: unknown key, ignored (known: agents, backend, mission, mission_file, containerfile, backends, permissions)`,
+		`thesystem.yaml:3: swarm.agent: unknown key, ignored (known: agents, backend, mission, mission_file, containerfile, backends, permissions, max_hops)`,
 		`thesystem.yaml:4: swarm.Mission_File: unknown key, ignored (did you mean "mission_file"?)`,
 		`thesystem.yaml:5: extra: unknown key, ignored (known: mode, server, client, swarm, vm, proxy, channels)`,
 	}

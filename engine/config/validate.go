@@ -164,6 +164,9 @@ func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
 	if !slices.Contains([]string{PermissionsAuto, PermissionsAsk}, s.Permissions) {
 		d.errorf(d.lineOf("swarm.permissions"), "swarm.permissions", "must be auto (agents work without asking, inside their sandbox) or ask, got %s", redact.Quote(s.Permissions))
 	}
+	if s.MaxHops < 1 || s.MaxHops > 100 {
+		d.errorf(d.lineOf("swarm.max_hops"), "swarm.max_hops", "must be 1..100 (agent-to-agent hand-offs in a row), got %d", s.MaxHops)
+	}
 	if s.Mission != "" && s.MissionFile != "" {
 		d.errorf(d.lineOf("swarm.mission_file"), "swarm.mission_file", "set either swarm.mission or swarm.mission_file, not both")
 	}

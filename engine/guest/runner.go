@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ type RunnerOptions struct {
 	// MaxQueue is how many tasks may wait while one runs; more are
 	// answered "busy". 0: 16.
 	MaxQueue int
+	// MaxHops bounds the tasks the agent takes from other agents in a row,
+	// with none from a person between them: two agents that always
+	// mention each other stop there. 0: 8.
+	MaxHops int
 	// Log receives what the runner does.
 	Log io.Writer
 }
@@ -95,6 +100,11 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		limit = 16
 	}
 	q := &taskQueue{tasks: make(chan task, limit)}
+	maxHops := opt.MaxHops
+	if maxHops <= 0 {
+		maxHops = 8
+	}
+	hops := 0 // tasks from agents in a row
 	work := make(chan error, 1)
 	go func() { work <- q.work(ctx, opt, c, logf) }()
 	for {
@@ -120,6 +130,19 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		t := task{f: f, reply: f.To}
 		if direct {
 			t.reply = f.From
+		}
+		if agentNameRE.MatchString(f.FromName) {
+			if hops++; hops > maxHops {
+				if hops == maxHops+1 { // said once per chain
+					msg := fmt.Sprintf("(not taking this from %s: %d tasks in a row came from agents with none from you; swarm.max_hops is %d — mention me yourself to go on)", f.FromName, maxHops, maxHops)
+					if err := c.Say(ctx, t.reply, msg); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		} else {
+			hops = 0
 		}
 		if f.FromName == userName && isCommand(f.Content, opt.Name, "/cancel") {
 			if err := c.Say(ctx, t.reply, q.cancel()); err != nil {
@@ -314,6 +337,9 @@ func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress 
 	close(done)
 	return st, errb.String(), err
 }
+
+// agentNameRE matches the names the engine gives its agents.
+var agentNameRE = regexp.MustCompile(`^agent-[0-9]+$`)
 
 // userName is the user's chat name: only the user's messages are
 // commands to the runner (the server stamps the sender's name).

@@ -380,3 +380,63 @@ printf '%s\n' '{"type":"result","is_error":false,"result":"all done"}'`
 		t.Errorf("the chat got %q, want %q", got, want)
 	}
 }
+
+// TestHopGuard: two agents that always hand the task to each other stop
+// after MaxHops tasks in a row from agents, and say why once.
+func TestHopGuard(t *testing.T) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = chat.New(chat.Options{Channels: []string{"#general"}}).Serve(ctx, ln) }()
+	url := "ws://" + ln.Addr().String()
+	for _, pair := range [][2]string{{"agent-1", "agent-2"}, {"agent-2", "agent-1"}} {
+		go func() {
+			_ = RunAgent(ctx, RunnerOptions{Name: pair[0], ChatURL: url, Channels: []string{"#general"}, MaxHops: 3,
+				Argv: []string{"sh", "-c", `printf '@%s over to you' "$PEER"`, "runtime"}, Env: append(os.Environ(), "PEER="+pair[1])})
+		}()
+	}
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	for in := 0; in < 2; {
+		_ = user.Join(t.Context(), "#general")
+		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
+		f, err := user.Read(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = len(f.Agents) - 1 // but the user
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := user.Say(t.Context(), "#general", "@agent-1 start"); err != nil {
+		t.Fatal(err)
+	}
+	var handoffs, guards int
+	rctx, rcancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer rcancel()
+	for {
+		f, err := user.Read(rctx)
+		if err != nil {
+			break // quiet for the rest of the window: the chain stopped
+		}
+		switch {
+		case f.Type != chat.TypeMsg:
+		case strings.Contains(f.Content, "over to you"):
+			handoffs++
+		case strings.Contains(f.Content, "swarm.max_hops is 3"):
+			guards++
+		}
+	}
+	// agent-1 takes the user's task and 3 from agent-2; agent-2 takes 3
+	// from agent-1 and refuses the 4th: 7 hand-offs, one refusal.
+	if handoffs != 7 || guards != 1 {
+		t.Errorf("%d hand-offs and %d refusals, want 7 and 1", handoffs, guards)
+	}
+}
