@@ -38,18 +38,21 @@ func newAgentsCommand(env *Env) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AGENT\tBACKEND\tPROVIDER\tSTATE\tSINCE\tCHAT")
+			fmt.Fprintln(tw, "AGENT\tBACKEND\tPROVIDER\tSTATE\tSINCE\tCHAT\tWORK")
 			for _, a := range agents {
 				inChat := "-"
 				if a.InChat {
 					inChat = "in"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Backend, a.Provider, a.State, since(a.Since), inChat)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Backend, a.Provider, a.State, since(a.Since), inChat, printable(work(a)))
 			}
 			return tw.Flush()
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Long = `List the agents: their component state, whether they are in the chat,
+and what they say they do (idle, or working on a task since when, with how
+many tasks queued behind it).`
 	logs := &cobra.Command{
 		Use:     "logs <agent>",
 		Short:   "Show one agent's log",
@@ -110,4 +113,22 @@ on. It is a direct message "/cancel" from you.`,
 	}
 	cmd.AddCommand(list, logs, reset, cancel)
 	return cmd
+}
+
+// work is what an agent does, in a few words.
+func work(a api.Agent) string {
+	switch a.Work {
+	case "":
+		return "-"
+	case "working":
+		s := "working " + since(a.WorkSince) + ": " + a.Task
+		if len(s) > 70 {
+			s = s[:70] + "…"
+		}
+		if a.Queued > 0 {
+			s += fmt.Sprintf(" (+%d queued)", a.Queued)
+		}
+		return s
+	}
+	return a.Work
 }

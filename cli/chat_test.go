@@ -124,6 +124,22 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 		}
 	}
 
+	// What each agent does: idle after its tasks.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var agents []api.Agent
+		r := d.run(t, "agents", "list", "--json")
+		_ = json.Unmarshal([]byte(r.stdout), &agents)
+		if len(agents) == 2 && agents[0].Work == "idle" && agents[1].Work == "idle" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents list: %+v", r)
+		}
+	}
+	if r := d.run(t, "agents", "list"); !strings.Contains(r.stdout, "WORK") || !strings.Contains(r.stdout, " idle") {
+		t.Errorf("agents list:\n%s", r.stdout)
+	}
+
 	// Nothing to cancel: an idle agent says so.
 	if r := d.run(t, "agents", "cancel", "agent-2"); r.code != 0 {
 		t.Errorf("agents cancel: %+v", r)

@@ -456,8 +456,12 @@ func (e *Engine) Agents() []api.Agent {
 	out := []api.Agent{}
 	for _, a := range e.agents() {
 		if c, ok := byName[a.Name]; ok {
-			out = append(out, api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since,
-				InChat: e.user.Present(a.Name)})
+			ag := api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since,
+				InChat: e.user.Present(a.Name)}
+			if w, ok := e.user.Activity(a.Name); ok {
+				ag.Work, ag.Task, ag.WorkSince, ag.Queued = w.State, w.Task, w.Since, w.Queued
+			}
+			out = append(out, ag)
 		}
 	}
 	return out

@@ -83,6 +83,12 @@ type Agent struct {
 	Since    time.Time `json:"since"`
 	// InChat: the agent is in the team's chat (as the engine hears it).
 	InChat bool `json:"in_chat"`
+	// Work is what it says it does: idle or working (on Task, since
+	// WorkSince), with Queued tasks waiting; "" when it has not said.
+	Work      string    `json:"work,omitempty"`
+	Task      string    `json:"task,omitempty"`
+	WorkSince time.Time `json:"work_since,omitzero"`
+	Queued    int       `json:"queued,omitempty"`
 }
 
 // ChatMessage is a message of the team's chat, as the user hears it.

@@ -39,6 +39,10 @@ type Frame struct {
 	MsgID    string `json:"msg_id,omitempty"`
 	// CHANNELS ([]ChannelInfo) and AGENTS ([]AgentRef)
 	List json.RawMessage `json:"list,omitempty"`
+	// STATUS (with From, FromName)
+	State  string `json:"state,omitempty"`
+	Task   string `json:"task,omitempty"`
+	Queued int    `json:"queued,omitempty"`
 }
 
 // Channels is a CHANNELS frame's list.
@@ -112,6 +116,12 @@ func (c *Client) Join(ctx context.Context, channel string) error {
 // Say sends content to a channel (#name) or an agent (@id).
 func (c *Client) Say(ctx context.Context, to, content string) error {
 	return c.Send(ctx, map[string]string{"type": TypeMsg, "to": to, "content": content})
+}
+
+// Status says what this client is doing: the observers (the user, the
+// dashboard) get it.
+func (c *Client) Status(ctx context.Context, state, task string, queued int) error {
+	return c.Send(ctx, map[string]any{"type": TypeStatus, "state": state, "task": task, "queued": queued})
 }
 
 // Read reads the next frame; one that is not JSON is skipped.

@@ -24,6 +24,9 @@ const (
 	// TheSystem's own: an admin changes the allowlist (Options.Admins).
 	TypeAdmit  = "ADMIT"
 	TypeRevoke = "REVOKE"
+	// TheSystem's own: a client says what it is doing (an agent: idle,
+	// working on a task, how many queued); the observers get it.
+	TypeStatus = "STATUS"
 
 	TypeWelcome     = "WELCOME"
 	TypeChallenge   = "CHALLENGE"
@@ -77,6 +80,9 @@ type inbound struct {
 	ChallengeID string  `json:"challenge_id"`
 	Signature   string  `json:"signature"`
 	Timestamp   int64   `json:"timestamp"`
+	State       string  `json:"state"`
+	Task        string  `json:"task"`
+	Queued      int     `json:"queued"`
 }
 
 // AgentRef names an agent in JOINED and AGENTS lists.

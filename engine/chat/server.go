@@ -361,7 +361,7 @@ func (s *Server) handle(c *conn, data []byte) {
 	}
 	if !identified {
 		switch m.Type {
-		case TypeJoin, TypeLeave, TypeMsg, TypeListChannels, TypeListAgents, TypeAdmit, TypeRevoke:
+		case TypeJoin, TypeLeave, TypeMsg, TypeListChannels, TypeListAgents, TypeAdmit, TypeRevoke, TypeStatus:
 			s.sendError(c, CodeAuthRequired, "IDENTIFY first")
 			return
 		}
@@ -383,6 +383,12 @@ func (s *Server) handle(c *conn, data []byte) {
 		s.listAgents(c, m.Channel)
 	case TypeAdmit, TypeRevoke:
 		s.admin(c, m)
+	case TypeStatus:
+		if !s.takeToken(c) {
+			s.sendError(c, CodeRateLimited, fmt.Sprintf("more than %g messages a second; slow down", s.opt.Rate))
+			return
+		}
+		s.status(c, m)
 	default:
 		s.sendError(c, CodeInvalidMsg, fmt.Sprintf("unknown message type %q", m.Type))
 	}
@@ -696,6 +702,28 @@ func (s *Server) listChannels(c *conn) {
 	s.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	s.send(c, TypeChannels, map[string]any{"list": list})
+}
+
+// status passes what a client says it is doing (STATUS: state, task,
+// queued) to the verified observers (the user, the dashboard), stamped
+// with who said it, like a message.
+func (s *Server) status(c *conn, m inbound) {
+	if len(m.State) > 32 || len(m.Task) > 512 {
+		s.sendError(c, CodeInvalidMsg, "status too long (state up to 32, task up to 512 bytes)")
+		return
+	}
+	s.mu.Lock()
+	var targets []*conn
+	for o := range s.conns {
+		if o.verified && o != c && slices.Contains(s.opt.Observers, o.name) {
+			targets = append(targets, o)
+		}
+	}
+	id, name := c.id, c.name
+	s.mu.Unlock()
+	for _, t := range targets {
+		s.send(t, TypeStatus, map[string]any{"from": "@" + id, "from_name": name, "state": m.State, "task": m.Task, "queued": m.Queued})
+	}
 }
 
 func (s *Server) listAgents(c *conn, channel string) {

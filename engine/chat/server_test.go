@@ -720,3 +720,46 @@ func adminRequest(ctx context.Context, c *Client, req map[string]string, want st
 		}
 	}
 }
+
+// TestStatusToObservers: what an agent says it does (STATUS) reaches the
+// verified observers, stamped with its name, and no one else.
+func TestStatusToObservers(t *testing.T) {
+	dash, _ := NewKey()
+	addr := startServer(t, Options{Channels: []string{"#general"}, Observers: []string{"dashboard"}})
+	url := "ws://" + addr
+	observer, err := Dial(t.Context(), url, DialOptions{Name: "dashboard", Key: dash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer observer.Close()
+	bystander, err := Dial(t.Context(), url, DialOptions{Name: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bystander.Close()
+	agent, err := Dial(t.Context(), url, DialOptions{Name: "agent-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	if err := agent.Status(t.Context(), "working", "add a test", 2); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	f, err := observer.Read(ctx)
+	if err != nil || f.Type != TypeStatus || f.FromName != "agent-1" || f.State != "working" || f.Task != "add a test" || f.Queued != 2 {
+		t.Fatalf("the observer got %+v, %v", f, err)
+	}
+	if err := agent.Status(t.Context(), strings.Repeat("x", 33), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := agent.Read(ctx); err != nil || f.Type != TypeError {
+		t.Errorf("a state too long: %+v %v", f, err)
+	}
+	short, cancelShort := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancelShort()
+	if f, err := bystander.Read(short); err == nil {
+		t.Errorf("a bystander got %+v", f)
+	}
+}

@@ -31,6 +31,14 @@ type Message struct {
 	Content string
 }
 
+// Activity is what an agent says it is doing (its STATUS).
+type Activity struct {
+	State  string // idle, working
+	Task   string // the task's first line, while working
+	Queued int    // tasks waiting behind it
+	Since  time.Time
+}
+
 // UserChat is the user's view of the team's chat, which the engine keeps:
 // its own connection to the chat server as the user while the chat server
 // runs (Watch), in every channel and, the user being an observer, with a
@@ -48,6 +56,7 @@ type UserChat struct {
 
 	mu   sync.Mutex
 	ring []Message
+	work map[string]Activity // an agent's name → what it said it does
 	subs map[chan Message]struct{}
 	conn *chatConn // nil while not connected
 }
@@ -92,6 +101,17 @@ func (l *UserChat) Present(name string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.conn != nil && l.conn.ids[name] != ""
+}
+
+// Activity is what the agent last said it does, while it is in the chat.
+func (l *UserChat) Activity(name string) (Activity, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil || l.conn.ids[name] == "" {
+		return Activity{}, false
+	}
+	a, ok := l.work[name]
+	return a, ok
 }
 
 // Tail is the last n messages.
@@ -197,6 +217,15 @@ func (l *UserChat) session(ctx context.Context) error {
 					delete(c.ids, f.Name)
 				}
 			}
+		case chat.TypeStatus:
+			if l.work == nil {
+				l.work = map[string]Activity{}
+			}
+			a := Activity{State: f.State, Task: f.Task, Queued: f.Queued, Since: time.Now()}
+			if old, ok := l.work[f.FromName]; ok && old.State == a.State && old.Task == a.Task {
+				a.Since = old.Since // the queue changed, not the work
+			}
+			l.work[f.FromName] = a
 		case chat.TypeAdmitted, chat.TypeRevoked, chat.TypeError:
 			if ch, ok := c.waiting[f.Name]; ok && f.Name != "" {
 				delete(c.waiting, f.Name)

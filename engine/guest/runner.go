@@ -99,14 +99,15 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 	if limit <= 0 {
 		limit = 16
 	}
-	q := &taskQueue{tasks: make(chan task, limit)}
+	q := &taskQueue{tasks: make(chan task, limit), c: c}
+	q.status(ctx, "idle", "")
 	maxHops := opt.MaxHops
 	if maxHops <= 0 {
 		maxHops = 8
 	}
 	hops := 0 // tasks from agents in a row
 	work := make(chan error, 1)
-	go func() { work <- q.work(ctx, opt, c, logf) }()
+	go func() { work <- q.work(ctx, opt, logf) }()
 	for {
 		f, err := c.Read(ctx)
 		if err != nil {
@@ -152,6 +153,7 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		}
 		select {
 		case q.tasks <- t:
+			q.queueChanged(ctx)
 		default:
 			if err := c.Say(ctx, t.reply, fmt.Sprintf("(busy: %d tasks are queued already; this one was not taken, send it again later)", limit)); err != nil {
 				return err
@@ -174,13 +176,43 @@ type task struct {
 // one can be cancelled.
 type taskQueue struct {
 	tasks chan task
+	c     *chat.Client
 
 	mu      sync.Mutex
 	current context.CancelFunc // of the task running, nil when idle
+	task    string             // what it is, for the status
+}
+
+// status tells the user (the server's observers) what the agent does.
+func (q *taskQueue) status(ctx context.Context, state, task string) {
+	_ = q.c.Status(ctx, state, task, len(q.tasks))
+}
+
+// queueChanged says the queue's new length while a task runs.
+func (q *taskQueue) queueChanged(ctx context.Context) {
+	q.mu.Lock()
+	working, task := q.current != nil, q.task
+	q.mu.Unlock()
+	if working {
+		q.status(ctx, "working", task)
+	}
+}
+
+// excerpt is a task's first line, without the mention, for the status.
+func excerpt(content, agent string) string {
+	s := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(content), "@"+agent))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
 }
 
 // work runs the queue's tasks until ctx ends or an answer cannot be sent.
-func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, c *chat.Client, logf func(string, ...any)) error {
+func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, logf func(string, ...any)) error {
+	c := q.c
 	for {
 		var t task
 		select {
@@ -196,8 +228,10 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, c *chat.Client,
 			opt.Env = RefreshToken(opt.Env)
 			tctx, cancel := context.WithCancel(ctx)
 			q.mu.Lock()
-			q.current = cancel
+			q.current, q.task = cancel, excerpt(t.f.Content, opt.Name)
+			task := q.task
 			q.mu.Unlock()
+			q.status(ctx, "working", task)
 			answer = runOnce(tctx, opt, t.f, func(line string) {
 				_ = c.Say(ctx, t.reply, progressMark+line)
 			})
@@ -205,9 +239,12 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, c *chat.Client,
 				answer = "(cancelled: the task was stopped before it finished)"
 			}
 			q.mu.Lock()
-			q.current = nil
+			q.current, q.task = nil, ""
 			q.mu.Unlock()
 			cancel()
+			if len(q.tasks) == 0 {
+				q.status(ctx, "idle", "")
+			}
 			if opt.Ask {
 				answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
 			}

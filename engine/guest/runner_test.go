@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -231,7 +232,7 @@ func TestRunAgentQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() {
-		_ = chat.New(chat.Options{Channels: []string{"#general"}, PingInterval: 100 * time.Millisecond}).Serve(ctx, ln)
+		_ = chat.New(chat.Options{Channels: []string{"#general"}, PingInterval: 100 * time.Millisecond, Observers: []string{"user"}}).Serve(ctx, ln)
 	}()
 	url := "ws://" + ln.Addr().String()
 	go func() {
@@ -241,7 +242,8 @@ func TestRunAgentQueue(t *testing.T) {
 			Argv: []string{"sh", "-c", `case "$1" in *slow*) exec sleep 60;; *long*) sleep 1;; esac; printf 'done: %s' "$1"`, "runtime"}, Env: os.Environ(),
 		})
 	}()
-	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
+	userKey, _ := chat.NewKey() // verified: an observer gets the agent's STATUS
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user", Key: userKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +270,7 @@ func TestRunAgentQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var statuses []string // what the agent said it does
 	next := func(within time.Duration) string {
 		t.Helper()
 		rctx, rcancel := context.WithTimeout(t.Context(), within)
@@ -276,6 +279,9 @@ func TestRunAgentQueue(t *testing.T) {
 			f, err := user.Read(rctx)
 			if err != nil {
 				t.Fatalf("no answer within %s: %v", within, err)
+			}
+			if f.Type == chat.TypeStatus && f.FromName == "agent-1" {
+				statuses = append(statuses, fmt.Sprintf("%s %q %d", f.State, f.Task, f.Queued))
 			}
 			if f.Type == chat.TypeMsg && f.FromName == "agent-1" {
 				return f.Content
@@ -311,6 +317,12 @@ func TestRunAgentQueue(t *testing.T) {
 	say("/cancel")
 	if a := next(5 * time.Second); !strings.Contains(a, "nothing to cancel") {
 		t.Errorf("/cancel when idle: %q", a)
+	}
+	got := strings.Join(statuses, "|")
+	for _, want := range []string{`working "a slow one" 0`, `working "a slow one" 1`, `working "then this" 0`, `idle "" 0`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("statuses %s lack %s", got, want)
+		}
 	}
 }
 
