@@ -445,7 +445,7 @@ func askAgent(t *testing.T, env []string, agent, prompt string, timeout time.Dur
 			}
 		}
 		for _, m := range msgs[asked+1:] {
-			if asked >= 0 && m.From == agent && m.To == "#general" {
+			if asked >= 0 && m.From == agent && m.To == "#general" && !strings.HasPrefix(m.Content, "⋯ ") { // not a progress line
 				return m.Content
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,17 @@ func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if cf := s.Config.Config.Swarm.Containerfile; cf != "" {
+		// Its base, when it builds on the agents' image (FROM
+		// localhost/thesystem-agent-dev:latest).
+		if b, err := os.ReadFile(cf); err == nil && strings.Contains(string(b), devRepo) && s.RuntimeBinary == "" {
+			bin, err := s.runtimeBinary(ctx)
+			if err != nil {
+				return "", supervise.Permanent(err)
+			}
+			if _, err := s.devImage(ctx, p, bin); err != nil {
+				return "", err
+			}
+		}
 		ref, err := contentRef("localhost/thesystem-agent-custom", cf)
 		if err != nil {
 			return "", supervise.Permanent(err)
@@ -101,6 +113,13 @@ func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", supervise.Permanent(err)
 	}
+	if s.RuntimeBinary == "" { // claude-code itself, not a test's stand-in
+		if _, err := exec.LookPath("mmdebstrap"); err == nil {
+			return s.devImage(ctx, p, bin)
+		}
+		s.note(api.ComponentSwarm, "mmdebstrap is not installed: the agents get claude-code's own files only, no shell, no git "+
+			"(install mmdebstrap, then `thesystem reinstall`, for their Debian userland)")
+	}
 	ref, err := contentRef("localhost/thesystem-agent-claude", bin)
 	if err != nil {
 		return "", err
@@ -110,6 +129,37 @@ func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 		return sandbox.RuntimeRootfs(ctx, bin, "claude", agentUID, agentGID, w)
 	})
 }
+
+// devImage makes sure the agents' development image exists: Debian with
+// a shell, coreutils, git, ripgrep, make… and claude-code, built from the
+// Debian archive (no registry), named after what goes into it.
+func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (string, error) {
+	d := sandbox.DefaultDevImage(bin)
+	ref, err := d.Ref()
+	if err != nil {
+		return "", err
+	}
+	if ok, err := p.ImageExists(ref); err != nil || ok {
+		if err == nil {
+			err = p.TagImage(ref, devRepo, "latest")
+		}
+		return ref, err
+	}
+	supervise.Report(ctx, "building the agents' Debian image %s (the first time: about a minute)", ref)
+	w := s.Logs.Writer(api.ComponentSwarm, "mmdebstrap")
+	defer func() { _ = w.Close() }()
+	t0 := time.Now()
+	if err := p.ImportImageFrom(ref, func(out io.Writer) error { return d.Build(ctx, out, w) }); err != nil {
+		return "", err
+	}
+	s.note(api.ComponentSwarm, fmt.Sprintf("built the agents' image %s in %s", ref, time.Since(t0).Round(time.Second)))
+	// The name a swarm.containerfile builds on.
+	return ref, p.TagImage(ref, devRepo, "latest")
+}
+
+// devRepo is the agents' development image's name; its tag "latest" is
+// the one built last.
+const devRepo = "localhost/thesystem-agent-dev"
 
 // contentRef names an image after a file's content (the runtime binary,
 // the Containerfile), so a change gets a new image and no change reuses it.

@@ -70,6 +70,10 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 	}
 
 	add(toolCheck(ctx, in.LookPath, "tool.podman", "podman", "install podman (Debian: apt-get install podman; macOS: it runs inside the VM)", cfg.VM.Driver == config.DriverNone))
+	if cfg.VM.Driver == config.DriverNone {
+		// The agents' Debian userland (shell, git, …) is built with it.
+		add(toolCheck(ctx, in.LookPath, "tool.mmdebstrap", "mmdebstrap", "install mmdebstrap (Debian: apt-get install mmdebstrap), then `thesystem reinstall`: without it the agents have no shell or git", false))
+	}
 	add(toolCheck(ctx, in.LookPath, "tool.limactl", "limactl", "install Lima (macOS: brew install lima) or set vm.driver: none", cfg.VM.Driver == config.DriverLima))
 	if cfg.VM.Driver == config.DriverLima && in.GOOS == "linux" {
 		// macOS runs the VM with Virtualization.framework; Linux with QEMU.

@@ -104,6 +104,15 @@ func (p *Podman) RemoveImagesByPrefix(prefix string) (int, error) {
 }
 
 // ImageExists reports whether ref is in the store.
+// TagImage gives ref another name, repo:tag.
+func (p *Podman) TagImage(ref, repo, tag string) error {
+	if err := images.Tag(p.conn, ref, tag, repo, nil); err != nil {
+		return fmt.Errorf("tag %s as %s:%s: %w", ref, repo, tag, err)
+	}
+	return nil
+}
+
+// ImageExists says whether ref is in the store.
 func (p *Podman) ImageExists(ref string) (bool, error) {
 	return images.Exists(p.conn, ref, nil)
 }

@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// toolUpstream is a fake Anthropic Messages API (streamed) that makes the
+// agent work: a task asking for proof is answered with a Bash tool use
+// that writes and commits a file in the workspace; once the request
+// carries the tool's result, the answer quotes it. Every key it got is
+// recorded.
+type toolUpstream struct {
+	mu     sync.Mutex
+	keys   []string
+	bodies []string
+}
+
+const proofCommand = `cd /workspace && git init -q proof && cd proof && echo WORK-DONE > proof.txt && git add proof.txt && ` +
+	`git -c user.name=agent-1 -c user.email=agent-1@thesystem.invalid commit -qm proof && git log --format='COMMITTED %s' && cat proof.txt`
+
+func (u *toolUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.keys = append(u.keys, r.Header.Get("X-Api-Key"))
+	u.bodies = append(u.bodies, string(body))
+	u.mu.Unlock()
+	if r.URL.Path != "/v1/messages" {
+		http.NotFound(w, r)
+		return
+	}
+	var req struct {
+		Model    string `json:"model"`
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	_ = json.Unmarshal(body, &req)
+	w.Header().Set("Content-Type", "text/event-stream")
+	ev := func(name string, data any) {
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+		w.(http.Flusher).Flush()
+	}
+	ev("message_start", map[string]any{"type": "message_start", "message": map[string]any{"id": "msg_1", "type": "message", "role": "assistant",
+		"model": req.Model, "content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 20, "output_tokens": 1}}})
+	result := toolResult(req.Messages)
+	switch {
+	case strings.Contains(string(body), "prove it") && result == "":
+		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": map[string]any{}}})
+		in, _ := json.Marshal(map[string]string{"command": proofCommand, "description": "write and commit the proof"})
+		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "input_json_delta", "partial_json": string(in)}})
+		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 30}})
+	default:
+		text := "Hello from the fake upstream"
+		if result != "" {
+			text = "Done. The tool said: " + result
+		}
+		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": text}})
+		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 12}})
+	}
+	ev("message_stop", map[string]any{"type": "message_stop"})
+}
+
+// toolResult is the text of the last tool_result in the messages, or "".
+func toolResult(msgs []struct {
+	Content json.RawMessage `json:"content"`
+}) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		var blocks []struct {
+			Type    string          `json:"type"`
+			Content json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(msgs[i].Content, &blocks) != nil {
+			continue
+		}
+		for _, b := range blocks {
+			if b.Type != "tool_result" {
+				continue
+			}
+			var s string
+			if json.Unmarshal(b.Content, &s) == nil {
+				return strings.TrimSpace(s)
+			}
+			var parts []struct{ Text string }
+			_ = json.Unmarshal(b.Content, &parts)
+			var all []string
+			for _, p := range parts {
+				all = append(all, p.Text)
+			}
+			return strings.TrimSpace(strings.Join(all, " "))
+		}
+	}
+	return ""
+}
+
+// TestAgentWorks: the real claude-code, in the agents' Debian image (built
+// by the engine with mmdebstrap), takes a task from `chat send`, works
+// without asking (a shell and git in its sandbox, no network, no key),
+// posts what it does, and answers with the tool's output; its commit is in
+// its workspace; the stored key reached the fake upstream only.
+func TestAgentWorks(t *testing.T) {
+	claudeBin := os.Getenv("THESYSTEM_TEST_CLAUDE")
+	if claudeBin == "" {
+		t.Skip("THESYSTEM_TEST_CLAUDE not set (make runtimes installs claude-code)")
+	}
+	if _, err := exec.LookPath("mmdebstrap"); err != nil {
+		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
+			t.Fatal("THESYSTEM_TEST_PODMAN=1 but mmdebstrap is not installed (make deps)")
+		}
+		t.Skip("mmdebstrap not installed")
+	}
+	d := newDaemonEnv(t)
+	// claude-code as the engine installs it: in the state dir, not an
+	// override (an override gets the minimal image of a test's stand-in).
+	state := envValue(d.env, "THESYSTEM_STATE_DIR")
+	installed := filepath.Join(state, "runtimes", "node_modules", "@anthropic-ai", "claude-code-linux-x64", "claude")
+	if err := os.MkdirAll(filepath.Dir(installed), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(claudeBin, installed); err != nil {
+		if out, err := exec.CommandContext(t.Context(), "cp", claudeBin, installed).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	d.env = append(d.env, "THESYSTEM_CLAUDE_BIN=") // the last one wins
+	const planted = "sk-ant-api03-PLANTEDworkKEY0123456789abcdefgh"
+	up := &toolUpstream{}
+	fake := httptest.NewServer(up)
+	defer fake.Close()
+	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\nserver:\n  port: %d\n  dashboard: %d\n"+
+		"swarm:\n  agents: 1\n  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort))
+	if r := runIn(t, d.dir, d.env, planted, "keys", "set", "anthropic"); r.code != 0 {
+		t.Fatalf("keys set: %+v", r)
+	}
+	t0 := time.Now()
+	if r := d.run(t, "start"); r.code != 0 {
+		t.Fatalf("start: %+v", r)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
+	}()
+	t.Logf("start, with the agents' image built: %s", time.Since(t0).Round(time.Second))
+
+	answer := askAgent(t, d.env, "agent-1", "prove it", 3*time.Minute)
+	if !strings.Contains(answer, "COMMITTED proof") || !strings.Contains(answer, "WORK-DONE") {
+		t.Fatalf("the agent answered %q", answer)
+	}
+	r := d.run(t, "chat", "tail", "-n", "20")
+	if !strings.Contains(r.stdout, "agent-1: ⋯ running: ") || !strings.Contains(r.stdout, "git init -q proof") {
+		t.Errorf("no progress line before the answer:\n%s", r.stdout)
+	}
+	// The commit is in the agent's workspace (its volume), on the host.
+	out, err := d.podman(t, "volume", "inspect", "--format", "{{.Mountpoint}}", "thesystem-"+stackOf(t, d)+"-agent-1")
+	if err != nil {
+		t.Fatalf("volume inspect: %v %s", err, out)
+	}
+	ws := strings.TrimSpace(string(out))
+	if b, err := os.ReadFile(filepath.Join(ws, "proof", "proof.txt")); err != nil || string(b) != "WORK-DONE\n" {
+		t.Errorf("proof.txt in the workspace: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "proof", ".git")); err != nil {
+		t.Errorf("no git repository in the workspace: %v", err)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	sawMission := false
+	for i, k := range up.keys {
+		if k != planted {
+			t.Errorf("request %d reached the upstream without the stored key", i)
+		}
+		sawMission = sawMission || strings.Contains(up.bodies[i], "MISSION-w0rk")
+	}
+	if !sawMission {
+		t.Error("the mission was not in the agent's requests (its system prompt)")
+	}
+	// No planted key in the workspace, the agent's logs, the chat.
+	logs := d.run(t, "logs", "-n", "2000")
+	tail := d.run(t, "chat", "tail", "-n", "1000", "--json")
+	leak := ""
+	_ = filepath.WalkDir(ws, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), planted) {
+				leak = p
+			}
+		}
+		return nil
+	})
+	if leak != "" || strings.Contains(logs.stdout, planted) || strings.Contains(tail.stdout, planted) {
+		t.Errorf("the planted key leaked: %q, logs %v, chat %v", leak, strings.Contains(logs.stdout, planted), strings.Contains(tail.stdout, planted))
+	}
+}
