@@ -28,7 +28,11 @@ func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, c
 }
 
 func runAgent(ctx context.Context, run cli.AgentRun) error {
-	return guest.RunAgent(ctx, guest.RunnerOptions{
+	var work *guest.WorkCopy
+	if run.Project != "" {
+		work = &guest.WorkCopy{Project: run.Project, Dir: guest.WorkspaceDir + "/project", Agent: run.Name}
+	}
+	return guest.RunAgent(ctx, guest.RunnerOptions{Work: work,
 		Name: run.Name, Identity: run.Identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: run.Channels, Mission: run.Mission,
 		Session: run.Session, Ask: run.Ask, MaxHops: run.MaxHops, Argv: run.Argv, Env: os.Environ(), Log: os.Stderr,
 	})

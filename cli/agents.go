@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -111,7 +114,25 @@ on. It is a direct message "/cancel" from you.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, logs, reset, cancel)
+	diff := &cobra.Command{
+		Use:   "diff <agent>",
+		Short: "Show what an agent changed in its working copy",
+		Long: `Show the agent's commits on its branch (thesystem/<agent>), the files it
+changed with their line counts, new files it has not added, and the diff
+itself (committed or not) against the project's commit it started from.
+The agent answers it between tasks (a direct message "/diff" from you).`,
+		Example: `  thesystem agents diff agent-1`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			answer, err := askDirect(cmd.Context(), env.client(), args[0], "/diff", 2*time.Minute)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, printable(answer))
+			return nil
+		},
+	}
+	cmd.AddCommand(list, logs, reset, cancel, diff)
 	return cmd
 }
 
@@ -131,4 +152,36 @@ func work(a api.Agent) string {
 		return s
 	}
 	return a.Work
+}
+
+// askDirect says text to an agent as the user and waits for its direct
+// answer (not a progress line), within timeout.
+func askDirect(ctx context.Context, c *api.Client, agent, text string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.ChatSend(ctx, agent, text); err != nil {
+		return "", err
+	}
+	for {
+		msgs, err := c.Chat(ctx, 1000)
+		if err != nil {
+			return "", err
+		}
+		asked := -1
+		for i, m := range msgs {
+			if m.Direct && m.From == "user" && m.To == agent && m.Content == text {
+				asked = i
+			}
+		}
+		for _, m := range msgs[asked+1:] {
+			if asked >= 0 && m.Direct && m.From == agent && m.To == "user" && !strings.HasPrefix(m.Content, "⋯ ") {
+				return m.Content, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s did not answer within %s (busy with a task? `thesystem agents list`)", agent, timeout)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

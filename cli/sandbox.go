@@ -155,6 +155,9 @@ type AgentRun struct {
 	Ask bool
 	// MaxHops bounds the tasks taken from other agents in a row.
 	MaxHops int
+	// Project, when set, is the read-only project the agent's working copy
+	// (on its own branch, in the workspace) is made from.
+	Project string
 	Argv    []string
 }
 
@@ -198,6 +201,7 @@ conversation.`,
 	cmd.Flags().StringVar(&run.Mission, "mission", "", "the mission, prepended to every prompt")
 	cmd.Flags().StringVar(&run.Session, "session-file", "", "keep the runtime's conversation id here: each task continues it (claude's --session-id/--resume)")
 	cmd.Flags().BoolVar(&run.Ask, "ask", false, "the runtime asks before editing or running anything: say so in each answer")
+	cmd.Flags().StringVar(&run.Project, "project", "", "make the agent's working copy of this read-only project (a clone on branch thesystem/<name>) and work in it")
 	cmd.Flags().IntVar(&run.MaxHops, "max-hops", 8, "take at most this many tasks in a row from other agents, with none from a person")
 	cmd.Flags().StringVar(&missionFile, "mission-file", "", "read the mission from this file")
 	_ = cmd.MarkFlagRequired("name")

@@ -27,8 +27,10 @@ type toolUpstream struct {
 	bodies []string
 }
 
-const proofCommand = `cd /workspace && git init -q proof && cd proof && echo WORK-DONE > proof.txt && git add proof.txt && ` +
-	`git -c user.name=agent-1 -c user.email=agent-1@thesystem.invalid commit -qm proof && git log --format='COMMITTED %s' && cat proof.txt`
+// proofCommand runs in the agent's working copy (its directory): a file,
+// committed on its branch.
+const proofCommand = `echo WORK-DONE > proof.txt && git add proof.txt && git commit -qm proof && ` +
+	`git log -1 --format='COMMITTED %s on %D' && cat proof.txt`
 
 func (u *toolUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
@@ -160,24 +162,36 @@ func TestAgentWorks(t *testing.T) {
 	t.Logf("start, with the agents' image built: %s", time.Since(t0).Round(time.Second))
 
 	answer := askAgent(t, d.env, "agent-1", "prove it", 3*time.Minute)
-	if !strings.Contains(answer, "COMMITTED proof") || !strings.Contains(answer, "WORK-DONE") {
+	if !strings.Contains(answer, "COMMITTED proof on HEAD -> thesystem/agent-1") || !strings.Contains(answer, "WORK-DONE") {
 		t.Fatalf("the agent answered %q", answer)
 	}
 	r := d.run(t, "chat", "tail", "-n", "20")
-	if !strings.Contains(r.stdout, "agent-1: ⋯ running: ") || !strings.Contains(r.stdout, "git init -q proof") {
+	if !strings.Contains(r.stdout, "agent-1: ⋯ running: echo WORK-DONE > proof.txt") {
 		t.Errorf("no progress line before the answer:\n%s", r.stdout)
 	}
-	// The commit is in the agent's workspace (its volume), on the host.
+	// What it changed, as the user sees it: its commit on its branch, over
+	// the project's baseline (the project is not a git repository).
+	diff := d.run(t, "agents", "diff", "agent-1")
+	for _, want := range []string{"Branch thesystem/agent-1, since ", "commits:\n", " proof\n", "proof.txt | 1 +", "+WORK-DONE"} {
+		if diff.code != 0 || !strings.Contains(diff.stdout, want) {
+			t.Errorf("agents diff lacks %q: %+v", want, diff)
+		}
+	}
+	// The commit is in the agent's working copy, in its workspace (its
+	// volume), on the host; the project itself is untouched.
 	out, err := d.podman(t, "volume", "inspect", "--format", "{{.Mountpoint}}", "thesystem-"+stackOf(t, d)+"-agent-1")
 	if err != nil {
 		t.Fatalf("volume inspect: %v %s", err, out)
 	}
 	ws := strings.TrimSpace(string(out))
-	if b, err := os.ReadFile(filepath.Join(ws, "proof", "proof.txt")); err != nil || string(b) != "WORK-DONE\n" {
-		t.Errorf("proof.txt in the workspace: %q %v", b, err)
+	if b, err := os.ReadFile(filepath.Join(ws, "project", "proof.txt")); err != nil || string(b) != "WORK-DONE\n" {
+		t.Errorf("proof.txt in the working copy: %q %v", b, err)
 	}
-	if _, err := os.Stat(filepath.Join(ws, "proof", ".git")); err != nil {
-		t.Errorf("no git repository in the workspace: %v", err)
+	if _, err := os.Stat(filepath.Join(ws, "project", "thesystem.yaml")); err != nil {
+		t.Errorf("the working copy lacks the project's files: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "proof.txt")); err == nil {
+		t.Error("the agent wrote into the project")
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()

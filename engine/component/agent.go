@@ -107,6 +107,9 @@ func (a *Agent) serve(ctx context.Context) error {
 	if key != nil {
 		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
 	}
+	if a.Layout.ProjectDir != "" { // its own working copy, on its own branch
+		argv = append(argv, "--project", guest.ProjectPath)
+	}
 	// Its events as they come: the runner posts what it does as progress.
 	runtime := []string{"claude", "-p", "--output-format", "stream-json", "--verbose"}
 	if cfg.Swarm.Permissions == config.PermissionsAsk {

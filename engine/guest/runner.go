@@ -53,6 +53,9 @@ type RunnerOptions struct {
 	// MaxQueue is how many tasks may wait while one runs; more are
 	// answered "busy". 0: 16.
 	MaxQueue int
+	// Work, when set, is the agent's working copy of the project, made on
+	// its first start; the runtime runs in it.
+	Work *WorkCopy
 	// MaxHops bounds the tasks the agent takes from other agents in a row,
 	// with none from a person between them: two agents that always
 	// mention each other stop there. 0: 8.
@@ -92,6 +95,16 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		}
 	}
 	logf("%s (%s) joined %s", opt.Name, me, strings.Join(opt.Channels, " "))
+	if opt.Work != nil {
+		did, err := opt.Work.Ensure(ctx)
+		switch {
+		case err != nil:
+			logf("working copy: %v", err)
+			opt.Work = nil // the runtime works in the workspace itself
+		case did != "":
+			logf("working copy %s: %s", opt.Work.Dir, did)
+		}
+	}
 	// The chat is read all the time (its pings are answered while a task
 	// runs, which may take longer than the server waits for a pong); the
 	// tasks wait in a bounded queue and run one at a time, in order.
@@ -162,6 +175,9 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 	}
 }
 
+// maxAnswer is the most an answer carries (the chat takes 2 MiB).
+const maxAnswer = 1536 << 10
+
 // progressMark starts a progress line in the chat (what the agent is doing
 // while it works, before its answer).
 const progressMark = "⋯ "
@@ -221,9 +237,18 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, logf func(strin
 		case t = <-q.tasks:
 		}
 		var answer string
-		if t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/reset") {
+		switch {
+		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/reset"):
 			answer = resetSession(opt.Session)
-		} else {
+		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/diff"):
+			answer = "(no working copy: I work in my workspace only)"
+			if opt.Work != nil {
+				d, err := opt.Work.Diff(ctx, maxAnswer)
+				if answer = d; err != nil {
+					answer = fmt.Sprintf("(no diff: %v)", err)
+				}
+			}
+		default:
 			logf("task from %s in %s", t.f.FromName, t.f.To)
 			opt.Env = RefreshToken(opt.Env)
 			tctx, cancel := context.WithCancel(ctx)
@@ -332,6 +357,9 @@ func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress 
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = opt.Env
+	if opt.Work != nil {
+		cmd.Dir = opt.Work.Dir
+	}
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	// The output is read as it comes, through a pipe of ours that Wait's

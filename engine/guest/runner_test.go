@@ -208,6 +208,9 @@ func TestRunAgentSession(t *testing.T) {
 	if a := ask(other, "/reset"); !strings.Contains(a, "--resume|"+id+"|") {
 		t.Errorf("someone else's /reset: %q, want it run as a task in the same conversation", a)
 	}
+	if a := ask(user, "/diff"); !strings.Contains(a, "no working copy") {
+		t.Errorf("/diff without a working copy: %q", a)
+	}
 	if a := ask(user, "/reset"); !strings.Contains(a, "Started a new conversation") {
 		t.Errorf("/reset: %q", a)
 	}

@@ -1,0 +1,172 @@
+package guest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// WorkCopy is an agent's own working copy of the project, in its
+// workspace: a clone of the read-only /project on the branch
+// thesystem/<agent> from the project's HEAD (a project that is not a git
+// repository: a plain copy with a baseline commit). The user's repository
+// is never written: what the agent does stays in its workspace until the
+// user takes it.
+type WorkCopy struct {
+	Project string // the read-only project, /project
+	Dir     string // the working copy, /workspace/project
+	Agent   string
+}
+
+// Branch is the agent's branch.
+func (w WorkCopy) Branch() string { return "thesystem/" + w.Agent }
+
+// baseFile keeps the commit the branch started from.
+func (w WorkCopy) baseFile() string { return filepath.Join(filepath.Dir(w.Dir), ".thesystem", "base") }
+
+// Ensure makes the working copy on the agent's first start; later starts
+// keep it (the workspace survives stop). It says what it did ("" when
+// there was nothing to do).
+func (w WorkCopy) Ensure(ctx context.Context) (string, error) {
+	if _, err := os.Stat(filepath.Join(w.Dir, ".git")); err == nil {
+		return "", nil
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		return "", errors.New("no git in the agents' image: no working copy (install mmdebstrap on the host, then `thesystem reinstall`)")
+	}
+	if _, err := os.Stat(w.Project); err != nil {
+		return "", fmt.Errorf("no project at %s: %w", w.Project, err)
+	}
+	_ = os.RemoveAll(w.Dir) // a copy that did not get as far as its repository
+	// The project belongs to the user's uid, which is no one in here: the
+	// agent (and this) may read it with git all the same.
+	if err := w.git(ctx, filepath.Dir(w.Dir), "config", "--global", "--replace-all", "safe.directory", "*"); err != nil {
+		return "", err
+	}
+	did := ""
+	if _, err := os.Stat(filepath.Join(w.Project, ".git")); err == nil {
+		if err := w.git(ctx, filepath.Dir(w.Dir), "clone", "--quiet", "--no-local", "--no-hardlinks", w.Project, w.Dir); err != nil {
+			return "", err
+		}
+		if err := w.git(ctx, w.Dir, "checkout", "--quiet", "-b", w.Branch()); err != nil {
+			return "", err
+		}
+		did = fmt.Sprintf("cloned the project onto branch %s", w.Branch())
+	} else {
+		if err := os.MkdirAll(w.Dir, 0o755); err != nil {
+			return "", err
+		}
+		if out, err := exec.CommandContext(ctx, "cp", "-a", w.Project+"/.", w.Dir).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("copy the project: %w: %s", err, bytes.TrimSpace(out))
+		}
+		for _, args := range [][]string{{"init", "--quiet", "-b", w.Branch()}, {"config", "user.name", w.Agent}, {"config", "user.email", w.Agent + "@thesystem.invalid"},
+			{"add", "-A"}, {"commit", "--quiet", "--allow-empty", "-m", "baseline: the project as it was"}} {
+			if err := w.git(ctx, w.Dir, args...); err != nil {
+				return "", err
+			}
+		}
+		did = fmt.Sprintf("copied the project (not a git repository) with a baseline commit, on branch %s", w.Branch())
+	}
+	for _, kv := range [][2]string{{"user.name", w.Agent}, {"user.email", w.Agent + "@thesystem.invalid"}} {
+		if err := w.git(ctx, w.Dir, "config", kv[0], kv[1]); err != nil {
+			return "", err
+		}
+	}
+	base, err := w.output(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(w.baseFile()), 0o700); err != nil {
+		return "", err
+	}
+	return did, os.WriteFile(w.baseFile(), []byte(base+"\n"), 0o600)
+}
+
+// Diff is what the agent changed since its base: the commits, the files
+// (with --stat's counts), and the whole diff, committed or not, capped
+// at max bytes.
+func (w WorkCopy) Diff(ctx context.Context, max int) (string, error) {
+	b, err := os.ReadFile(w.baseFile())
+	if err != nil {
+		return "", fmt.Errorf("no working copy yet: %w", err)
+	}
+	base := strings.TrimSpace(string(b))
+	log, err := w.output(ctx, "log", "--format=%h %s", base+"..HEAD")
+	if err != nil {
+		return "", err
+	}
+	stat, err := w.output(ctx, "diff", "--stat", base)
+	if err != nil {
+		return "", err
+	}
+	full, err := w.output(ctx, "diff", base)
+	if err != nil {
+		return "", err
+	}
+	untracked, err := w.output(ctx, "ls-files", "--others", "--exclude-standard")
+	if err != nil {
+		return "", err
+	}
+	if log == "" && stat == "" && untracked == "" {
+		return fmt.Sprintf("No changes on %s since %s.", w.Branch(), short(base)), nil
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "Branch %s, since %s:\n", w.Branch(), short(base))
+	if log != "" {
+		fmt.Fprintf(&s, "commits:\n%s\n", log)
+	}
+	if stat != "" {
+		fmt.Fprintf(&s, "%s\n", stat)
+	}
+	if untracked != "" {
+		fmt.Fprintf(&s, "new files, not added to git yet:\n%s\n", untracked)
+	}
+	s.WriteString("\n")
+	if s.Len()+len(full) > max {
+		fmt.Fprintf(&s, "(the diff itself is %d bytes, more than a message holds: see it in the working copy)", len(full))
+	} else {
+		s.WriteString(full)
+	}
+	return s.String(), nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// gitCmd is git in dir with the agent's home, the workspace, whose
+// global config trusts the project whoever owns it (Ensure): git honours
+// safe.directory only from a global or system config.
+func (w WorkCopy) gitCmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Dir(w.Dir))
+	return cmd
+}
+
+func (w WorkCopy) git(ctx context.Context, dir string, args ...string) error {
+	cmd := w.gitCmd(ctx, dir, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %s: %w: %s", args[0], err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func (w WorkCopy) output(ctx context.Context, args ...string) (string, error) {
+	cmd := w.gitCmd(ctx, w.Dir, args...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", args[0], err, bytes.TrimSpace(errb.Bytes()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
