@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -132,7 +134,28 @@ The agent answers it between tasks (a direct message "/diff" from you).`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, logs, reset, cancel, diff)
+	var branch, repo string
+	var force bool
+	export := &cobra.Command{
+		Use:   "export <agent>",
+		Short: "Bring an agent's branch into your repository as a local branch",
+		Long: `Bring the agent's branch (thesystem/<agent>) into the git repository of the
+current directory (or -C DIR) as a local branch of the same name (or
+--branch NAME), through a git bundle read out of the agent's workspace.
+Nothing else changes: no checkout, no merge, your working tree and your
+current branch stay as they are. An existing branch is not overwritten
+without --force.`,
+		Example: `  thesystem agents export agent-1
+  thesystem agents export agent-2 --branch review/agent-2 -C ~/src/project`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exportBranch(cmd.Context(), env, args[0], branch, repo, force)
+		},
+	}
+	export.Flags().StringVar(&branch, "branch", "", "the local branch to create (default: the agent's, thesystem/<agent>)")
+	export.Flags().StringVarP(&repo, "repo", "C", ".", "the repository to bring it into")
+	export.Flags().BoolVar(&force, "force", false, "overwrite the local branch if it exists")
+	cmd.AddCommand(list, logs, reset, cancel, diff, export)
 	return cmd
 }
 
@@ -184,4 +207,54 @@ func askDirect(ctx context.Context, c *api.Client, agent, text string, timeout t
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// exportBranch fetches the agent's branch from its bundle into repo as
+// the local branch dst: a fetch into refs/heads only, which git itself
+// refuses for the branch checked out.
+func exportBranch(ctx context.Context, env *Env, agent, dst, repo string, force bool) error {
+	top, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return usagef("-C %s: not in a git repository (run it in your project, or give -C DIR)", repo)
+	}
+	root := strings.TrimSpace(string(top))
+	f, err := os.CreateTemp("", "thesystem-"+agent+"-*.bundle")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
+	b, err := env.client().AgentBundle(ctx, agent, f)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if dst == "" {
+		dst = b.Branch
+	}
+	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", dst).Run(); err != nil {
+		return usagef("--branch %s: not a valid branch name", dst)
+	}
+	exists := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "--quiet", "refs/heads/"+dst).Run() == nil
+	if exists && !force {
+		return fmt.Errorf("branch %s exists in %s: give --force to overwrite it, or --branch NAME", dst, root)
+	}
+	spec := b.Branch + ":refs/heads/" + dst
+	if force {
+		spec = "+" + spec
+	}
+	if out, err := exec.CommandContext(ctx, "git", "-C", root, "fetch", "--quiet", "--no-tags", f.Name(), spec).CombinedOutput(); err != nil {
+		return fmt.Errorf("git fetch from %s's bundle: %w: %s", agent, err, strings.TrimSpace(string(out)))
+	}
+	fmt.Fprintf(env.Stdout, "created branch %s at %s in %s\n", dst, shortSHA(b.Commit), root)
+	fmt.Fprintf(env.Stderr, "your working tree and current branch are unchanged (see it: git log %s; take it: git merge %s)\n", dst, dst)
+	return nil
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }

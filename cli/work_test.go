@@ -177,6 +177,44 @@ func TestAgentWorks(t *testing.T) {
 			t.Errorf("agents diff lacks %q: %+v", want, diff)
 		}
 	}
+	// Taken back: the branch, into a repository of the user's, without
+	// touching its working tree or its current branch.
+	scratch := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), "git", append([]string{"-C", scratch, "-c", "user.name=u", "-c", "user.email=u@x"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	write(t, filepath.Join(scratch, "mine.txt"), "my work\n")
+	git("add", "mine.txt")
+	git("commit", "-qm", "mine")
+	write(t, filepath.Join(scratch, "mine.txt"), "my work, not committed\n")
+	head := git("rev-parse", "HEAD")
+	ex := d.run(t, "agents", "export", "agent-1", "-C", scratch)
+	if ex.code != 0 || !strings.Contains(ex.stdout, "created branch thesystem/agent-1 at ") {
+		t.Fatalf("agents export: %+v", ex)
+	}
+	if got := git("show", "thesystem/agent-1:proof.txt"); got != "WORK-DONE" {
+		t.Errorf("proof.txt on the exported branch: %q", got)
+	}
+	if git("rev-parse", "HEAD") != head || git("branch", "--show-current") != "main" || git("status", "--porcelain") != "M mine.txt" {
+		t.Errorf("the user's repository moved: HEAD %s branch %s status %q", git("rev-parse", "HEAD"), git("branch", "--show-current"), git("status", "--porcelain"))
+	}
+	if ex := d.run(t, "agents", "export", "agent-1", "-C", scratch); ex.code == 0 || !strings.Contains(ex.stderr, "branch thesystem/agent-1 exists") {
+		t.Errorf("a second export without --force: %+v", ex)
+	}
+	if ex := d.run(t, "agents", "export", "agent-1", "-C", scratch, "--force"); ex.code != 0 {
+		t.Errorf("export --force: %+v", ex)
+	}
+	if ex := d.run(t, "agents", "export", "agent-1", "-C", scratch, "--branch", "review/agent-1"); ex.code != 0 || git("rev-parse", "review/agent-1") != git("rev-parse", "thesystem/agent-1") {
+		t.Errorf("export --branch: %+v", ex)
+	}
+
 	// The commit is in the agent's working copy, in its workspace (its
 	// volume), on the host; the project itself is untouched.
 	out, err := d.podman(t, "volume", "inspect", "--format", "{{.Mountpoint}}", "thesystem-"+stackOf(t, d)+"-agent-1")

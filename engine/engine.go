@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -90,6 +91,8 @@ type Engine struct {
 	user *component.UserChat
 	// proxySpec is the proxy as the stack's component.
 	proxySpec component.Proxy
+	// agentComps are the agents' components, by name.
+	agentComps map[string]*component.Agent
 
 	storeOnce sync.Once
 	store     secrets.Store
@@ -538,6 +541,26 @@ func (e *Engine) Dashboard() (api.Dashboard, error) {
 		return api.Dashboard{}, api.Errorf(api.ErrUnavailable, err.Error())
 	}
 	return api.Dashboard{URL: u, Page: page}, nil
+}
+
+// AgentBundle writes the agent's branch as a git bundle to w and says
+// which branch and commit it holds.
+func (e *Engine) AgentBundle(ctx context.Context, name string, w io.Writer) (api.Bundle, error) {
+	a, ok := e.agentComps[name]
+	if !ok {
+		_, err := e.logComponent(name)
+		if err == nil {
+			err = api.Errorf(api.ErrNotFound, fmt.Sprintf("%s is not an agent", redact.Quote(name)))
+		}
+		return api.Bundle{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	branch, commit, err := a.Bundle(ctx, w)
+	if err != nil {
+		return api.Bundle{}, apiError(err)
+	}
+	return api.Bundle{Agent: name, Branch: branch, Commit: commit}, nil
 }
 
 // apiError maps a component's error to the API's code.

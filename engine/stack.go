@@ -50,8 +50,10 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 		(&component.Dashboard{Env: env, Identities: e.ids}).Spec(),
 		swarm.Spec(),
 	}
+	e.agentComps = map[string]*component.Agent{}
 	for _, a := range e.agents() {
 		agent := &component.Agent{Env: env, Name: a.Name, Backend: a.Group.Backend, Swarm: swarm, Tokens: agentTokens{e}, Chat: e.user}
+		e.agentComps[a.Name] = agent
 		specs = append(specs, agent.Spec())
 	}
 	return specs

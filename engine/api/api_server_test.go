@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -77,6 +78,9 @@ func (f *fakeBackend) FollowChat(int) ([]ChatMessage, <-chan ChatMessage, func()
 	return nil, make(chan ChatMessage), func() {}
 }
 func (f *fakeBackend) ChatSend(context.Context, string, string) error { return nil }
+func (f *fakeBackend) AgentBundle(context.Context, string, io.Writer) (Bundle, error) {
+	return Bundle{}, Errorf(ErrNotFound, "no agents")
+}
 func (f *fakeBackend) Dashboard() (Dashboard, error) {
 	return Dashboard{URL: "http://127.0.0.1:3000/?key=k", Page: "/run/dashboard.html"}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -202,6 +203,20 @@ func (c *Client) Dashboard(ctx context.Context) (Dashboard, error) {
 	var d Dashboard
 	err := c.do(ctx, http.MethodGet, "/v1/dashboard", nil, &d)
 	return d, err
+}
+
+// AgentBundle copies the agent's branch, as a git bundle, to w.
+func (c *Client) AgentBundle(ctx context.Context, name string, w io.Writer) (Bundle, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(name)+"/bundle", nil)
+	if err != nil {
+		return Bundle{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	branch, commit, _ := strings.Cut(resp.Header.Get(BundleHeader), " ")
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return Bundle{}, fmt.Errorf("the bundle: %w", err)
+	}
+	return Bundle{Agent: name, Branch: branch, Commit: commit}, nil
 }
 
 // Keys lists the stored keys' fingerprints.

@@ -41,6 +41,8 @@ type Backend interface {
 	// Dashboard is the dashboard's address with the key a browser must
 	// show, and a page that opens it.
 	Dashboard() (Dashboard, error)
+	// AgentBundle writes the agent's branch as a git bundle to w.
+	AgentBundle(ctx context.Context, name string, w io.Writer) (Bundle, error)
 	Doctor(ctx context.Context) []Check
 	// Reinstall drops cached images and runtimes and rebuilds them.
 	Reinstall(ctx context.Context) error
@@ -49,6 +51,9 @@ type Backend interface {
 	// Shutdown asks the daemon to stop the stack and exit.
 	Shutdown()
 }
+
+// BundleHeader carries a bundle's branch and commit.
+const BundleHeader = "X-Thesystem-Bundle"
 
 // Host is the Host header the client sends; the server refuses others, so
 // nothing that was not written as a client of this API (a browser, a
@@ -168,6 +173,28 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/chat", s.chat)
+	mux.HandleFunc("GET /v1/agents/{name}/bundle", func(w http.ResponseWriter, r *http.Request) {
+		// Into a file first: the answer's status and headers say whether
+		// it worked, before any of the bundle is sent.
+		f, err := os.CreateTemp("", "thesystem-bundle-*")
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
+		bundle, err := b.AgentBundle(r.Context(), r.PathValue("name"), f)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-git-bundle")
+		w.Header().Set(BundleHeader, bundle.Branch+" "+bundle.Commit)
+		_, _ = io.Copy(w, f)
+	})
 	mux.HandleFunc("GET /v1/dashboard", func(w http.ResponseWriter, r *http.Request) {
 		d, err := b.Dashboard()
 		reply(w, d, err)

@@ -118,3 +118,11 @@ type Dashboard struct {
 	URL  string `json:"url"`
 	Page string `json:"page"`
 }
+
+// Bundle is an agent's branch as a git bundle: which branch, at which
+// commit (the bytes are the response's body).
+type Bundle struct {
+	Agent  string `json:"agent"`
+	Branch string `json:"branch"`
+	Commit string `json:"commit"`
+}

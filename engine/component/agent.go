@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -33,6 +34,41 @@ type Agent struct {
 	Chat          *UserChat
 
 	current atomic.Pointer[string] // the container's id
+}
+
+// ContainerID is the agent's container while it runs.
+func (a *Agent) ContainerID() (string, bool) {
+	if id := a.current.Load(); id != nil {
+		return *id, true
+	}
+	return "", false
+}
+
+// Bundle writes the agent's branch as a git bundle to w: the agent makes
+// it in its working copy (the user asks it, "/bundle"), and it is copied
+// out of the container through podman (no host path: the same with a VM).
+// It returns the branch and its commit.
+func (a *Agent) Bundle(ctx context.Context, w io.Writer) (branch, commit string, err error) {
+	id, ok := a.ContainerID()
+	if !ok {
+		return "", "", &Error{NotRunning, a.Name + " is not running: `thesystem start`"}
+	}
+	answer, err := a.Chat.AskAgent(ctx, a.Name, "/bundle")
+	if err != nil {
+		return "", "", err
+	}
+	f := strings.Fields(strings.TrimPrefix(answer, guest.BundleReady))
+	if !strings.HasPrefix(answer, guest.BundleReady) || len(f) != 3 {
+		return "", "", &Error{Unavailable, fmt.Sprintf("%s: %s", a.Name, answer)}
+	}
+	p, err := a.connect(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if err := p.CopyFileOut(id, f[0], w); err != nil {
+		return "", "", err
+	}
+	return f[1], f[2], nil
 }
 
 // Spec is the agent's component: it depends on the swarm, and is ready

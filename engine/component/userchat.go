@@ -114,6 +114,29 @@ func (l *UserChat) Activity(name string) (Activity, bool) {
 	return a, ok
 }
 
+// AskAgent says text to the agent directly, as the user, and waits for
+// its direct answer (not a progress line) until ctx ends.
+func (l *UserChat) AskAgent(ctx context.Context, agent, text string) (string, error) {
+	_, ch, stop := l.Follow(0)
+	defer stop()
+	if err := l.Send(ctx, agent, text); err != nil {
+		return "", err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return "", &Error{Unavailable, fmt.Sprintf("%s did not answer %s in time (busy with a task? `thesystem agents list`)", agent, text)}
+		case m, ok := <-ch:
+			if !ok {
+				return "", &Error{Unavailable, "the chat connection was lost"}
+			}
+			if m.Direct && m.From == agent && m.To == UserChatName && !strings.HasPrefix(m.Content, "⋯ ") {
+				return m.Content, nil
+			}
+		}
+	}
+}
+
 // Tail is the last n messages.
 func (l *UserChat) Tail(n int) []Message {
 	l.mu.Lock()

@@ -240,6 +240,14 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, logf func(strin
 		switch {
 		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/reset"):
 			answer = resetSession(opt.Session)
+		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/bundle"):
+			answer = "(no working copy: nothing to export)"
+			if opt.Work != nil {
+				b, err := opt.Work.Bundle(ctx)
+				if answer = b; err != nil {
+					answer = fmt.Sprintf("(no bundle: %v)", err)
+				}
+			}
 		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/diff"):
 			answer = "(no working copy: I work in my workspace only)"
 			if opt.Work != nil {

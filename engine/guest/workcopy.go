@@ -135,6 +135,30 @@ func (w WorkCopy) Diff(ctx context.Context, max int) (string, error) {
 	return s.String(), nil
 }
 
+// BundleReady starts the answer to a request for the agent's branch.
+const BundleReady = "bundle ready: "
+
+// BundlePath is where Bundle writes the branch.
+func (w WorkCopy) BundlePath() string {
+	return filepath.Join(filepath.Dir(w.Dir), ".thesystem", "export.bundle")
+}
+
+// Bundle writes the agent's branch, whole, as a git bundle at BundlePath
+// and says so: BundleReady, the path, the branch and its commit.
+func (w WorkCopy) Bundle(ctx context.Context) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(w.BundlePath()), 0o700); err != nil {
+		return "", err
+	}
+	if err := w.git(ctx, w.Dir, "bundle", "create", "--quiet", w.BundlePath(), w.Branch()); err != nil {
+		return "", err
+	}
+	head, err := w.output(ctx, "rev-parse", w.Branch())
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s%s %s %s", BundleReady, w.BundlePath(), w.Branch(), head), nil
+}
+
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]

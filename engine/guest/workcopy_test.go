@@ -83,6 +83,18 @@ func TestWorkCopy(t *testing.T) {
 	if did, err := w.Ensure(t.Context()); did != "" || err != nil {
 		t.Errorf("a second start: %q %v", did, err)
 	}
+	// The branch, whole, as a bundle another repository can fetch.
+	answer, err := w.Bundle(t.Context())
+	f := strings.Fields(strings.TrimPrefix(answer, BundleReady))
+	if err != nil || len(f) != 3 || f[0] != w.BundlePath() || f[1] != "thesystem/agent-1" || f[2] != gitIn(t, w.Dir, "rev-parse", "HEAD") {
+		t.Fatalf("Bundle: %q %v", answer, err)
+	}
+	other := t.TempDir()
+	gitIn(t, other, "init", "-q")
+	gitIn(t, other, "fetch", "-q", w.BundlePath(), "thesystem/agent-1:refs/heads/taken")
+	if got := gitIn(t, other, "log", "--format=%s", "taken"); got != "add the parser\nfirst" {
+		t.Errorf("the fetched branch: %q", got)
+	}
 	if got := gitIn(t, project, "status", "--porcelain"); !strings.Contains(got, "M README") || !strings.Contains(got, "?? scratch") || strings.Contains(got, "parser.go") || strings.Contains(got, "notes.md") {
 		t.Errorf("the user's repository changed: %q", got)
 	}

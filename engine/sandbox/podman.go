@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -279,4 +280,45 @@ func (p *Podman) ListManaged(stack string) ([]string, error) {
 		out = append(out, c.ID)
 	}
 	return out, nil
+}
+
+// CopyFileOut writes the content of the regular file at path in the
+// container id to w (through podman's archive API: a tar of one file).
+func (p *Podman) CopyFileOut(id, path string, w io.Writer) error {
+	pr, pw := io.Pipe()
+	copied := make(chan error, 1)
+	go func() {
+		tr := tar.NewReader(pr)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				copied <- fmt.Errorf("%s in the container: %w", path, err)
+				_ = pr.CloseWithError(err)
+				return
+			}
+			if h.Typeflag == tar.TypeReg {
+				_, err := io.Copy(w, tr)
+				copied <- err
+				_, _ = io.Copy(io.Discard, pr)
+				return
+			}
+		}
+	}()
+	run, err := containers.CopyToArchive(p.conn, id, path, pw)
+	if err != nil {
+		_ = pw.CloseWithError(err)
+		if cerr := <-copied; cerr != nil && !errors.Is(cerr, err) {
+			err = errors.Join(err, cerr)
+		}
+		return fmt.Errorf("copy %s out of %s: %w", path, id, err)
+	}
+	err = run()
+	_ = pw.CloseWithError(err)
+	if cerr := <-copied; cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s out of %s: %w", path, id, err)
+	}
+	return nil
 }
