@@ -214,6 +214,8 @@ func TestAgentWorks(t *testing.T) {
 	if ex := d.run(t, "agents", "export", "agent-1", "-C", scratch, "--branch", "review/agent-1"); ex.code != 0 || git("rev-parse", "review/agent-1") != git("rev-parse", "thesystem/agent-1") {
 		t.Errorf("export --branch: %+v", ex)
 	}
+	t.Logf("the loop, as a user sees it:\n$ thesystem chat tail\n%s$ thesystem agents diff agent-1\n%s\n$ thesystem agents export agent-1\n%s%s",
+		d.run(t, "chat", "tail", "-n", "20").stdout, diff.stdout, ex.stdout, ex.stderr)
 
 	// The commit is in the agent's working copy, in its workspace (its
 	// volume), on the host; the project itself is untouched.
