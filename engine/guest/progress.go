@@ -113,7 +113,8 @@ func describeTool(name string, input json.RawMessage) string {
 	if file == "" {
 		file = in.Path
 	}
-	file = strings.TrimPrefix(file, "/workspace/")
+	// Paths as the user knows them: in the project (the working copy).
+	file = strings.TrimPrefix(strings.TrimPrefix(file, "/workspace/project/"), "/workspace/")
 	switch name {
 	case "Bash":
 		return "running: " + short(in.Command)

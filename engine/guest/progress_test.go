@@ -19,7 +19,7 @@ func TestReadStream(t *testing.T) {
 	}, "\n")
 	var lines []string
 	st := ReadStream(strings.NewReader(stream), func(s string) { lines = append(lines, s) })
-	want := []string{"running: go test ./... …", "editing project/engine/x.go", "reading /etc/hosts"}
+	want := []string{"running: go test ./... …", "editing engine/x.go", "reading /etc/hosts"}
 	if strings.Join(lines, "|") != strings.Join(want, "|") {
 		t.Errorf("progress %q, want %q", lines, want)
 	}
