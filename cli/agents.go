@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -84,38 +83,16 @@ many tasks queued behind it).`
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow new lines")
 	logs.Flags().IntVarP(&lines, "lines", "n", 100, "how many recent lines to show")
-	reset := &cobra.Command{
-		Use:   "reset <agent>",
-		Short: "Start a new conversation with an agent: it forgets the earlier tasks",
-		Long: `Each agent keeps one conversation across tasks (so "now also update the
+	reset := newAgentCommandCommand(env, "reset", "/reset", "asked %s to start a new conversation",
+		"Start a new conversation with an agent: it forgets the earlier tasks",
+		`Each agent keeps one conversation across tasks (so "now also update the
 README" works after "add a test"); reset starts a new one. It is a direct
-message "/reset" from you, so the agent answers in the chat.`,
-		Example: `  thesystem agents reset agent-1`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.client().ChatSend(cmd.Context(), args[0], "/reset"); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stderr, "asked %s to start a new conversation (its answer: `thesystem chat tail`)\n", args[0])
-			return nil
-		},
-	}
-	cancel := &cobra.Command{
-		Use:   "cancel <agent>",
-		Short: "Stop the task an agent is working on (the queued ones go on)",
-		Long: `Stop the agent's current task: its runtime gets SIGINT, then a kill 2 s
+message "/reset" from you, so the agent answers in the chat.`)
+	cancel := newAgentCommandCommand(env, "cancel", "/cancel", "asked %s to stop its task",
+		"Stop the task an agent is working on (the queued ones go on)",
+		`Stop the agent's current task: its runtime gets SIGINT, then a kill 2 s
 later, and the task is answered "cancelled"; the tasks queued behind it go
-on. It is a direct message "/cancel" from you.`,
-		Example: `  thesystem agents cancel agent-2`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.client().ChatSend(cmd.Context(), args[0], "/cancel"); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stderr, "asked %s to stop its task (its answer: `thesystem chat tail`)\n", args[0])
-			return nil
-		},
-	}
+on. It is a direct message "/cancel" from you.`)
 	diff := &cobra.Command{
 		Use:   "diff <agent>",
 		Short: "Show what an agent changed in its working copy",
@@ -126,7 +103,7 @@ The agent answers it between tasks (a direct message "/diff" from you).`,
 		Example: `  thesystem agents diff agent-1`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			answer, err := askDirect(cmd.Context(), env.client(), args[0], "/diff", 2*time.Minute)
+			answer, err := env.client().AgentDiff(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -177,35 +154,20 @@ func work(a api.Agent) string {
 	return a.Work
 }
 
-// askDirect says text to an agent as the user and waits for its direct
-// answer (not a progress line), within timeout.
-func askDirect(ctx context.Context, c *api.Client, agent, text string, timeout time.Duration) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := c.ChatSend(ctx, agent, text); err != nil {
-		return "", err
-	}
-	for {
-		msgs, err := c.Chat(ctx, 1000)
-		if err != nil {
-			return "", err
-		}
-		asked := -1
-		for i, m := range msgs {
-			if m.Direct && m.From == "user" && m.To == agent && m.Content == text {
-				asked = i
+// newAgentCommandCommand is `agents <name> <agent>`: the command text said
+// to the agent directly, as the user; its answer comes in the chat.
+func newAgentCommandCommand(env *Env, name, text, said, short, long string) *cobra.Command {
+	return &cobra.Command{
+		Use: name + " <agent>", Short: short, Long: long,
+		Example: "  thesystem agents " + name + " agent-1",
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := env.client().ChatSend(cmd.Context(), args[0], text); err != nil {
+				return err
 			}
-		}
-		for _, m := range msgs[asked+1:] {
-			if asked >= 0 && m.Direct && m.From == agent && m.To == "user" && !strings.HasPrefix(m.Content, "⋯ ") {
-				return m.Content, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("%s did not answer within %s (busy with a task? `thesystem agents list`)", agent, timeout)
-		case <-time.After(200 * time.Millisecond):
-		}
+			fmt.Fprintf(env.Stderr, said+" (its answer: `thesystem chat tail`)\n", args[0])
+			return nil
+		},
 	}
 }
 

@@ -114,15 +114,7 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 	if r := d.run(t, "agents", "reset", "agent-2"); r.code != 0 || !strings.Contains(r.stderr, "asked agent-2 to start a new conversation") {
 		t.Errorf("agents reset: %+v", r)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		r := d.run(t, "chat", "tail", "-n", "5")
-		if strings.Contains(r.stdout, "agent-2 → user: Started a new conversation") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no answer to the reset:\n%s", r.stdout)
-		}
-	}
+	waitTail(t, d, "agent-2 → user: Started a new conversation")
 
 	// What each agent does: idle after its tasks.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -144,18 +136,24 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 	if r := d.run(t, "agents", "cancel", "agent-2"); r.code != 0 {
 		t.Errorf("agents cancel: %+v", r)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		r := d.run(t, "chat", "tail", "-n", "5")
-		if strings.Contains(r.stdout, "agent-2 → user: (nothing to cancel") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no answer to the cancel:\n%s", r.stdout)
-		}
-	}
+	waitTail(t, d, "agent-2 → user: (nothing to cancel")
 
 	// A message from standard input, as a file would be.
 	if r := runIn(t, d.dir, d.env, "@agent-1 a task\nfrom a file\n", "chat", "send", "#general"); r.code != 0 {
 		t.Errorf("chat send from stdin: %+v", r)
+	}
+}
+
+// waitTail waits until the chat's last messages (`chat tail -n 5`) hold want.
+func waitTail(t *testing.T, d *daemonEnv, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := d.run(t, "chat", "tail", "-n", "5")
+		if strings.Contains(r.stdout, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the chat:\n%s", want, r.stdout)
+		}
 	}
 }

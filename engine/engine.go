@@ -546,12 +546,8 @@ func (e *Engine) Dashboard() (api.Dashboard, error) {
 // AgentBundle writes the agent's branch as a git bundle to w and says
 // which branch and commit it holds.
 func (e *Engine) AgentBundle(ctx context.Context, name string, w io.Writer) (api.Bundle, error) {
-	a, ok := e.agentComps[name]
-	if !ok {
-		_, err := e.logComponent(name)
-		if err == nil {
-			err = api.Errorf(api.ErrNotFound, fmt.Sprintf("%s is not an agent", redact.Quote(name)))
-		}
+	a, err := e.agentComp(name)
+	if err != nil {
 		return api.Bundle{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -561,6 +557,29 @@ func (e *Engine) AgentBundle(ctx context.Context, name string, w io.Writer) (api
 		return api.Bundle{}, apiError(err)
 	}
 	return api.Bundle{Agent: name, Branch: branch, Commit: commit}, nil
+}
+
+// AgentDiff is what the agent changed in its working copy, as it says.
+func (e *Engine) AgentDiff(ctx context.Context, name string) (string, error) {
+	a, err := e.agentComp(name)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	d, err := a.Diff(ctx)
+	return d, apiError(err)
+}
+
+// agentComp is the named agent's component.
+func (e *Engine) agentComp(name string) (*component.Agent, error) {
+	if a, ok := e.agentComps[name]; ok {
+		return a, nil
+	}
+	if _, err := e.logComponent(name); err != nil {
+		return nil, err
+	}
+	return nil, api.Errorf(api.ErrNotFound, fmt.Sprintf("%s is not an agent", redact.Quote(name)))
 }
 
 // apiError maps a component's error to the API's code.

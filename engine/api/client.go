@@ -205,6 +205,13 @@ func (c *Client) Dashboard(ctx context.Context) (Dashboard, error) {
 	return d, err
 }
 
+// AgentDiff is what the agent changed in its working copy.
+func (c *Client) AgentDiff(ctx context.Context, name string) (string, error) {
+	var d AgentDiff
+	err := c.do(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(name)+"/diff", nil, &d)
+	return d.Diff, err
+}
+
 // AgentBundle copies the agent's branch, as a git bundle, to w.
 func (c *Client) AgentBundle(ctx context.Context, name string, w io.Writer) (Bundle, error) {
 	resp, err := c.send(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(name)+"/bundle", nil)

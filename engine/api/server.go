@@ -41,6 +41,8 @@ type Backend interface {
 	// Dashboard is the dashboard's address with the key a browser must
 	// show, and a page that opens it.
 	Dashboard() (Dashboard, error)
+	// AgentDiff is what the agent changed in its working copy.
+	AgentDiff(ctx context.Context, name string) (string, error)
 	// AgentBundle writes the agent's branch as a git bundle to w.
 	AgentBundle(ctx context.Context, name string, w io.Writer) (Bundle, error)
 	Doctor(ctx context.Context) []Check
@@ -173,6 +175,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/chat", s.chat)
+	mux.HandleFunc("GET /v1/agents/{name}/diff", func(w http.ResponseWriter, r *http.Request) {
+		d, err := b.AgentDiff(r.Context(), r.PathValue("name"))
+		reply(w, AgentDiff{Diff: d}, err)
+	})
 	mux.HandleFunc("GET /v1/agents/{name}/bundle", func(w http.ResponseWriter, r *http.Request) {
 		// Into a file first: the answer's status and headers say whether
 		// it worked, before any of the bundle is sent.

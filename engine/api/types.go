@@ -126,3 +126,9 @@ type Bundle struct {
 	Branch string `json:"branch"`
 	Commit string `json:"commit"`
 }
+
+// AgentDiff is what an agent changed in its working copy: its commits,
+// the files, the diff, as the agent tells it.
+type AgentDiff struct {
+	Diff string `json:"diff"`
+}

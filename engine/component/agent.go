@@ -44,6 +44,15 @@ func (a *Agent) ContainerID() (string, bool) {
 	return "", false
 }
 
+// Diff is what the agent changed in its working copy, as it says when the
+// user asks ("/diff", between its tasks).
+func (a *Agent) Diff(ctx context.Context) (string, error) {
+	if _, ok := a.ContainerID(); !ok {
+		return "", &Error{NotRunning, a.Name + " is not running: `thesystem start`"}
+	}
+	return a.Chat.AskAgent(ctx, a.Name, "/diff")
+}
+
 // Bundle writes the agent's branch as a git bundle to w: the agent makes
 // it in its working copy (the user asks it, "/bundle"), and it is copied
 // out of the container through podman (no host path: the same with a VM).

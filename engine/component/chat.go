@@ -191,7 +191,7 @@ func (d *Dashboard) writeKey() error {
 	}
 	uid, gid := d.Layout.OwnerUID, d.Layout.OwnerGID
 	dir := d.Paths.DashboardIdentityDir()
-	if err := mkdirOwned(dir, uid, gid); err != nil {
+	if err := sandbox.MkdirOwned(dir, uid, gid); err != nil {
 		return fmt.Errorf("the dashboard's key: %w", err)
 	}
 	if err := atomicfile.WriteOwned(filepath.Join(dir, dashboardKeyFile), []byte(key+"\n"), 0o400, uid, gid); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
 // The chat names of the identities the engine issues besides the agents'.
@@ -57,7 +58,7 @@ func (ids *Identities) Issue() ([]string, error) {
 	}
 	uid, gid := ids.Env.Layout.OwnerUID, ids.Env.Layout.OwnerGID
 	dir := paths.DashboardIdentityDir()
-	if err := mkdirOwned(dir, uid, gid); err != nil {
+	if err := sandbox.MkdirOwned(dir, uid, gid); err != nil {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
 	if err := chat.WriteKey(filepath.Join(dir, guest.IdentityFile), dash, 0o400, uid, gid); err != nil {

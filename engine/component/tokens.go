@@ -11,6 +11,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
 // writeAgentToken writes an agent's token in a dir of its own for this
@@ -19,7 +20,7 @@ import (
 func (e Env) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
 	uid, gid := e.Layout.OwnerUID, e.Layout.OwnerGID
 	parent := e.Paths.AgentDir(name)
-	if err := mkdirOwned(parent, uid, gid); err != nil {
+	if err := sandbox.MkdirOwned(parent, uid, gid); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
 	if old, err := os.ReadDir(parent); err == nil {
@@ -31,7 +32,7 @@ func (e Env) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (stri
 	_, _ = rand.Read(r[:])
 	run := hex.EncodeToString(r[:])
 	dir := filepath.Join(parent, run)
-	if err := mkdirOwned(dir, uid, gid); err != nil {
+	if err := sandbox.MkdirOwned(dir, uid, gid); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
 	if err := e.writeTokenFile(dir, tok); err != nil {
@@ -43,17 +44,6 @@ func (e Env) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (stri
 		}
 	}
 	return filepath.Join(e.Layout.AgentsDir, name, run), nil
-}
-
-// mkdirOwned makes dir (0755) and gives it to uid:gid (-1: keep ours).
-func mkdirOwned(dir string, uid, gid int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if uid >= 0 {
-		return os.Chown(dir, uid, gid)
-	}
-	return nil
 }
 
 // writeTokenFile writes tok as the token file in an agent's token dir,

@@ -130,23 +130,11 @@ func TestRunAgent(t *testing.T) {
 // anyone else it is a task like any other; with Ask each answer says the
 // runtime could not work.
 func TestRunAgentSession(t *testing.T) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() { _ = chat.New(chat.Options{Channels: []string{"#general"}}).Serve(ctx, ln) }()
-	url := "ws://" + ln.Addr().String()
+	url := chatServer(t, chat.Options{})
 	sessionFile := filepath.Join(t.TempDir(), ".thesystem", "session")
-	go func() {
-		_ = RunAgent(ctx, RunnerOptions{
-			Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, Session: sessionFile, Ask: true,
-			// The runtime stand-in prints its arguments.
-			Argv: []string{"sh", "-c", `for a in "$@"; do printf '%s|' "$a"; done`, "runtime", "-p", "--flag"}, Env: os.Environ(),
-		})
-	}()
+	startAgent(t, url, RunnerOptions{Session: sessionFile, Ask: true,
+		// The runtime stand-in prints its arguments.
+		Argv: []string{"sh", "-c", `for a in "$@"; do printf '%s|' "$a"; done`, "runtime", "-p", "--flag"}})
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
 	if err != nil {
 		t.Fatal(err)
@@ -157,25 +145,7 @@ func TestRunAgentSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	// The agent's id, once it is in #general.
-	var agent string
-	for agent == "" {
-		_ = user.Join(t.Context(), "#general")
-		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
-		f, err := user.Read(rctx)
-		rcancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range f.Agents {
-			if a.Name == "agent-1" {
-				agent = a.ID
-			}
-		}
-		if agent == "" {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	agent := joinedAgents(t, user, "agent-1")["agent-1"]
 	ask := func(c *chat.Client, text string) string {
 		t.Helper()
 		if err := c.Say(t.Context(), agent, text); err != nil {
@@ -227,46 +197,17 @@ func TestRunAgentSession(t *testing.T) {
 // queues what comes (bounded: more is answered busy), and the user's
 // /cancel stops the task within 2 s; the queued task runs next.
 func TestRunAgentQueue(t *testing.T) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() {
-		_ = chat.New(chat.Options{Channels: []string{"#general"}, PingInterval: 100 * time.Millisecond, Observers: []string{"user"}}).Serve(ctx, ln)
-	}()
-	url := "ws://" + ln.Addr().String()
-	go func() {
-		_ = RunAgent(ctx, RunnerOptions{
-			Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, MaxQueue: 1,
-			// "slow" takes a minute unless stopped; "long" a second.
-			Argv: []string{"sh", "-c", `case "$1" in *slow*) exec sleep 60;; *long*) sleep 1;; esac; printf 'done: %s' "$1"`, "runtime"}, Env: os.Environ(),
-		})
-	}()
+	url := chatServer(t, chat.Options{PingInterval: 100 * time.Millisecond, Observers: []string{"user"}})
+	startAgent(t, url, RunnerOptions{MaxQueue: 1,
+		// "slow" takes a minute unless stopped; "long" a second.
+		Argv: []string{"sh", "-c", `case "$1" in *slow*) exec sleep 60;; *long*) sleep 1;; esac; printf 'done: %s' "$1"`, "runtime"}})
 	userKey, _ := chat.NewKey() // verified: an observer gets the agent's STATUS
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user", Key: userKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer user.Close()
-	var agent string
-	for agent == "" {
-		_ = user.Join(t.Context(), "#general")
-		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
-		f, err := user.Read(rctx)
-		rcancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range f.Agents {
-			if a.Name == "agent-1" {
-				agent = a.ID
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	agent := joinedAgents(t, user, "agent-1")["agent-1"]
 	say := func(text string) {
 		t.Helper()
 		if err := user.Say(t.Context(), agent, text); err != nil {
@@ -333,6 +274,20 @@ func TestRunAgentQueue(t *testing.T) {
 // and returns the user's client and the agent's id, once it is in.
 func agentHarness(t *testing.T, opt RunnerOptions, chatOpt chat.Options) (*chat.Client, string) {
 	t.Helper()
+	url := chatServer(t, chatOpt)
+	startAgent(t, url, opt)
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = user.Close() })
+	return user, joinedAgents(t, user, "agent-1")["agent-1"]
+}
+
+// chatServer serves a chat server with opt and the channel #general until
+// the test ends; its URL.
+func chatServer(t *testing.T, opt chat.Options) string {
+	t.Helper()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -340,27 +295,49 @@ func agentHarness(t *testing.T, opt RunnerOptions, chatOpt chat.Options) (*chat.
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
-	chatOpt.Channels = []string{"#general"}
-	go func() { _ = chat.New(chatOpt).Serve(ctx, ln) }()
-	opt.ChatURL, opt.Channels, opt.Name, opt.Env = "ws://"+ln.Addr().String(), []string{"#general"}, "agent-1", os.Environ()
-	go func() { _ = RunAgent(ctx, opt) }()
-	user, err := chat.Dial(t.Context(), opt.ChatURL, chat.DialOptions{Name: "user"})
-	if err != nil {
-		t.Fatal(err)
+	opt.Channels = []string{"#general"}
+	go func() { _ = chat.New(opt).Serve(ctx, ln) }()
+	return "ws://" + ln.Addr().String()
+}
+
+// startAgent runs an agent (agent-1 unless named) in #general of the chat
+// server at url until the test ends.
+func startAgent(t *testing.T, url string, opt RunnerOptions) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	opt.ChatURL, opt.Channels = url, []string{"#general"}
+	if opt.Name == "" {
+		opt.Name = "agent-1"
 	}
-	t.Cleanup(func() { _ = user.Close() })
+	if opt.Env == nil {
+		opt.Env = os.Environ()
+	}
+	go func() { _ = RunAgent(ctx, opt) }()
+}
+
+// joinedAgents joins #general as c and waits until the agents named are
+// in it; their ids.
+func joinedAgents(t *testing.T, c *chat.Client, names ...string) map[string]string {
+	t.Helper()
 	for {
-		_ = user.Join(t.Context(), "#general")
+		_ = c.Join(t.Context(), "#general")
 		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
-		f, err := user.Read(rctx)
+		f, err := c.Read(rctx)
 		rcancel()
 		if err != nil {
 			t.Fatal(err)
 		}
+		ids := map[string]string{}
 		for _, a := range f.Agents {
-			if a.Name == "agent-1" {
-				return user, a.ID
-			}
+			ids[a.Name] = a.ID
+		}
+		all := true
+		for _, n := range names {
+			all = all && ids[n] != ""
+		}
+		if all {
+			return ids
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -399,37 +376,17 @@ printf '%s\n' '{"type":"result","is_error":false,"result":"all done"}'`
 // TestHopGuard: two agents that always hand the task to each other stop
 // after MaxHops tasks in a row from agents, and say why once.
 func TestHopGuard(t *testing.T) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() { _ = chat.New(chat.Options{Channels: []string{"#general"}}).Serve(ctx, ln) }()
-	url := "ws://" + ln.Addr().String()
+	url := chatServer(t, chat.Options{})
 	for _, pair := range [][2]string{{"agent-1", "agent-2"}, {"agent-2", "agent-1"}} {
-		go func() {
-			_ = RunAgent(ctx, RunnerOptions{Name: pair[0], ChatURL: url, Channels: []string{"#general"}, MaxHops: 3,
-				Argv: []string{"sh", "-c", `printf '@%s over to you' "$PEER"`, "runtime"}, Env: append(os.Environ(), "PEER="+pair[1])})
-		}()
+		startAgent(t, url, RunnerOptions{Name: pair[0], MaxHops: 3,
+			Argv: []string{"sh", "-c", `printf '@%s over to you' "$PEER"`, "runtime"}, Env: append(os.Environ(), "PEER="+pair[1])})
 	}
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer user.Close()
-	for in := 0; in < 2; {
-		_ = user.Join(t.Context(), "#general")
-		rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
-		f, err := user.Read(rctx)
-		rcancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		in = len(f.Agents) - 1 // but the user
-		time.Sleep(20 * time.Millisecond)
-	}
+	joinedAgents(t, user, "agent-1", "agent-2")
 	if err := user.Say(t.Context(), "#general", "@agent-1 start"); err != nil {
 		t.Fatal(err)
 	}

@@ -171,17 +171,9 @@ func TestClaudeCodeInContainer(t *testing.T) {
 			Argv: argv,
 			Env:  []string{"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1"},
 		}
-		id, err := p.CreateAgent(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Start(id); err != nil {
-			t.Fatal(err)
-		}
-		code, err := p.Wait(id)
-		logs, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
-		if err != nil || code != 0 {
-			t.Fatalf("claude exited %d, %v:\n%s\nupstream saw %v", code, err, logs, up.reqs)
+		id, code, logs := runToExit(t, svc, p, spec)
+		if code != 0 {
+			t.Fatalf("claude exited %d:\n%s\nupstream saw %v", code, logs, up.reqs)
 		}
 		data, _ := p.Inspect(id)
 		raw, _ := json.Marshal(data)

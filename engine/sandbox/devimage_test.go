@@ -48,17 +48,9 @@ git -c user.name=a -c user.email=a@b commit -qm one && git log --oneline | wc -l
 command -v claude && (touch /etc/x 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only) &&
 (getent hosts deb.debian.org >/dev/null 2>&1 && echo NETWORK || echo no-network)`},
 	}
-	id, err := p.CreateAgent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(id); err != nil {
-		t.Fatal(err)
-	}
-	code, err := p.Wait(id)
-	out, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
-	if err != nil || code != 0 {
-		t.Fatalf("exited %d %v:\n%s", code, err, out)
+	_, code, out := runToExit(t, svc, p, spec)
+	if code != 0 {
+		t.Fatalf("exited %d:\n%s", code, out)
 	}
 	want := "1\n1\n1000\n/usr/local/bin/claude\nroot-read-only\nno-network\n"
 	if !strings.HasSuffix(string(out), want) {

@@ -39,6 +39,18 @@ func (m IDMap) apply(g *specgen.SpecGenerator) {
 	g.IDMappings = &types.IDMappingOptions{UIDMap: ids, GIDMap: ids}
 }
 
+// MkdirOwned makes dir (0755) and gives it to uid:gid (-1: keep ours):
+// a dir the host hands to the containers' uid (IDMap.Host).
+func MkdirOwned(dir string, uid, gid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		return os.Chown(dir, uid, gid)
+	}
+	return nil
+}
+
 // IDFiles are the host's account databases FreeIDBase reads; the zero
 // value reads the system's.
 type IDFiles struct {

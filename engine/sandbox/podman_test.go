@@ -214,18 +214,10 @@ func TestAgentContainer(t *testing.T) {
 		Workspace: "thesystem-test-agent-1", Argv: []string{"/netcheck", hostLn.Addr().String(), "10.0.0.1:80"},
 		Env: kept, User: "1000:1000", IDs: ids, Memory: 256 << 20, CPUs: 0.5, Pids: 128,
 	}
-	id, err := p.CreateAgent(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(id); err != nil {
-		t.Fatal(err)
-	}
-	code, err := p.Wait(id)
-	if err != nil || code != 0 {
-		out, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
+	id, code, out := runToExit(t, svc, p, spec)
+	if code != 0 {
 		mapping, _ := svc.podman(t.Context(), "inspect", "--format", "{{json .HostConfig.IDMappings}} {{.HostConfig.UsernsMode}} {{json .Config.User}}", id).CombinedOutput()
-		t.Fatalf("container exited %d, %v:\n%s\nids, user: %s", code, err, out, mapping)
+		t.Fatalf("container exited %d:\n%s\nids, user: %s", code, out, mapping)
 	}
 	result := filepath.Join(svc.dir, "root", "volumes", spec.Workspace, "_data", "result.json")
 	b, err := os.ReadFile(result)
@@ -287,6 +279,25 @@ func TestAgentContainer(t *testing.T) {
 	if err != nil || len(managed) != 1 {
 		t.Errorf("managed %v %v", managed, err)
 	}
+}
+
+// runToExit creates the agent's container, starts it and waits for it to
+// exit: its id, exit status and output.
+func runToExit(t *testing.T, svc *podmanService, p *Podman, spec AgentSpec) (string, int, []byte) {
+	t.Helper()
+	id, err := p.CreateAgent(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(id); err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Wait(id)
+	if err != nil {
+		t.Fatalf("wait for %s: %v", spec.Agent, err)
+	}
+	out, _ := svc.podman(t.Context(), "logs", id).CombinedOutput()
+	return id, code, out
 }
 
 func containsFold(list []string, want string) bool {

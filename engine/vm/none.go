@@ -76,7 +76,7 @@ func (n *None) Spec() supervise.Spec {
 // containers' services listen there).
 func (n *None) Prepare() error {
 	for _, dir := range []string{n.layout.ServiceDir, n.layout.DashboardDir} {
-		if err := mkdirOwned(dir, n.layout.OwnerUID, n.layout.OwnerGID); err != nil {
+		if err := sandbox.MkdirOwned(dir, n.layout.OwnerUID, n.layout.OwnerGID); err != nil {
 			return fmt.Errorf("services socket dir: %w", err)
 		}
 	}

@@ -3,7 +3,6 @@ package vm
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/config"
@@ -101,15 +100,4 @@ func note(opt Options, format string, a ...any) {
 	if opt.Logs != nil {
 		opt.Logs.Append(supervise.Line{Component: opt.Component, Stream: "supervisor", Text: fmt.Sprintf(format, a...)})
 	}
-}
-
-// mkdirOwned makes dir (0755) and gives it to uid:gid (-1: keep ours).
-func mkdirOwned(dir string, uid, gid int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if uid >= 0 {
-		return os.Chown(dir, uid, gid)
-	}
-	return nil
 }
