@@ -67,7 +67,7 @@ test: deps unit fuzz lint cross e2e-vm
 # key store is tested for real; the sandbox tests start podman services of
 # their own (THESYSTEM_TEST_PODMAN=1: missing podman fails, not skips).
 unit: runtimes
-	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
+	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_QEMU=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
 	# The real menu over D-Bus, without -race: fyne.io/systray races on its own.
 	THESYSTEM_TEST_KEYRING=1 .ci/with-keyring $(GO) test -count=1 -run '^TestMenuOverDBus$$' ./menubar/
 

@@ -52,7 +52,9 @@ func startAction(ctx context.Context, env *Env, g *globals) error {
 	if err != nil {
 		return err
 	}
-	// Show each component's progress while the engine starts them.
+	// Show each component's progress while the engine starts them, and
+	// when each came up (or gave up): where a slow start spent its time.
+	began := time.Now()
 	evCtx, stopEvents := context.WithCancel(ctx)
 	followed := make(chan struct{})
 	go func() {
@@ -65,14 +67,17 @@ func startAction(ctx context.Context, env *Env, g *globals) error {
 					line += ": " + comp.Detail
 				}
 				if last[comp.Name] != line && comp.State != api.StateStopped {
-					fmt.Fprintf(env.Stderr, "  %-18s %s\n", comp.Name, line)
+					at := ""
+					if comp.State != api.StateStarting {
+						at = fmt.Sprintf("  +%s", time.Since(began).Round(100*time.Millisecond))
+					}
+					fmt.Fprintf(env.Stderr, "  %-18s %s%s\n", comp.Name, line, at)
 				}
 				last[comp.Name] = line
 			}
 			return true
 		})
 	}()
-	began := time.Now()
 	err = c.Start(ctx)
 	time.Sleep(50 * time.Millisecond) // let the last transitions print
 	stopEvents()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
 // TestVMStack is the real-VM test (make e2e-vm, which prepares what it
@@ -89,6 +90,7 @@ channels: ['#general']
 		}
 	})
 
+	diag := func() string { return diagnose(t, limactl, limaHome) }
 	start := func(what string) {
 		t.Helper()
 		t0 := time.Now()
@@ -98,10 +100,10 @@ channels: ['#general']
 			// The reason last: CI shows the end of what a failure printed.
 			logs := runIn(t, dir, env, "", "logs", "-n", "300")
 			t.Logf("logs:\n%s", logs.stdout)
-			t.Fatalf("%s start failed after %s (exit %d):\n%s", what, took.Round(100*time.Millisecond), r.code, r.stderr)
+			t.Fatalf("%s start failed after %s (exit %d):\n%s\n%s", what, took.Round(100*time.Millisecond), r.code, r.stderr, diag())
 		}
 		t.Logf("%s start: %s\n%s", what, took.Round(100*time.Millisecond), r.stderr)
-		waitHealthy(t, dir, env, what, 3*time.Minute)
+		waitHealthy(t, dir, env, what, 3*time.Minute, diag)
 	}
 	start("cold")
 	insts := instances(t, limactl, limaHome)
@@ -201,7 +203,7 @@ channels: ['#general']
 			t.Fatal("the forwards were not repaired")
 		}
 	}
-	waitHealthy(t, dir, env, "after the repair", 3*time.Minute)
+	waitHealthy(t, dir, env, "after the repair", 3*time.Minute, diag)
 	if after := restarts(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("components restarted over the repair: %v, before %v", after, before)
 	}
@@ -243,7 +245,7 @@ channels: ['#general']
 // degraded for a moment): that is not a failure, but a component that
 // fails, or is still not healthy at the deadline, is, and the test says
 // which and why.
-func waitHealthy(t *testing.T, dir string, env []string, what string, within time.Duration) {
+func waitHealthy(t *testing.T, dir string, env []string, what string, within time.Duration, diag func() string) {
 	t.Helper()
 	t0 := time.Now()
 	var seen []string // every state other than healthy, once each
@@ -285,8 +287,8 @@ func waitHealthy(t *testing.T, dir string, env []string, what string, within tim
 			}
 			logs := runIn(t, dir, env, "", "logs", "-n", "200")
 			t.Logf("logs:\n%s", logs.stdout) // the reason last: CI shows the end of what a failure printed
-			t.Fatalf("%s: not all healthy after %s: %s\n%s", what, time.Since(t0).Round(time.Second),
-				strings.Join(why, "; "), strings.Join(failed, "\n"))
+			t.Fatalf("%s: not all healthy after %s: %s\n%s\n%s", what, time.Since(t0).Round(time.Second),
+				strings.Join(why, "; "), strings.Join(failed, "\n"), diag())
 		}
 	}
 }
@@ -382,4 +384,42 @@ func lastLineWith(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// diagnose is what a failed run ends with, in a few lines (CI shows the
+// end of the output): the host's load and free disk, whether QEMU runs
+// the VM's CPUs, the guest's last console lines and, if it answers, its
+// own view (load, disk, memory, containers).
+func diagnose(t *testing.T, limactl, limaHome string) string {
+	t.Helper()
+	var b strings.Builder
+	load, _ := os.ReadFile("/proc/loadavg")
+	free, _ := vm.FreeBytes(limaHome)
+	fmt.Fprintf(&b, "diagnosis: host load %s; %s free in %s\n", strings.Join(strings.Fields(string(load))[:3], " "), vm.HumanBytes(free), limaHome)
+	for _, inst := range instances(t, limactl, limaHome) {
+		l := &vm.Lima{Instance: inst, Home: limaHome}
+		why := l.Diagnose(context.Background())
+		if why == "" {
+			why = "QEMU runs its CPUs"
+		}
+		fmt.Fprintf(&b, "VM %s: %s\n", inst, why)
+		console, _ := os.ReadFile(filepath.Join(limaHome, inst, "serial.log"))
+		lines := strings.Split(strings.TrimSpace(string(console)), "\n")
+		for _, l := range lines[max(0, len(lines)-4):] {
+			fmt.Fprintf(&b, "  console: %.160s\n", strings.TrimSpace(l))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		cmd := exec.CommandContext(ctx, limactl, "shell", "--workdir", "/", inst, "sh", "-c",
+			`uptime; df -h / | tail -1; free -m | sed -n 2p; sudo podman ps -a --format '{{.Names}} {{.Status}}'`)
+		cmd.Env = append(os.Environ(), "LIMA_HOME="+limaHome)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			fmt.Fprintf(&b, "  guest: no answer in 45 s: %v\n", err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fmt.Fprintf(&b, "  guest: %.160s\n", l)
+		}
+	}
+	return b.String()
 }

@@ -244,7 +244,11 @@ func (l *Lima) Start(ctx context.Context) error {
 	}
 	if out, err := l.Runner.Run(ctx, "start", "--tty=false", l.Instance); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("VM %s did not start within %s; see %s: %w", l.Instance, timeout,
+			why := ""
+			if d := l.Diagnose(context.WithoutCancel(ctx)); d != "" {
+				why = " (" + d + ")"
+			}
+			return fmt.Errorf("VM %s did not start within %s%s; see %s: %w", l.Instance, timeout, why,
 				filepath.Join(l.Home, l.Instance, "ha.stderr.log"), ctx.Err())
 		}
 		return limaError("start", out, err)

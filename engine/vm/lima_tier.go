@@ -23,7 +23,7 @@ import (
 // without hardware virtualization, TCG, takes minutes for).
 const (
 	vmProbeTimeout = 10 * time.Second
-	vmStartTimeout = 5 * time.Minute
+	vmStartTimeout = 10 * time.Minute
 )
 
 // healInterval is how often the VM's forwards are checked.
@@ -77,7 +77,16 @@ func (*Lima) Prepare() error { return nil }
 // answers in it and the containers' init is staged on its disk.
 func (l *Lima) Spec() supervise.Spec {
 	var staged atomic.Bool
-	podmanUp := supervise.ProbeFunc(func(ctx context.Context) error { _, err := sandbox.Connect(ctx, l.PodmanSocket()); return err })
+	podmanUp := supervise.ProbeFunc(func(ctx context.Context) error {
+		if _, err := sandbox.Connect(ctx, l.PodmanSocket()); err != nil {
+			// Say why a VM that Lima calls running does not answer.
+			if why := l.Diagnose(context.WithoutCancel(ctx)); why != "" {
+				return fmt.Errorf("%w; %s", err, why)
+			}
+			return err
+		}
+		return nil
+	})
 	return supervise.Spec{
 		Name:    l.opt.Component,
 		Service: supervise.ServiceFunc(func(ctx context.Context) error { return l.run(ctx, &staged) }),
