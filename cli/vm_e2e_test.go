@@ -43,6 +43,9 @@ func TestVMStack(t *testing.T) {
 		"ANTHROPIC_API_KEY="+planted, "THESYSTEM_NOTE="+planted)
 	state := envValue(env, "THESYSTEM_STATE_DIR")
 	limaHome := filepath.Join(state, "lima")
+	if free, err := vm.FreeBytes(state); err == nil {
+		t.Logf("%s free on the disk that holds the VM", vm.HumanBytes(free))
+	}
 
 	up := &upstreamRecorder{}
 	fake := httptest.NewServer(up)
