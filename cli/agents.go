@@ -83,16 +83,33 @@ many tasks queued behind it).`
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow new lines")
 	logs.Flags().IntVarP(&lines, "lines", "n", 100, "how many recent lines to show")
-	reset := newAgentCommandCommand(env, "reset", "/reset", "asked %s to start a new conversation",
+	var hard bool
+	reset := newAgentCommandCommand(env, "reset", func() string {
+		if hard {
+			return "/reset --hard"
+		}
+		return "/reset"
+	}, "asked %s to start a new conversation",
 		"Start a new conversation with an agent: it forgets the earlier tasks",
 		`Each agent keeps one conversation across tasks (so "now also update the
-README" works after "add a test"); reset starts a new one. It is a direct
-message "/reset" from you, so the agent answers in the chat.`)
-	cancel := newAgentCommandCommand(env, "cancel", "/cancel", "asked %s to stop its task",
+README" works after "add a test"); reset starts a new one. With --hard the
+agent also gets a fresh working copy of the project's HEAD on its branch;
+the old branch's commits are kept as a bundle in its workspace (the answer
+says where). It is a direct message "/reset" from you, so the agent answers
+in the chat.`)
+	reset.Flags().BoolVar(&hard, "hard", false, "also a fresh working copy from the project's HEAD")
+	cancel := newAgentCommandCommand(env, "cancel", func() string { return "/cancel" }, "asked %s to stop its task",
 		"Stop the task an agent is working on (the queued ones go on)",
 		`Stop the agent's current task: its runtime gets SIGINT, then a kill 2 s
 later, and the task is answered "cancelled"; the tasks queued behind it go
 on. It is a direct message "/cancel" from you.`)
+	sync := newAgentCommandCommand(env, "sync", func() string { return "/sync" }, "asked %s to rebase its branch onto the project's HEAD",
+		"Bring the project's new commits to an agent: it rebases its branch onto them",
+		`Fetch the project's current HEAD into the agent's working copy and give
+the agent the task of rebasing its branch onto it, conflicts resolved by the
+agent and reported in the chat; once its branch contains that HEAD, diff and
+export count from there. It waits its turn behind the agent's queued tasks.
+Uncommitted files of your tree are not part of it (only commits are).`)
 	diff := &cobra.Command{
 		Use:   "diff <agent>",
 		Short: "Show what an agent changed in its working copy",
@@ -132,7 +149,7 @@ without --force.`,
 	export.Flags().StringVar(&branch, "branch", "", "the local branch to create (default: the agent's, thesystem/<agent>)")
 	export.Flags().StringVarP(&repo, "repo", "C", ".", "the repository to bring it into")
 	export.Flags().BoolVar(&force, "force", false, "overwrite the local branch if it exists")
-	cmd.AddCommand(list, logs, reset, cancel, diff, export)
+	cmd.AddCommand(list, logs, reset, cancel, sync, diff, export)
 	return cmd
 }
 
@@ -156,13 +173,13 @@ func work(a api.Agent) string {
 
 // newAgentCommandCommand is `agents <name> <agent>`: the command text said
 // to the agent directly, as the user; its answer comes in the chat.
-func newAgentCommandCommand(env *Env, name, text, said, short, long string) *cobra.Command {
+func newAgentCommandCommand(env *Env, name string, text func() string, said, short, long string) *cobra.Command {
 	return &cobra.Command{
 		Use: name + " <agent>", Short: short, Long: long,
 		Example: "  thesystem agents " + name + " agent-1",
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := env.client().ChatSend(cmd.Context(), args[0], text); err != nil {
+			if err := env.client().ChatSend(cmd.Context(), args[0], text()); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.Stderr, said+" (its answer: `thesystem chat tail`)\n", args[0])

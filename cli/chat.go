@@ -19,18 +19,25 @@ func newChatTailCommand(env *Env) *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "tail",
+		Use:   "tail [#channel]",
 		Short: "Show the team chat's recent messages, direct messages included",
 		Long: `Show what was said in the team's chat while the engine ran: every channel,
 and every direct message to or between agents (nothing said to an agent is
-hidden from you). -f follows new messages as they come.`,
+hidden from you); with a #channel, only what was said there. -f follows new
+messages as they come.`,
 		Example: `  thesystem chat tail
-  thesystem chat tail -f
+  thesystem chat tail -f '#general'
   thesystem chat tail -n 500 --json`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 0 {
 				return usagef("-n must be 0 or more, got %d", n)
+			}
+			channel := ""
+			if len(args) == 1 {
+				if channel = args[0]; !strings.HasPrefix(channel, "#") || len(channel) < 2 {
+					return usagef("%q is not a channel: give one as #name (quoted in a shell: '#general')", channel)
+				}
 			}
 			print := func(m api.ChatMessage) bool {
 				if asJSON {
@@ -42,9 +49,9 @@ hidden from you). -f follows new messages as they come.`,
 			}
 			c := env.client()
 			if follow {
-				return c.FollowChat(cmd.Context(), n, print)
+				return c.FollowChat(cmd.Context(), channel, n, print)
 			}
-			msgs, err := c.Chat(cmd.Context(), n)
+			msgs, err := c.Chat(cmd.Context(), channel, n)
 			if err != nil {
 				return err
 			}
@@ -84,14 +91,16 @@ func newChatSendCommand(env *Env) *cobra.Command {
 		Long: `Say something in a channel, or to one agent directly. A message in a
 channel that mentions an agent (@agent-1) is a task for it; a direct message
 always is. Without a message on the command line it is read from standard
-input (up to 2 MiB), so a long task can come from a file.`,
+input (up to 2 MiB; also with - as the message), so a long task can come
+from a file.`,
 		Example: `  thesystem chat send '#general' '@agent-1 add a test for the parser'
   thesystem chat send agent-2 'what are you working on?'
-  thesystem chat send agent-1 < task.md`,
+  thesystem chat send agent-1 < task.md
+  git diff | thesystem chat send '#general' -`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, text := args[0], strings.Join(args[1:], " ")
-			if len(args) == 1 {
+			if len(args) == 1 || len(args) == 2 && args[1] == "-" {
 				b, err := io.ReadAll(io.LimitReader(env.Stdin, maxChatStdin+1))
 				if err != nil {
 					return fmt.Errorf("read the message from standard input: %w", err)

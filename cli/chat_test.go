@@ -63,12 +63,23 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 		t.Errorf("chat tail -n 3, the last three messages: %+v", r)
 	}
 
+	// One channel: only what was said there, the last n of it.
+	if r := d.run(t, "chat", "tail", "-n", "1", "#general"); r.code != 0 || !strings.Contains(r.stdout, "#general   agent-2: ") ||
+		strings.Contains(r.stdout, "#general   user: ") || strings.Contains(r.stdout, "→") {
+		t.Errorf("chat tail -n 1 #general: %+v", r)
+	}
+	// A message from standard input with -.
+	if r := runIn(t, d.dir, d.env, "@agent-2 from stdin\n", "chat", "send", "#general", "-"); r.code != 0 {
+		t.Fatalf("chat send #general -: %+v", r)
+	}
+	waitTail(t, d, "#general   user: @agent-2 from stdin")
+
 	// Following: a message said after the follow began arrives.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	got := make(chan api.ChatMessage, 16)
 	go func() {
-		_ = d.client().FollowChat(ctx, 0, func(m api.ChatMessage) bool { got <- m; return true })
+		_ = d.client().FollowChat(ctx, "", 0, func(m api.ChatMessage) bool { got <- m; return true })
 	}()
 	time.Sleep(300 * time.Millisecond) // the stream is open
 	if r := d.run(t, "chat", "send", "#general", "for whoever follows"); r.code != 0 {
@@ -90,6 +101,7 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 		{"an agent not in the chat", []string{"chat", "send", "agent-9", "hi"}, "", `"agent-9" is not in the chat`},
 		{"nothing to say", []string{"chat", "send", "#general"}, "  \n", "nothing to say"},
 		{"-n below 0", []string{"chat", "tail", "-n", "-1"}, "", "-n must be 0 or more"},
+		{"tail of a name", []string{"chat", "tail", "general"}, "", `"general" is not a channel: give one as #name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runIn(t, d.dir, d.env, tc.stdin, tc.args...)

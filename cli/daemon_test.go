@@ -434,7 +434,7 @@ func askAgent(t *testing.T, env []string, agent, prompt string, timeout time.Dur
 	// The answer is the agent's first message in #general after the last
 	// time this was asked (the engine hears the user's own messages too).
 	for {
-		msgs, err := c.Chat(ctx, 1000)
+		msgs, err := c.Chat(ctx, "", 1000)
 		if err != nil {
 			t.Fatalf("chat: %v", err)
 		}

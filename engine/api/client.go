@@ -180,16 +180,27 @@ func streamLines[T any](ctx context.Context, c *Client, path string, fn func(T) 
 	return errors.New("the engine ended the stream (it stopped, or this reader fell too far behind)")
 }
 
-// Chat is the team chat's last n messages.
-func (c *Client) Chat(ctx context.Context, n int) ([]ChatMessage, error) {
+// Chat is the team chat's last n messages: of one channel ("#name"), or all.
+func (c *Client) Chat(ctx context.Context, channel string, n int) ([]ChatMessage, error) {
 	var msgs []ChatMessage
-	return msgs, c.do(ctx, http.MethodGet, "/v1/chat?n="+strconv.Itoa(n), nil, &msgs)
+	return msgs, c.do(ctx, http.MethodGet, chatQuery(channel, n, false), nil, &msgs)
 }
 
 // FollowChat calls fn with the last n messages and then every new one
-// until ctx ends or fn returns false.
-func (c *Client) FollowChat(ctx context.Context, n int, fn func(ChatMessage) bool) error {
-	return streamLines(ctx, c, "/v1/chat?follow=1&n="+strconv.Itoa(n), fn)
+// until ctx ends or fn returns false; of one channel ("#name"), or all.
+func (c *Client) FollowChat(ctx context.Context, channel string, n int, fn func(ChatMessage) bool) error {
+	return streamLines(ctx, c, chatQuery(channel, n, true), fn)
+}
+
+func chatQuery(channel string, n int, follow bool) string {
+	q := url.Values{"n": {strconv.Itoa(n)}}
+	if channel != "" {
+		q.Set("channel", channel)
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	return "/v1/chat?" + q.Encode()
 }
 
 // ChatSend says content as the user to a channel (#name) or an agent.

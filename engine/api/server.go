@@ -16,6 +16,9 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
+	"math"
+	"slices"
+	"strings"
 )
 
 // Backend is what the API serves; the engine implements it. Handlers only
@@ -350,14 +353,32 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.URL.Query().Get("follow") != "1" {
-		writeJSON(w, s.Backend.Chat(n))
+	// channel=#name: that channel's messages only, the last n of them.
+	channel := r.URL.Query().Get("channel")
+	if channel != "" && (!strings.HasPrefix(channel, "#") || len(channel) < 2) {
+		reply(w, nil, Errorf(ErrBadRequest, fmt.Sprintf("channel must be a #name, got %q", channel)))
 		return
 	}
-	backlog, ch, stop := s.Backend.FollowChat(n)
+	in := func(m ChatMessage) bool { return channel == "" || !m.Direct && m.To == channel }
+	last := func(msgs []ChatMessage) []ChatMessage {
+		if channel == "" {
+			return msgs
+		}
+		msgs = slices.DeleteFunc(msgs, func(m ChatMessage) bool { return !in(m) })
+		return msgs[max(0, len(msgs)-n):]
+	}
+	want := n
+	if channel != "" {
+		want = math.MaxInt // all the engine keeps, filtered below
+	}
+	if r.URL.Query().Get("follow") != "1" {
+		writeJSON(w, last(s.Backend.Chat(want)))
+		return
+	}
+	backlog, ch, stop := s.Backend.FollowChat(want)
 	defer stop()
 	send := stream(w)
-	for _, m := range backlog {
+	for _, m := range last(backlog) {
 		if send(m) != nil {
 			return
 		}
@@ -367,7 +388,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case m, ok := <-ch:
-			if !ok || send(m) != nil {
+			if !ok || in(m) && send(m) != nil {
 				return
 			}
 		}

@@ -236,56 +236,101 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, logf func(strin
 			return nil
 		case t = <-q.tasks:
 		}
-		var answer string
-		switch {
-		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/reset"):
-			answer = resetSession(opt.Session)
-		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/bundle"):
-			answer = "(no working copy: nothing to export)"
-			if opt.Work != nil {
-				b, err := opt.Work.Bundle(ctx)
-				if answer = b; err != nil {
-					answer = fmt.Sprintf("(no bundle: %v)", err)
-				}
-			}
-		case t.f.FromName == userName && isCommand(t.f.Content, opt.Name, "/diff"):
-			answer = "(no working copy: I work in my workspace only)"
-			if opt.Work != nil {
-				d, err := opt.Work.Diff(ctx, maxAnswer)
-				if answer = d; err != nil {
-					answer = fmt.Sprintf("(no diff: %v)", err)
-				}
-			}
-		default:
-			logf("task from %s in %s", t.f.FromName, t.f.To)
-			opt.Env = RefreshToken(opt.Env)
-			tctx, cancel := context.WithCancel(ctx)
-			q.mu.Lock()
-			q.current, q.task = cancel, excerpt(t.f.Content, opt.Name)
-			task := q.task
-			q.mu.Unlock()
-			q.status(ctx, "working", task)
-			answer = runOnce(tctx, opt, t.f, func(line string) {
-				_ = c.Say(ctx, t.reply, progressMark+line)
-			})
-			if tctx.Err() != nil && ctx.Err() == nil {
-				answer = "(cancelled: the task was stopped before it finished)"
-			}
-			q.mu.Lock()
-			q.current, q.task = nil, ""
-			q.mu.Unlock()
-			cancel()
-			if len(q.tasks) == 0 {
-				q.status(ctx, "idle", "")
-			}
-			if opt.Ask {
-				answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
-			}
-		}
+		answer := q.do(ctx, opt, t, logf)
 		if err := c.Say(ctx, t.reply, answer); err != nil {
 			return fmt.Errorf("answer: %w", err)
 		}
 	}
+}
+
+// do is the answer to one message: a command of the user's, or a task
+// for the runtime.
+func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func(string, ...any)) string {
+	command := func(cmd string) bool { return t.f.FromName == userName && isCommand(t.f.Content, opt.Name, cmd) }
+	noCopy := "(no working copy: I work in my workspace only)"
+	switch {
+	case command("/reset"):
+		return resetSession(opt.Session)
+	case command("/reset --hard"):
+		answer := resetSession(opt.Session)
+		if opt.Work == nil {
+			return answer + " " + noCopy
+		}
+		did, err := opt.Work.Renew(ctx)
+		if err != nil {
+			return fmt.Sprintf("%s (no fresh working copy: %v)", answer, err)
+		}
+		return answer + " " + did
+	case command("/bundle"):
+		if opt.Work == nil {
+			return "(no working copy: nothing to export)"
+		}
+		b, err := opt.Work.Bundle(ctx)
+		if err != nil {
+			return fmt.Sprintf("(no bundle: %v)", err)
+		}
+		return b
+	case command("/diff"):
+		if opt.Work == nil {
+			return noCopy
+		}
+		d, err := opt.Work.Diff(ctx, maxAnswer)
+		if err != nil {
+			return fmt.Sprintf("(no diff: %v)", err)
+		}
+		return d
+	case command("/sync"):
+		if opt.Work == nil {
+			return noCopy
+		}
+		head, moved, err := opt.Work.Fetch(ctx)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("(no sync: %v)", err)
+		case !moved:
+			return fmt.Sprintf("My branch %s already starts from the project's HEAD (%s): nothing to sync.", opt.Work.Branch(), short(head))
+		}
+		t.f.Content = fmt.Sprintf("The project has moved on: its HEAD is now %s, fetched into your working copy as %s. "+
+			"Rebase your branch %s onto it: commit your uncommitted work first, then `git rebase %s`; resolve any conflicts yourself "+
+			"(keep what both sides meant), check that the project still builds and its tests pass, and say which conflicts you resolved and how.",
+			short(head), ProjectRef, opt.Work.Branch(), ProjectRef)
+		answer := q.run(ctx, opt, t, logf)
+		if opt.Work.Rebased(ctx, head) {
+			return answer + fmt.Sprintf("\n(synced: %s now starts from the project's %s)", opt.Work.Branch(), short(head))
+		}
+		return answer + fmt.Sprintf("\n(not synced: %s does not contain the project's %s yet; ask me again, or agents reset --hard)", opt.Work.Branch(), short(head))
+	}
+	return q.run(ctx, opt, t, logf)
+}
+
+// run gives the task to the runtime, as the current one (which cancel
+// stops), and tells the chat what the agent does meanwhile.
+func (q *taskQueue) run(ctx context.Context, opt RunnerOptions, t task, logf func(string, ...any)) string {
+	logf("task from %s in %s", t.f.FromName, t.f.To)
+	opt.Env = RefreshToken(opt.Env)
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q.mu.Lock()
+	q.current, q.task = cancel, excerpt(t.f.Content, opt.Name)
+	task := q.task
+	q.mu.Unlock()
+	q.status(ctx, "working", task)
+	answer := runOnce(tctx, opt, t.f, func(line string) {
+		_ = q.c.Say(ctx, t.reply, progressMark+line)
+	})
+	if tctx.Err() != nil && ctx.Err() == nil {
+		answer = "(cancelled: the task was stopped before it finished)"
+	}
+	q.mu.Lock()
+	q.current, q.task = nil, ""
+	q.mu.Unlock()
+	if len(q.tasks) == 0 {
+		q.status(ctx, "idle", "")
+	}
+	if opt.Ask {
+		answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
+	}
+	return answer
 }
 
 // cancel stops the task that runs (SIGINT to the runtime, then a kill),

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
+	"os/exec"
 )
 
 func TestRunAgent(t *testing.T) {
@@ -410,5 +411,59 @@ func TestHopGuard(t *testing.T) {
 	// from agent-1 and refuses the 4th: 7 hand-offs, one refusal.
 	if handoffs != 7 || guards != 1 {
 		t.Errorf("%d hand-offs and %d refusals, want 7 and 1", handoffs, guards)
+	}
+}
+
+// TestRunAgentSync: the user's /sync when the project has not moved says
+// so; when it has, the agent gets the rebase as a task (here a runtime
+// that rebases) and the answer says the branch now starts from the
+// project's HEAD; /reset --hard gives a fresh working copy and a new
+// conversation.
+func TestRunAgentSync(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	project := t.TempDir()
+	gitIn(t, project, "init", "-q", "-b", "main")
+	gitIn(t, project, "commit", "-q", "--allow-empty", "-m", "first")
+	ws := t.TempDir()
+	w := &WorkCopy{Project: project, Dir: filepath.Join(ws, "project"), Agent: "agent-1"}
+	user, agent := agentHarness(t, RunnerOptions{Work: w, Session: filepath.Join(ws, ".thesystem", "session"),
+		Argv: []string{"sh", "-c", `git rebase -q refs/thesystem/project >/dev/null 2>&1 && printf rebased || printf 'no rebase'`, "runtime"}}, chat.Options{})
+	ask := func(text string) string {
+		t.Helper()
+		if err := user.Say(t.Context(), agent, text); err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer rcancel()
+		for {
+			f, err := user.Read(rctx)
+			if err != nil {
+				t.Fatalf("no answer to %q: %v", text, err)
+			}
+			if f.Type == chat.TypeMsg && f.FromName == "agent-1" && !strings.HasPrefix(f.Content, progressMark) {
+				return f.Content
+			}
+		}
+	}
+	if a := ask("/sync"); !strings.Contains(a, "already starts from the project's HEAD") {
+		t.Errorf("/sync with nothing new: %q", a)
+	}
+	gitIn(t, w.Dir, "commit", "-q", "--allow-empty", "-m", "the agent's work")
+	gitIn(t, project, "commit", "-q", "--allow-empty", "-m", "the user's new commit")
+	head := gitIn(t, project, "rev-parse", "HEAD")
+	if a := ask("/sync"); !strings.Contains(a, "rebased") || !strings.Contains(a, "(synced: thesystem/agent-1 now starts from the project's "+head[:12]+")") {
+		t.Errorf("/sync: %q", a)
+	}
+	if log := gitIn(t, w.Dir, "log", "--format=%s"); log != "the agent's work\nthe user's new commit\nfirst" {
+		t.Errorf("the branch after the sync: %q", log)
+	}
+	a := ask("/reset --hard")
+	if !strings.Contains(a, "Started a new conversation") || !strings.Contains(a, "A fresh working copy") || !strings.Contains(a, "is kept in") {
+		t.Errorf("/reset --hard: %q", a)
+	}
+	if log := gitIn(t, w.Dir, "log", "--format=%s"); log != "the user's new commit\nfirst" {
+		t.Errorf("the branch after reset --hard: %q", log)
 	}
 }

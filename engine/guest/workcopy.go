@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // WorkCopy is an agent's own working copy of the project, in its
@@ -134,6 +135,64 @@ func (w WorkCopy) Diff(ctx context.Context, max int) (string, error) {
 	}
 	return s.String(), nil
 }
+
+// Renew replaces the working copy with a fresh one from the project's
+// HEAD (reset --hard). What the old branch had beyond its base is kept as a
+// bundle in the workspace first, so nothing is lost by a mistaken reset.
+func (w WorkCopy) Renew(ctx context.Context) (string, error) {
+	kept := ""
+	if b, err := os.ReadFile(w.baseFile()); err == nil {
+		base := strings.TrimSpace(string(b))
+		if n, err := w.output(ctx, "rev-list", "--count", base+".."+w.Branch()); err == nil && n != "0" {
+			path := filepath.Join(filepath.Dir(w.baseFile()), fmt.Sprintf("before-reset-%d.bundle", time.Now().Unix()))
+			if err := w.git(ctx, w.Dir, "bundle", "create", "--quiet", path, w.Branch()); err != nil {
+				return "", fmt.Errorf("keep the old branch before the reset: %w", err)
+			}
+			kept = fmt.Sprintf(" The old branch (%s commits of its own) is kept in %s (git fetch %s %s).", n, path, path, w.Branch())
+		}
+	}
+	if err := os.RemoveAll(w.Dir); err != nil {
+		return "", err
+	}
+	_ = os.Remove(w.baseFile())
+	did, err := w.Ensure(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "A fresh working copy: " + did + "." + kept, nil
+}
+
+// Fetch brings the project's current HEAD into the working copy as
+// ProjectRef, for the agent to rebase onto; moved says whether it differs
+// from the commit the branch started from.
+func (w WorkCopy) Fetch(ctx context.Context) (head string, moved bool, err error) {
+	if _, err := os.Stat(filepath.Join(w.Project, ".git")); err != nil {
+		return "", false, errors.New("the project is not a git repository: there is no newer commit to sync (agents reset --hard makes a fresh copy)")
+	}
+	if err := w.git(ctx, w.Dir, "fetch", "--quiet", "--no-tags", w.Project, "+HEAD:"+ProjectRef); err != nil {
+		return "", false, err
+	}
+	if head, err = w.output(ctx, "rev-parse", ProjectRef); err != nil {
+		return "", false, err
+	}
+	b, err := os.ReadFile(w.baseFile())
+	if err != nil {
+		return "", false, fmt.Errorf("no working copy yet: %w", err)
+	}
+	return head, strings.TrimSpace(string(b)) != head, nil
+}
+
+// Rebased moves the branch's base to head once the branch contains it
+// (the agent rebased onto it), so diff and export show its own work only.
+func (w WorkCopy) Rebased(ctx context.Context, head string) bool {
+	if w.git(ctx, w.Dir, "merge-base", "--is-ancestor", head, "HEAD") != nil {
+		return false
+	}
+	return os.WriteFile(w.baseFile(), []byte(head+"\n"), 0o600) == nil
+}
+
+// ProjectRef is where Fetch puts the project's HEAD in the working copy.
+const ProjectRef = "refs/thesystem/project"
 
 // BundleReady starts the answer to a request for the agent's branch.
 const BundleReady = "bundle ready: "

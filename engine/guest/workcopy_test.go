@@ -113,3 +113,83 @@ func TestWorkCopy(t *testing.T) {
 		t.Errorf("plain copy: %v", err)
 	}
 }
+
+// TestWorkCopySyncAndRenew: the project moves on; Fetch brings its HEAD
+// into the working copy, the agent rebases (done here by hand), and the
+// base moves only once the branch contains it, so the diff shows the
+// agent's own work. Renew (reset --hard) starts from the project's HEAD
+// again and keeps the old branch as a bundle that holds its commits.
+func TestWorkCopySyncAndRenew(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	project := t.TempDir()
+	commit := func(dir, file, msg string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(msg+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gitIn(t, dir, "add", file)
+		gitIn(t, dir, "commit", "-qm", msg)
+	}
+	gitIn(t, project, "init", "-q", "-b", "main")
+	commit(project, "README", "first")
+	w := WorkCopy{Project: project, Dir: filepath.Join(t.TempDir(), "project"), Agent: "agent-1"}
+	if _, err := w.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, moved, err := w.Fetch(t.Context()); err != nil || moved {
+		t.Fatalf("Fetch with nothing new: moved %v, %v", moved, err)
+	}
+	commit(w.Dir, "agent.go", "the agent's work")
+	commit(project, "upstream.go", "the user's new commit")
+	head, moved, err := w.Fetch(t.Context())
+	if err != nil || !moved || head != gitIn(t, project, "rev-parse", "HEAD") {
+		t.Fatalf("Fetch: %s moved %v, %v", head, moved, err)
+	}
+	if w.Rebased(t.Context(), head) {
+		t.Fatal("Rebased before the rebase")
+	}
+	gitIn(t, w.Dir, "rebase", "-q", ProjectRef) // what the agent is asked to do
+	if !w.Rebased(t.Context(), head) {
+		t.Fatal("not Rebased after the rebase")
+	}
+	d, err := w.Diff(t.Context(), 1<<20)
+	if err != nil || !strings.Contains(d, "since "+head[:12]) || !strings.Contains(d, "the agent's work") || strings.Contains(d, "the user's new commit") {
+		t.Errorf("diff after the sync:\n%s %v", d, err)
+	}
+
+	answer, err := w.Renew(t.Context())
+	if err != nil || !strings.Contains(answer, "A fresh working copy: cloned the project onto branch thesystem/agent-1") ||
+		!strings.Contains(answer, "(1 commits of its own) is kept in ") {
+		t.Fatalf("Renew: %q %v", answer, err)
+	}
+	if _, err := os.Stat(filepath.Join(w.Dir, "agent.go")); err == nil {
+		t.Error("the agent's file survived reset --hard")
+	}
+	if d, _ := w.Diff(t.Context(), 1<<20); !strings.Contains(d, "No changes on thesystem/agent-1 since "+head[:12]) {
+		t.Errorf("diff after Renew: %q", d)
+	}
+	kept, _ := filepath.Glob(filepath.Join(filepath.Dir(w.baseFile()), "before-reset-*.bundle"))
+	if len(kept) != 1 {
+		t.Fatalf("kept bundles: %v", kept)
+	}
+	other := t.TempDir()
+	gitIn(t, other, "init", "-q")
+	gitIn(t, other, "fetch", "-q", kept[0], "thesystem/agent-1:refs/heads/old")
+	if got := gitIn(t, other, "log", "--format=%s", "old"); !strings.HasPrefix(got, "the agent's work\n") {
+		t.Errorf("the kept branch: %q", got)
+	}
+	// A second Renew with nothing new keeps no bundle.
+	if answer, err := w.Renew(t.Context()); err != nil || strings.Contains(answer, "kept") {
+		t.Errorf("Renew with no commits: %q %v", answer, err)
+	}
+
+	plain := WorkCopy{Project: t.TempDir(), Dir: filepath.Join(t.TempDir(), "project"), Agent: "agent-2"}
+	if _, err := plain.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := plain.Fetch(t.Context()); err == nil || !strings.Contains(err.Error(), "not a git repository") {
+		t.Errorf("Fetch of a plain project: %v", err)
+	}
+}
