@@ -3,14 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"errors"
 )
 
 func newAgentsCommand(env *Env) *cobra.Command {
@@ -167,6 +166,8 @@ func work(a api.Agent) string {
 			s += fmt.Sprintf(" (+%d queued)", a.Queued)
 		}
 		return s
+	case "needs you":
+		return "needs you: " + a.Task
 	}
 	return a.Work
 }
@@ -188,46 +189,24 @@ func newAgentCommandCommand(env *Env, name string, text func() string, said, sho
 	}
 }
 
-// exportBranch fetches the agent's branch from its bundle into repo as
-// the local branch dst: a fetch into refs/heads only, which git itself
-// refuses for the branch checked out.
+// exportBranch brings the agent's branch into repo (api.ExportBranch),
+// with errors that name the flag to change.
 func exportBranch(ctx context.Context, env *Env, agent, dst, repo string, force bool) error {
-	top, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--show-toplevel").Output()
-	if err != nil {
+	x, err := env.client().ExportBranch(ctx, agent, repo, dst, force)
+	var notRepo *api.NotARepoError
+	var exists *api.BranchExistsError
+	switch {
+	case errors.As(err, &notRepo):
 		return usagef("-C %s: not in a git repository (run it in your project, or give -C DIR)", repo)
-	}
-	root := strings.TrimSpace(string(top))
-	f, err := os.CreateTemp("", "thesystem-"+agent+"-*.bundle")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
-	b, err := env.client().AgentBundle(ctx, agent, f)
-	if err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if dst == "" {
-		dst = b.Branch
-	}
-	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", dst).Run(); err != nil {
+	case errors.As(err, &exists):
+		return fmt.Errorf("branch %s exists in %s: give --force to overwrite it, or --branch NAME", exists.Branch, exists.Repo)
+	case err != nil && strings.Contains(err.Error(), "not a valid branch name"):
 		return usagef("--branch %s: not a valid branch name", dst)
+	case err != nil:
+		return err
 	}
-	exists := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "--quiet", "refs/heads/"+dst).Run() == nil
-	if exists && !force {
-		return fmt.Errorf("branch %s exists in %s: give --force to overwrite it, or --branch NAME", dst, root)
-	}
-	spec := b.Branch + ":refs/heads/" + dst
-	if force {
-		spec = "+" + spec
-	}
-	if out, err := exec.CommandContext(ctx, "git", "-C", root, "fetch", "--quiet", "--no-tags", f.Name(), spec).CombinedOutput(); err != nil {
-		return fmt.Errorf("git fetch from %s's bundle: %w: %s", agent, err, strings.TrimSpace(string(out)))
-	}
-	fmt.Fprintf(env.Stdout, "created branch %s at %s in %s\n", dst, shortSHA(b.Commit), root)
-	fmt.Fprintf(env.Stderr, "your working tree and current branch are unchanged (see it: git log %s; take it: git merge %s)\n", dst, dst)
+	fmt.Fprintf(env.Stdout, "created branch %s at %s in %s\n", x.Branch, shortSHA(x.Commit), x.Repo)
+	fmt.Fprintf(env.Stderr, "your working tree and current branch are unchanged (see it: git log %s; take it: git merge %s)\n", x.Branch, x.Branch)
 	return nil
 }
 

@@ -144,6 +144,28 @@ func chatByHand(t *testing.T, d *daemonEnv) {
 		t.Errorf("agents list:\n%s", r.stdout)
 	}
 
+	// The events stream carries what the agents do: with the stack steady,
+	// a task alone brings new events (working, then idle).
+	ectx, ecancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer ecancel()
+	events := make(chan []api.Agent, 64)
+	go func() {
+		_ = d.client().Events(ectx, func(st api.Status) bool { events <- st.Agents; return true })
+	}()
+	if first := <-events; len(first) != 2 || first[1].Name != "agent-2" || first[1].Work != "idle" {
+		t.Errorf("the first event's agents: %+v", first)
+	}
+	askAgent(t, d.env, "agent-2", "one more", 30*time.Second)
+	select {
+	case agents := <-events:
+		if len(agents) != 2 || agents[1].Work == "" {
+			t.Errorf("an event after a task: %+v", agents)
+		}
+	case <-ectx.Done():
+		t.Error("no event after a task")
+	}
+	ecancel()
+
 	// Nothing to cancel: an idle agent says so.
 	if r := d.run(t, "agents", "cancel", "agent-2"); r.code != 0 {
 		t.Errorf("agents cancel: %+v", r)

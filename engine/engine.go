@@ -94,6 +94,10 @@ type Engine struct {
 	// agentComps are the agents' components, by name.
 	agentComps map[string]*component.Agent
 
+	// workSubs hear when an agent says it does something else.
+	workMu   sync.Mutex
+	workSubs map[chan struct{}]struct{}
+
 	storeOnce sync.Once
 	store     secrets.Store
 	storeErr  error
@@ -135,6 +139,7 @@ func New(opt Options) (*Engine, error) {
 		Note: func(s string) {
 			logs.Append(supervise.Line{Component: api.ComponentChat, Stream: "supervisor", Text: s})
 		},
+		Changed: e.workChanged,
 	}
 	e.sup, err = supervise.New(e.specs(logs), logs)
 	if err != nil {
@@ -287,7 +292,8 @@ func (e *Engine) Shutdown() {
 }
 
 func (e *Engine) status(snap supervise.Snapshot) api.Status {
-	st := api.Status{Seq: snap.Seq, PID: os.Getpid(), Version: e.opt.Version, Since: e.since, Config: e.opt.Config.File}
+	st := api.Status{Seq: snap.Seq, PID: os.Getpid(), Version: e.opt.Version, Since: e.since, Config: e.opt.Config.File,
+		Project: e.opt.Config.Config.VM.Mount}
 	for _, c := range snap.Components {
 		st.Components = append(st.Components, api.Component{
 			Name: c.Name, State: string(c.State), Since: c.Since, Restarts: c.Restarts, Crashes: c.Crashes,
@@ -297,23 +303,58 @@ func (e *Engine) status(snap supervise.Snapshot) api.Status {
 			st.Running = true
 		}
 	}
+	st.Agents = e.agentsIn(st.Components)
 	return st
 }
 
 // Status is the current state.
 func (e *Engine) Status() api.Status { return e.status(e.sup.Status()) }
 
-// Subscribe returns the current state and every change after it.
+// Subscribe returns the current state and every change after it: of a
+// component's, or of what an agent says it does.
 func (e *Engine) Subscribe() (api.Status, <-chan api.Status, func()) {
 	first, ch, stop := e.sup.Subscribe()
+	work := make(chan struct{}, 1)
+	e.workMu.Lock()
+	if e.workSubs == nil {
+		e.workSubs = map[chan struct{}]struct{}{}
+	}
+	e.workSubs[work] = struct{}{}
+	e.workMu.Unlock()
 	out := make(chan api.Status, 64)
 	go func() {
 		defer close(out)
-		for snap := range ch {
-			out <- e.status(snap)
+		defer func() {
+			e.workMu.Lock()
+			delete(e.workSubs, work)
+			e.workMu.Unlock()
+		}()
+		last := first
+		for {
+			select {
+			case snap, ok := <-ch:
+				if !ok {
+					return
+				}
+				last = snap
+			case <-work:
+			}
+			out <- e.status(last)
 		}
 	}()
 	return e.status(first), out, stop
+}
+
+// workChanged tells the subscribers that an agent does something else.
+func (e *Engine) workChanged() {
+	e.workMu.Lock()
+	defer e.workMu.Unlock()
+	for ch := range e.workSubs {
+		select {
+		case ch <- struct{}{}:
+		default: // one is pending already
+		}
+	}
 }
 
 func toLines(ls []supervise.Line) []api.LogLine {
@@ -451,9 +492,13 @@ func (e *Engine) RotateTokens(context.Context) (int, error) {
 }
 
 // Agents lists the swarm's agents and their state.
-func (e *Engine) Agents() []api.Agent {
+func (e *Engine) Agents() []api.Agent { return e.Status().Agents }
+
+// agentsIn is the agents with their components' states and what each
+// says it does.
+func (e *Engine) agentsIn(comps []api.Component) []api.Agent {
 	byName := map[string]api.Component{}
-	for _, c := range e.Status().Components {
+	for _, c := range comps {
 		byName[c.Name] = c
 	}
 	out := []api.Agent{}

@@ -1,7 +1,9 @@
 package menubar
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -21,6 +23,8 @@ type Client interface {
 	Doctor(ctx context.Context) ([]api.Check, error)
 	Destroy(ctx context.Context) error
 	Dashboard(ctx context.Context) (api.Dashboard, error)
+	AgentDiff(ctx context.Context, agent string) (string, error)
+	ExportBranch(ctx context.Context, agent, dir, branch string, force bool) (api.Exported, error)
 }
 
 // Desktop is what the menu asks of the platform: a secret typed into a
@@ -85,6 +89,7 @@ type Menu struct {
 	restartFor map[string]bool
 	last       map[string]string // component → last state, for notifications
 	lastDetail map[string]string
+	project    string // where Export Branch puts a branch (vm.mount)
 }
 
 // Run builds the menu in tray, keeps it in step with the engine's events
@@ -276,6 +281,11 @@ func (m *Menu) update(ctx context.Context, tray Tray, st api.Status) {
 	tray.SetIcon(Icon(s))
 	tray.SetTooltip(Tooltip(st))
 	m.header.SetTitle("TheSystem — " + string(s))
+	m.project = st.Project
+	work := map[string]api.Agent{}
+	for _, a := range st.Agents {
+		work[a.Name] = a
+	}
 	seen := map[string]bool{}
 	for _, c := range st.Components {
 		seen[c.Name] = true
@@ -283,15 +293,15 @@ func (m *Menu) update(ctx context.Context, tray Tray, st api.Status) {
 		if !fixed {
 			it = m.agentItems[c.Name]
 			if it == nil {
-				it = m.agents.AddSub(c.Name, "")
-				it.Disable()
-				m.agents.Show()
-				m.agentItems[c.Name] = it
-				m.addRestart(ctx, c.Name)
+				it = m.addAgent(ctx, c.Name)
 			}
 		}
-		it.SetTitle(ComponentTitle(c))
-		it.SetTooltip(ComponentTooltip(c))
+		title, tip := ComponentTitle(c), ComponentTooltip(c)
+		if a, ok := work[c.Name]; ok {
+			title, tip = AgentTitle(c, a), cmp.Or(AgentWork(a), tip)
+		}
+		it.SetTitle(title)
+		it.SetTooltip(tip)
 		it.Show()
 		if c.State == api.StateFailed && m.last[c.Name] != api.StateFailed {
 			why := c.LastError
@@ -316,6 +326,55 @@ func (m *Menu) update(ctx context.Context, tray Tray, st api.Status) {
 			it.Hide()
 		}
 	}
+}
+
+// addAgent is an agent's line under Agents, with what can be done with
+// its work: Show Changes, Export Branch.
+func (m *Menu) addAgent(ctx context.Context, name string) Item {
+	it := m.agents.AddSub(name, "")
+	m.agents.Show()
+	m.agentItems[name] = it
+	m.addRestart(ctx, name)
+	m.on(ctx, it.AddSub("Show Changes", "the agent's commits and changes on its branch"), func() { m.showChanges(ctx, name) })
+	m.on(ctx, it.AddSub("Export Branch", "the agent's branch into your project as a local branch (no checkout, no merge)"), func() {
+		m.exportBranch(ctx, name)
+	})
+	return it
+}
+
+// showChanges shows what the agent changed (agents diff).
+func (m *Menu) showChanges(ctx context.Context, agent string) {
+	d, err := m.Client.AgentDiff(ctx, agent)
+	if err != nil {
+		m.notify(ctx, "Changes of "+agent, "failed: "+firstLine(err.Error()))
+		return
+	}
+	_ = m.Desktop.Show(ctx, "Changes of "+agent, d)
+}
+
+// exportBranch brings the agent's branch into the project (agents
+// export); an existing branch of that name is overwritten only if the
+// user says so.
+func (m *Menu) exportBranch(ctx context.Context, agent string) {
+	m.mu.Lock()
+	project := m.project
+	m.mu.Unlock()
+	title := "Export " + agent + "'s branch"
+	x, err := m.Client.ExportBranch(ctx, agent, project, "", false)
+	var exists *api.BranchExistsError
+	if errors.As(err, &exists) {
+		ok, cerr := m.Desktop.Confirm(ctx, title, fmt.Sprintf("Branch %s exists in %s. Overwrite it with %s's? (Your working tree and current branch stay as they are.)",
+			exists.Branch, exists.Repo, agent), "Overwrite")
+		if cerr != nil || !ok {
+			return
+		}
+		x, err = m.Client.ExportBranch(ctx, agent, project, "", true)
+	}
+	if err != nil {
+		m.notify(ctx, title, "failed: "+firstLine(err.Error()))
+		return
+	}
+	m.notify(ctx, title, fmt.Sprintf("created branch %s at %.12s in %s; your working tree and current branch are unchanged", x.Branch, x.Commit, x.Repo))
 }
 
 // unreachable shows that the engine does not answer.

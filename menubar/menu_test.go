@@ -70,6 +70,7 @@ type feed struct {
 	statuses  chan api.Status
 	mu        sync.Mutex
 	destroyed int
+	exports   []string
 }
 
 func (f *feed) Status(context.Context) (api.Status, error) { return api.Status{}, nil }
@@ -92,6 +93,20 @@ func (f *feed) SetKey(context.Context, string, string) (api.KeyInfo, error) {
 func (f *feed) Doctor(context.Context) ([]api.Check, error) { return nil, nil }
 func (f *feed) Dashboard(context.Context) (api.Dashboard, error) {
 	return api.Dashboard{URL: "http://127.0.0.1:3000/?key=k", Page: "/run/dashboard.html"}, nil
+}
+func (f *feed) AgentDiff(_ context.Context, agent string) (string, error) {
+	return "Branch thesystem/" + agent + ", since abc:\n proof.txt | 1 +", nil
+}
+
+// ExportBranch: the branch exists until asked to overwrite it.
+func (f *feed) ExportBranch(_ context.Context, agent, dir, branch string, force bool) (api.Exported, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.exports = append(f.exports, fmt.Sprintf("%s %s %q %v", agent, dir, branch, force))
+	if !force {
+		return api.Exported{}, &api.BranchExistsError{Branch: "thesystem/" + agent, Repo: dir}
+	}
+	return api.Exported{Branch: "thesystem/" + agent, Commit: "0123456789abcdef", Repo: dir}, nil
 }
 func (f *feed) Destroy(context.Context) error {
 	f.mu.Lock()
@@ -122,7 +137,12 @@ func (n *notes) Confirm(_ context.Context, title, _, action string) (bool, error
 	n.got = append(n.got, "asked: "+title+" ["+action+"]")
 	return n.confirm, nil
 }
-func (n *notes) Show(context.Context, string, string) error { return nil }
+func (n *notes) Show(_ context.Context, title, text string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, "shown: "+title+": "+text)
+	return nil
+}
 func (n *notes) all() string                                { n.mu.Lock(); defer n.mu.Unlock(); return strings.Join(n.got, "\n") }
 
 // TestMenuFollowsStatus: agents appear under Agents as the swarm grows,
@@ -203,5 +223,68 @@ func TestDestroyAsksFirst(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("destroyed %d times; %s", destroyed(), n.all())
 		}
+	}
+}
+
+// TestAgentWorkAndActions: an agent's line says what it does (working,
+// needs you, with the task in its tooltip); Show Changes shows its diff;
+// Export Branch puts its branch in the project, asking before it
+// overwrites a branch of that name.
+func TestAgentWorkAndActions(t *testing.T) {
+	tray := &fakeTray{items: map[string]*fakeItem{}}
+	f := &feed{statuses: make(chan api.Status)}
+	n := &notes{confirm: true}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go (&Menu{Client: f, Desktop: n}).Run(ctx, tray)
+	agent := api.Component{Name: "agent-1", State: api.StateHealthy}
+	f.statuses <- api.Status{Project: "/home/u/project", Components: []api.Component{agent},
+		Agents: []api.Agent{{Name: "agent-1", Work: "working", Task: "add a test", Queued: 2}}}
+	find := func(title string) *fakeItem {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			tray.mu.Lock()
+			for _, it := range tray.items {
+				if it.title == title {
+					tray.mu.Unlock()
+					return it
+				}
+			}
+			tray.mu.Unlock()
+			if time.Now().After(deadline) {
+				t.Fatalf("no item %q in:\n%s", title, tray.titles())
+			}
+		}
+	}
+	it := find("● agent-1 — working")
+	tray.mu.Lock()
+	tip := it.tooltip
+	tray.mu.Unlock()
+	if !strings.HasPrefix(tip, `working on "add a test" since `) || !strings.HasSuffix(tip, ", 2 queued") {
+		t.Errorf("tooltip %q", tip)
+	}
+	f.statuses <- api.Status{Project: "/home/u/project", Components: []api.Component{agent},
+		Agents: []api.Agent{{Name: "agent-1", Work: "needs you", Task: "its budget at the proxy is spent"}}}
+	find("▲ agent-1 — needs you")
+
+	find("Show Changes").clicked <- struct{}{}
+	find("Export Branch").clicked <- struct{}{}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(n.all(), "created branch"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("notes: %s", n.all())
+		}
+	}
+	all := n.all()
+	for _, want := range []string{"shown: Changes of agent-1: Branch thesystem/agent-1, since abc:\n proof.txt | 1 +",
+		"asked: Export agent-1's branch [Overwrite]",
+		"Export agent-1's branch: created branch thesystem/agent-1 at 0123456789ab in /home/u/project; your working tree and current branch are unchanged"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notes lack %q:\n%s", want, all)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if strings.Join(f.exports, "|") != `agent-1 /home/u/project "" false|agent-1 /home/u/project "" true` {
+		t.Errorf("exports: %q", f.exports)
 	}
 }

@@ -84,6 +84,37 @@ func ComponentTitle(c api.Component) string {
 	return fmt.Sprintf("%s %s — %s", mark(c.State), c.Name, c.State)
 }
 
+// AgentTitle is an agent's line: its component's state, or what it
+// says it does while its container is healthy.
+func AgentTitle(c api.Component, a api.Agent) string {
+	if c.State != api.StateHealthy || a.Work == "" {
+		return ComponentTitle(c)
+	}
+	switch a.Work {
+	case "working":
+		return fmt.Sprintf("%s %s — working", mark(c.State), c.Name)
+	case "needs you":
+		return fmt.Sprintf("▲ %s — needs you", c.Name)
+	}
+	return fmt.Sprintf("%s %s — %s", mark(c.State), c.Name, a.Work)
+}
+
+// AgentWork is what an agent does, for its tooltip: the task and since
+// when, the queue, or why it needs the user.
+func AgentWork(a api.Agent) string {
+	switch a.Work {
+	case "working":
+		s := fmt.Sprintf("working on %q since %s", a.Task, a.WorkSince.Local().Format("15:04"))
+		if a.Queued > 0 {
+			s += fmt.Sprintf(", %d queued", a.Queued)
+		}
+		return s
+	case "needs you":
+		return "needs you: " + a.Task
+	}
+	return ""
+}
+
 // ComponentTooltip is the error behind a component's state, or its detail.
 func ComponentTooltip(c api.Component) string {
 	if c.LastError != "" && c.State != api.StateHealthy {

@@ -36,7 +36,11 @@ type Status struct {
 	Version    string      `json:"version"`
 	Since      time.Time   `json:"since"` // the daemon's start
 	Config     string      `json:"config,omitempty"`
+	Project    string      `json:"project,omitempty"` // the agents' project (vm.mount)
 	Components []Component `json:"components"`
+	// Agents are the agents and what each says it does; the events
+	// stream carries a new Status when that changes too.
+	Agents []Agent `json:"agents,omitempty"`
 }
 
 // LogLine is one line of a component's output.

@@ -53,6 +53,9 @@ type UserChat struct {
 	Key func() ed25519.PrivateKey
 	// Note receives the connection's troubles, once per kind.
 	Note func(string)
+	// Changed is called (with no lock held of the chat's) when an agent
+	// says it does something else; it must not block.
+	Changed func()
 
 	mu   sync.Mutex
 	ring []Message
@@ -224,6 +227,7 @@ func (l *UserChat) session(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		changed := false
 		l.mu.Lock()
 		switch f.Type {
 		case chat.TypeJoined:
@@ -249,6 +253,7 @@ func (l *UserChat) session(ctx context.Context) error {
 				a.Since = old.Since // the queue changed, not the work
 			}
 			l.work[f.FromName] = a
+			changed = true
 		case chat.TypeAdmitted, chat.TypeRevoked, chat.TypeError:
 			if ch, ok := c.waiting[f.Name]; ok && f.Name != "" {
 				delete(c.waiting, f.Name)
@@ -260,6 +265,9 @@ func (l *UserChat) session(ctx context.Context) error {
 			}
 		}
 		l.mu.Unlock()
+		if changed && l.Changed != nil {
+			l.Changed()
+		}
 		if f.Type != chat.TypeMsg {
 			continue
 		}

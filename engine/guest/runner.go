@@ -17,7 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"cmp"
+	"encoding/json"
 	"github.com/thesystem-dev/thesystem/engine/chat"
+	"net/http"
 )
 
 // RunnerOptions configure an agent's chat loop.
@@ -315,22 +318,134 @@ func (q *taskQueue) run(ctx context.Context, opt RunnerOptions, t task, logf fun
 	task := q.task
 	q.mu.Unlock()
 	q.status(ctx, "working", task)
-	answer := runOnce(tctx, opt, t.f, func(line string) {
+	began, usedBefore := time.Now(), ownUsage(ctx, opt.Env)
+	var before State
+	if opt.Work != nil {
+		before, _ = opt.Work.Now(ctx)
+	}
+	answer, problem := runOnce(tctx, opt, t.f, func(line string) {
 		_ = q.c.Say(ctx, t.reply, progressMark+line)
 	})
-	if tctx.Err() != nil && ctx.Err() == nil {
+	cancelled := tctx.Err() != nil && ctx.Err() == nil
+	if cancelled {
 		answer = "(cancelled: the task was stopped before it finished)"
 	}
 	q.mu.Lock()
 	q.current, q.task = nil, ""
 	q.mu.Unlock()
-	if len(q.tasks) == 0 {
-		q.status(ctx, "idle", "")
-	}
 	if opt.Ask {
 		answer += "\n(swarm.permissions is ask: I could not edit files or run commands; set swarm.permissions: auto to let me work in my sandbox)"
 	}
-	return answer
+	// The task's outcome: what it changed, what it cost as the proxy
+	// counted it (never the runtime's own claim), how long it took.
+	o := outcome{took: time.Since(began), problem: problem, cancelled: cancelled, files: -1}
+	if opt.Work != nil && before.Tree != "" {
+		if after, err := opt.Work.Now(ctx); err == nil {
+			o.files, o.commits, _ = opt.Work.Changes(ctx, before, after)
+		}
+	}
+	if usedBefore.ok {
+		if after := ownUsage(ctx, opt.Env); after.ok && after.Requests >= usedBefore.Requests {
+			o.requests, o.tokens, o.counted = after.Requests-usedBefore.Requests, after.Tokens-usedBefore.Tokens, true
+			if after.Budget.Requests > 0 && after.Requests >= after.Budget.Requests || after.Budget.Tokens > 0 && after.Tokens >= after.Budget.Tokens {
+				o.problem = cmp.Or(o.problem, "its budget at the proxy is spent")
+			}
+		}
+	}
+	switch {
+	case o.problem != "":
+		q.status(ctx, "needs you", o.problem)
+	case len(q.tasks) == 0:
+		q.status(ctx, "idle", "")
+	}
+	return answer + "\n" + o.String()
+}
+
+// outcome is the line that ends a task's answer.
+type outcome struct {
+	took             time.Duration
+	files, commits   int // files -1: no working copy
+	requests, tokens int64
+	counted          bool // the proxy's count was read
+	problem          string
+	cancelled        bool
+}
+
+func (o outcome) String() string {
+	var parts []string
+	switch {
+	case o.cancelled:
+		parts = append(parts, "cancelled after "+round(o.took))
+	case o.problem != "":
+		parts = append(parts, "needs you: "+o.problem+", after "+round(o.took))
+	default:
+		parts = append(parts, "done in "+round(o.took))
+	}
+	if o.files >= 0 {
+		parts = append(parts, fmt.Sprintf("%s changed, %s", plural(o.files, "file"), plural(o.commits, "commit")))
+	}
+	if o.counted {
+		parts = append(parts, fmt.Sprintf("%s in %s (the proxy's count)", plural(int(o.tokens), "token"), plural(int(o.requests), "request")))
+	}
+	return "— " + strings.Join(parts, " · ")
+}
+
+func round(d time.Duration) string {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// usage is the agent's own consumption as the proxy counts it.
+type usage struct {
+	ok               bool
+	Requests, Tokens int64
+	Budget           struct{ Requests, Tokens int64 }
+}
+
+// ownUsage asks the proxy (AGENTAUTH_URL, with the agent's token) what
+// the agent has spent in the current period.
+func ownUsage(ctx context.Context, env []string) usage {
+	base, token := envValue(env, "AGENTAUTH_URL"), envValue(env, "AGENTAUTH_TOKEN")
+	if base == "" || token == "" {
+		return usage{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/agentauth/usage", nil)
+	if err != nil {
+		return usage{}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	// Straight to the proxy: no HTTP_PROXY of the environment's.
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		return usage{}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var u usage
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&u) != nil {
+		return usage{}
+	}
+	u.ok = true
+	return u
+}
+
+func envValue(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // cancel stops the task that runs (SIGINT to the runtime, then a kill),
@@ -345,8 +460,14 @@ func (q *taskQueue) cancel() string {
 	return fmt.Sprintf("Cancelling the current task (%d more queued).", len(q.tasks))
 }
 
-// runOnce runs the runtime with the mission and the message as its prompt.
-func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame, progress func(string)) string {
+// runOnce runs the runtime with the mission and the message as its
+// prompt; problem is why the agent cannot go on alone, if it cannot.
+func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame, progress func(string)) (answer, problem string) {
+	answer = runOnceAnswer(ctx, opt, f, progress, &problem)
+	return answer, problem
+}
+
+func runOnceAnswer(ctx context.Context, opt RunnerOptions, f chat.Frame, progress func(string), problem *string) string {
 	timeout := opt.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -359,6 +480,7 @@ func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame, progress func
 		// MAX_ARG_STRLEN); a long task goes in a file the runtime reads.
 		path, err := taskFile(prompt)
 		if err != nil {
+			*problem = "the task could not be handed to the runtime"
 			return fmt.Sprintf("(the task, %d bytes, could not be handed to the runtime: %v)", len(prompt), err)
 		}
 		prompt = fmt.Sprintf("Your task is long, so it is in the file %s (%d bytes): read all of it first, then do what it says.", path, len(prompt))
@@ -371,16 +493,28 @@ func runOnce(ctx context.Context, opt RunnerOptions, f chat.Frame, progress func
 		st, stderr, err = runRuntime(ctx, opt, prompt, progress)
 	}
 	answer := st.Answer
+	said := stderr + "\n" + answer
+	switch {
+	case strings.Contains(said, "budget_exceeded") || strings.Contains(said, "has spent its budget"):
+		*problem = "its budget at the proxy is spent"
+	case strings.Contains(said, "invalid or revoked token"):
+		*problem = "its token was revoked"
+	}
 	var ee *exec.ExitError
 	switch {
+	case ctx.Err() != nil:
+		*problem = ""
 	case errors.As(err, &ee):
-		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(stderr+"\n"+answer))
+		*problem = cmp.Or(*problem, "the runtime failed")
+		return fmt.Sprintf("(the runtime failed with %v: %s)", err, lastLine(said))
 	case err != nil:
+		*problem = cmp.Or(*problem, "the runtime could not run")
 		return fmt.Sprintf("(the runtime could not run: %v)", err)
 	case answer == "":
 		answer = "(no answer)"
 	}
 	if st.Failed {
+		*problem = cmp.Or(*problem, "the run ended in an error")
 		answer += "\n(the run ended in an error)"
 	}
 	if len(st.Denied) > 0 {

@@ -16,6 +16,9 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"os/exec"
+	"sync"
+	"net/http"
+	"net/http/httptest"
 )
 
 func TestRunAgent(t *testing.T) {
@@ -368,9 +371,104 @@ printf '%s\n' '{"type":"result","is_error":false,"result":"all done"}'`
 			got = append(got, f.Content)
 		}
 	}
-	want := []string{progressMark + "running: make test", progressMark + "editing NOTES.md", "all done"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("the chat got %q, want %q", got, want)
+	want := []string{progressMark + "running: make test", progressMark + "editing NOTES.md", "all done\n— done in "}
+	if got[0] != want[0] || got[1] != want[1] || !strings.HasPrefix(got[2], want[2]) {
+		t.Errorf("the chat got %q, want %q…", got, want)
+	}
+}
+
+// TestTaskOutcome: each answer ends with the task's outcome: the files it
+// changed (committed or not, new ones too) and its commits, what it cost
+// as the proxy counted it (a stand-in proxy here, reached as a runtime
+// would, with the agent's token), how long it took. A task that spends
+// the budget, or a runtime that fails, leaves the agent "needs you" with
+// the reason, until its next task.
+func TestTaskOutcome(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	var mu sync.Mutex
+	requests, budget := int64(0), int64(0)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/agentauth/usage" || r.Header.Get("Authorization") != "Bearer tok-1" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, `{"agent":"agent-1","requests":%d,"tokens":%d,"budget":{"requests":%d}}`, requests, requests*700, budget)
+	}))
+	defer proxy.Close()
+	spend := func(n, limit int64) { mu.Lock(); requests += n; budget = limit; mu.Unlock() }
+
+	project := t.TempDir()
+	gitIn(t, project, "init", "-q", "-b", "main")
+	gitIn(t, project, "commit", "-q", "--allow-empty", "-m", "first")
+	ws := t.TempDir()
+	w := &WorkCopy{Project: project, Dir: filepath.Join(ws, "project"), Agent: "agent-1"}
+	// The runtime: each task's text is a shell command it runs.
+	url := chatServer(t, chat.Options{Observers: []string{"user"}})
+	startAgent(t, url, RunnerOptions{Work: w,
+		Env:  append(os.Environ(), "AGENTAUTH_URL="+proxy.URL, "AGENTAUTH_TOKEN=tok-1"),
+		Argv: []string{"sh", "-c", `eval "${1##*:
+}"`, "runtime"}})
+	userKey, _ := chat.NewKey() // verified: an observer gets the agent's STATUS
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user", Key: userKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	agent := joinedAgents(t, user, "agent-1")["agent-1"]
+	ask := func(text string) (string, chat.Frame) {
+		t.Helper()
+		if err := user.Say(t.Context(), agent, text); err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer rcancel()
+		var answer string
+		var working bool
+		var after chat.Frame // the status that ends the task (idle or needs you)
+		for answer == "" || after.Type == "" {
+			f, err := user.Read(rctx)
+			if err != nil {
+				t.Fatalf("no answer to %q: %v", text, err)
+			}
+			switch {
+			case f.Type == chat.TypeMsg && f.FromName == "agent-1":
+				answer = f.Content
+			case f.Type == chat.TypeStatus && f.State == "working":
+				working = true
+			case f.Type == chat.TypeStatus && working:
+				after = f
+			}
+		}
+		return answer, after
+	}
+	spend(0, 0)
+	a, st := ask(`echo one > a.txt && git add a.txt && git commit -qm a && echo two > b.txt && echo ok`)
+	if !strings.Contains(a, "\n— done in ") || !strings.Contains(a, " · 2 files changed, 1 commit · ") || !strings.Contains(a, "0 tokens in 0 requests (the proxy's count)") {
+		t.Errorf("outcome of a task that changed files: %q", a)
+	}
+	if st.State != "idle" {
+		t.Errorf("status after it: %+v", st)
+	}
+	// A task that spends the budget: the proxy's count says so.
+	go spend(3, 3)
+	a, st = ask(`sleep 0.2; echo tried`)
+	if !strings.Contains(a, "— needs you: its budget at the proxy is spent, after ") || !strings.Contains(a, "0 files changed, 0 commits") {
+		t.Errorf("outcome at the budget: %q", a)
+	}
+	if st.State != "needs you" || st.Task != "its budget at the proxy is spent" {
+		t.Errorf("status at the budget: %+v", st)
+	}
+	spend(0, 0)
+	a, st = ask(`echo broken >&2; exit 3`)
+	if !strings.Contains(a, "— needs you: the runtime failed") || st.State != "needs you" {
+		t.Errorf("a failed runtime: %q %+v", a, st)
+	}
+	if a, st = ask(`echo fine`); !strings.Contains(a, "— done in ") || st.State != "idle" {
+		t.Errorf("the next task: %q %+v", a, st)
 	}
 }
 

@@ -191,6 +191,56 @@ func (w WorkCopy) Rebased(ctx context.Context, head string) bool {
 	return os.WriteFile(w.baseFile(), []byte(head+"\n"), 0o600) == nil
 }
 
+// State is the working copy at a moment: its HEAD and a tree of all its
+// files, committed or not (untracked ones too, ignored ones not), written
+// through an index of its own so the agent's index is not touched.
+type State struct{ Head, Tree string }
+
+// Now is the working copy's State.
+func (w WorkCopy) Now(ctx context.Context) (State, error) {
+	head, err := w.output(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return State{}, err
+	}
+	idx := filepath.Join(filepath.Dir(w.baseFile()), "snapshot.index")
+	// From a copy of the agent's index: git then hashes only what changed.
+	if b, err := os.ReadFile(filepath.Join(w.Dir, ".git", "index")); err == nil {
+		_ = os.WriteFile(idx, b, 0o600)
+	}
+	defer func() { _ = os.Remove(idx) }()
+	withIndex := func(args ...string) *exec.Cmd {
+		cmd := w.gitCmd(ctx, w.Dir, args...)
+		cmd.Env = append(cmd.Env, "GIT_INDEX_FILE="+idx)
+		return cmd
+	}
+	if out, err := withIndex("add", "-A").CombinedOutput(); err != nil {
+		return State{}, fmt.Errorf("git add: %w: %s", err, bytes.TrimSpace(out))
+	}
+	tree, err := withIndex("write-tree").Output()
+	if err != nil {
+		return State{}, fmt.Errorf("git write-tree: %w", err)
+	}
+	return State{Head: head, Tree: strings.TrimSpace(string(tree))}, nil
+}
+
+// Changes is what happened between two States: the files whose content
+// changed (committed or not) and the commits made.
+func (w WorkCopy) Changes(ctx context.Context, from, to State) (files, commits int, err error) {
+	names, err := w.output(ctx, "diff", "--name-only", from.Tree, to.Tree)
+	if err != nil {
+		return 0, 0, err
+	}
+	if names != "" {
+		files = strings.Count(names, "\n") + 1
+	}
+	n, err := w.output(ctx, "rev-list", "--count", from.Head+".."+to.Head)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = fmt.Sscan(n, &commits)
+	return files, commits, err
+}
+
 // ProjectRef is where Fetch puts the project's HEAD in the working copy.
 const ProjectRef = "refs/thesystem/project"
 

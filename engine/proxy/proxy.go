@@ -464,6 +464,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.providers(sw)
 		return
 	}
+	if prov == "agentauth" && rest == "/usage" {
+		p.usage(sw, id)
+		return
+	}
 	up, ok := p.upstream(prov)
 	if !ok {
 		refuse(http.StatusNotFound, "not_found_error", fmt.Sprintf("unknown provider %q (one of: %s)", prov, strings.Join(provider.Names(), ", ")))
@@ -566,6 +570,24 @@ func (p *Proxy) providers(w http.ResponseWriter) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"providers": out})
+}
+
+// OwnUsage is what /agentauth/usage tells a token's holder: its own
+// consumption in the current period as the proxy counted it, and its
+// budget. An agent reads it before and after a task to report what the
+// task cost, never trusting the runtime's own count.
+type OwnUsage struct {
+	Agent string `json:"agent"`
+	Spent
+	Budget Budget `json:"budget"`
+}
+
+func (p *Proxy) usage(w http.ResponseWriter, id Identity) {
+	p.ledger.mu.Lock()
+	own := OwnUsage{Agent: id.Name, Spent: *p.ledger.current(id.Name), Budget: p.ledger.budget}
+	p.ledger.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(own)
 }
 
 // bufferPool recycles the ReverseProxy's copy buffers, which it would

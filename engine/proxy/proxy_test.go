@@ -371,6 +371,21 @@ func TestBudget(t *testing.T) {
 		if code, _ := h.do("POST", "/anthropic/v1/messages", bearer(h.user), `{"model":"m"}`); code != 200 {
 			t.Errorf("user over agent budget: %d", code)
 		}
+		// An agent reads its own count (never another's), as the proxy
+		// counted it; the usage route needs a token and costs nothing.
+		if code, _ := h.do("GET", "/agentauth/usage", nil, ""); code != 401 {
+			t.Errorf("usage without a token: %d", code)
+		}
+		for range 2 {
+			code, body := h.do("GET", "/agentauth/usage", bearer(tok), "")
+			var own OwnUsage
+			if err := json.Unmarshal([]byte(body), &own); err != nil || code != 200 {
+				t.Fatalf("usage: %d %s", code, body)
+			}
+			if own.Agent != "agent-1" || own.Requests != 2 || own.Tokens == 0 || own.Budget.Requests != 2 || own.Since.IsZero() {
+				t.Errorf("usage: %+v", own)
+			}
+		}
 	})
 	t.Run("tokens from a stream, then reset", func(t *testing.T) {
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
