@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/thesystem-dev/thesystem/engine/api"
 	"errors"
+	"github.com/thesystem-dev/thesystem/engine/api"
 )
 
 func newAgentsCommand(env *Env) *cobra.Command {

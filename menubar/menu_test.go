@@ -143,7 +143,7 @@ func (n *notes) Show(_ context.Context, title, text string) error {
 	n.got = append(n.got, "shown: "+title+": "+text)
 	return nil
 }
-func (n *notes) all() string                                { n.mu.Lock(); defer n.mu.Unlock(); return strings.Join(n.got, "\n") }
+func (n *notes) all() string { n.mu.Lock(); defer n.mu.Unlock(); return strings.Join(n.got, "\n") }
 
 // TestMenuFollowsStatus: agents appear under Agents as the swarm grows,
 // a component that fails is notified once, a spent budget is notified.

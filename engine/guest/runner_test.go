@@ -15,10 +15,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
-	"os/exec"
-	"sync"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"sync"
 )
 
 func TestRunAgent(t *testing.T) {
@@ -409,7 +409,7 @@ func TestTaskOutcome(t *testing.T) {
 	// The runtime: each task's text is a shell command it runs.
 	url := chatServer(t, chat.Options{Observers: []string{"user"}})
 	startAgent(t, url, RunnerOptions{Work: w,
-		Env:  append(os.Environ(), "AGENTAUTH_URL="+proxy.URL, "AGENTAUTH_TOKEN=tok-1"),
+		Env: append(os.Environ(), "AGENTAUTH_URL="+proxy.URL, "AGENTAUTH_TOKEN=tok-1"),
 		Argv: []string{"sh", "-c", `eval "${1##*:
 }"`, "runtime"}})
 	userKey, _ := chat.NewKey() // verified: an observer gets the agent's STATUS
