@@ -7,18 +7,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
-	"math"
-	"slices"
-	"strings"
 )
 
 // Backend is what the API serves; the engine implements it. Handlers only

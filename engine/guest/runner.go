@@ -2,13 +2,16 @@ package guest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"cmp"
-	"encoding/json"
 	"github.com/thesystem-dev/thesystem/engine/chat"
-	"net/http"
 )
 
 // RunnerOptions configure an agent's chat loop.

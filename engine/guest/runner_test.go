@@ -6,19 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
-	"net/http"
-	"net/http/httptest"
-	"os/exec"
-	"sync"
 )
 
 func TestRunAgent(t *testing.T) {

@@ -28,9 +28,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/thesystem-dev/thesystem/engine/logx"
-
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/logx"
 	"github.com/thesystem-dev/thesystem/engine/provider"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/webguard"
