@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +147,7 @@ func TestAgentWorks(t *testing.T) {
 	fake := httptest.NewServer(up)
 	defer fake.Close()
 	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\nserver:\n  port: %d\n  dashboard: %d\n"+
-		"swarm:\n  agents: 1\n  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort))
+		"swarm:\n  agents: 2\n  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort))
 	if r := runIn(t, d.dir, d.env, planted, "keys", "set", "anthropic"); r.code != 0 {
 		t.Fatalf("keys set: %+v", r)
 	}
@@ -165,14 +166,24 @@ func TestAgentWorks(t *testing.T) {
 	if !strings.Contains(answer, "COMMITTED proof on HEAD -> thesystem/agent-1") || !strings.Contains(answer, "WORK-DONE") {
 		t.Fatalf("the agent answered %q", answer)
 	}
+	// The task's outcome, as the proxy counted it (two requests: the tool
+	// use, then the answer).
+	if !regexp.MustCompile(`\n— done in [0-9.]+m?s · 1 file changed, 1 commit · [1-9][0-9]* tokens in 2 requests \(the proxy's count\)$`).MatchString(answer) {
+		t.Errorf("the answer's outcome line: %q", answer)
+	}
 	r := d.run(t, "chat", "tail", "-n", "20")
 	if !strings.Contains(r.stdout, "agent-1: ⋯ running: echo WORK-DONE > proof.txt") {
 		t.Errorf("no progress line before the answer:\n%s", r.stdout)
 	}
+	// A second agent does the same on its own branch: the diff warns of it.
+	if a := askAgent(t, d.env, "agent-2", "prove it", 3*time.Minute); !strings.Contains(a, "COMMITTED proof on HEAD -> thesystem/agent-2") {
+		t.Fatalf("agent-2 answered %q", a)
+	}
 	// What it changed, as the user sees it: its commit on its branch, over
 	// the project's baseline (the project is not a git repository).
 	diff := d.run(t, "agents", "diff", "agent-1")
-	for _, want := range []string{"Branch thesystem/agent-1, since ", "commits:\n", " proof\n", "proof.txt | 1 +", "+WORK-DONE"} {
+	for _, want := range []string{"Branch thesystem/agent-1, since ", "commits:\n", " proof\n", "proof.txt | 1 +", "+WORK-DONE",
+		"\nwarning: agent-2's branch changes the same files: proof.txt\n"} {
 		if diff.code != 0 || !strings.Contains(diff.stdout, want) {
 			t.Errorf("agents diff lacks %q: %+v", want, diff)
 		}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -613,7 +614,45 @@ func (e *Engine) AgentDiff(ctx context.Context, name string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	d, err := a.Diff(ctx)
-	return d, apiError(err)
+	if err != nil {
+		return "", apiError(err)
+	}
+	return d + e.overlaps(ctx, name), nil
+}
+
+// overlaps warns when other agents' branches touch the files this one
+// changed, before anyone merges: the agents and the files, or "".
+func (e *Engine) overlaps(ctx context.Context, name string) string {
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	mine, err := e.agentComps[name].Files(fctx)
+	if err != nil || len(mine) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, other := range e.agents() {
+		a := e.agentComps[other.Name]
+		if other.Name == name || a == nil {
+			continue
+		}
+		theirs, err := a.Files(fctx)
+		if err != nil {
+			continue // not running, or no working copy
+		}
+		var both []string
+		for _, f := range theirs {
+			if slices.Contains(mine, f) {
+				both = append(both, f)
+			}
+		}
+		if len(both) > 0 {
+			fmt.Fprintf(&b, "\nwarning: %s's branch changes the same files: %s", other.Name, strings.Join(both, ", "))
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString("\n(merge one branch before the other, or ask one agent to `agents sync` after the other's work is in)")
+	}
+	return b.String()
 }
 
 // agentComp is the named agent's component.

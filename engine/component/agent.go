@@ -53,6 +53,29 @@ func (a *Agent) Diff(ctx context.Context) (string, error) {
 	return a.Chat.AskAgent(ctx, a.Name, "/diff")
 }
 
+// Files are the files the agent changed on its branch (it answers at
+// once, even while it works).
+func (a *Agent) Files(ctx context.Context) ([]string, error) {
+	if _, ok := a.ContainerID(); !ok {
+		return nil, &Error{NotRunning, a.Name + " is not running"}
+	}
+	answer, err := a.Chat.AskAgent(ctx, a.Name, "/files")
+	if err != nil {
+		return nil, err
+	}
+	head, list, _ := strings.Cut(answer, "\n")
+	if !strings.HasPrefix(head, guest.FilesPrefix) {
+		return nil, &Error{Unavailable, a.Name + ": " + answer}
+	}
+	var files []string
+	for _, f := range strings.Split(list, "\n") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
 // Bundle writes the agent's branch as a git bundle to w: the agent makes
 // it in its working copy (the user asks it, "/bundle"), and it is copied
 // out of the container through podman (no host path: the same with a VM).

@@ -161,6 +161,11 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		} else {
 			hops = 0
 		}
+		if f.FromName == userName && isCommand(f.Content, opt.Name, "/files") {
+			// Read-only: answered at once, beside a task that runs.
+			go func(reply string) { _ = c.Say(ctx, reply, changedFiles(ctx, opt.Work)) }(t.reply)
+			continue
+		}
 		if f.FromName == userName && isCommand(f.Content, opt.Name, "/cancel") {
 			if err := c.Say(ctx, t.reply, q.cancel()); err != nil {
 				return err
@@ -176,6 +181,19 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 			}
 		}
 	}
+}
+
+// changedFiles answers /files: FilesPrefix, the branch, then a file a
+// line.
+func changedFiles(ctx context.Context, w *WorkCopy) string {
+	if w == nil {
+		return "(no working copy: I work in my workspace only)"
+	}
+	files, err := w.Files(ctx)
+	if err != nil {
+		return fmt.Sprintf("(no files: %v)", err)
+	}
+	return FilesPrefix + w.Branch() + ":\n" + strings.Join(files, "\n")
 }
 
 // maxAnswer is the most an answer carries (the chat takes 2 MiB).

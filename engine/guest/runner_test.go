@@ -557,6 +557,9 @@ func TestRunAgentSync(t *testing.T) {
 	if log := gitIn(t, w.Dir, "log", "--format=%s"); log != "the agent's work\nthe user's new commit\nfirst" {
 		t.Errorf("the branch after the sync: %q", log)
 	}
+	if a := ask("/files"); a != FilesPrefix+"thesystem/agent-1:\n" {
+		t.Errorf("/files with nothing of its own (empty commits): %q", a)
+	}
 	a := ask("/reset --hard")
 	if !strings.Contains(a, "Started a new conversation") || !strings.Contains(a, "A fresh working copy") || !strings.Contains(a, "is kept in") {
 		t.Errorf("/reset --hard: %q", a)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -243,6 +244,36 @@ func (w WorkCopy) Changes(ctx context.Context, from, to State) (files, commits i
 
 // ProjectRef is where Fetch puts the project's HEAD in the working copy.
 const ProjectRef = "refs/thesystem/project"
+
+// FilesPrefix starts the answer to a request for the files the agent
+// changed: then one path a line.
+const FilesPrefix = "files changed on "
+
+// Files are the files the agent changed since its base, committed or
+// not, new ones too: what another agent's branch may collide with. It
+// reads only (no index refresh written), so it may run beside a task.
+func (w WorkCopy) Files(ctx context.Context) ([]string, error) {
+	b, err := os.ReadFile(w.baseFile())
+	if err != nil {
+		return nil, fmt.Errorf("no working copy yet: %w", err)
+	}
+	var files []string
+	for _, args := range [][]string{{"diff", "--name-only", "-z", strings.TrimSpace(string(b))}, {"ls-files", "-z", "--others", "--exclude-standard"}} {
+		cmd := w.gitCmd(ctx, w.Dir, args...)
+		cmd.Env = append(cmd.Env, "GIT_OPTIONAL_LOCKS=0")
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("git %s: %w", args[0], err)
+		}
+		for _, f := range strings.Split(string(out), "\x00") {
+			if f != "" {
+				files = append(files, f)
+			}
+		}
+	}
+	slices.Sort(files)
+	return slices.Compact(files), nil
+}
 
 // BundleReady starts the answer to a request for the agent's branch.
 const BundleReady = "bundle ready: "

@@ -77,6 +77,9 @@ func TestWorkCopy(t *testing.T) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
 		}
 	}
+	if files, err := w.Files(t.Context()); err != nil || strings.Join(files, ",") != "README,notes.md,parser.go" {
+		t.Errorf("Files: %q %v", files, err)
+	}
 	if d, _ := w.Diff(t.Context(), 10); !strings.Contains(d, "more than a message holds") {
 		t.Errorf("a diff over the cap: %q", d)
 	}
