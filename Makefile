@@ -66,7 +66,11 @@ test: deps unit fuzz lint cross e2e-vm
 # In a private D-Bus session with a throwaway unlocked gnome-keyring, so the
 # key store is tested for real; the sandbox tests start podman services of
 # their own (THESYSTEM_TEST_PODMAN=1: missing podman fails, not skips).
+# The agents' Debian base is built first (mmdebstrap, from the Debian
+# archive, once into DEBIAN_BASE), so no test reaches the archive.
+DEBIAN_BASE ?= /var/tmp/thesystem-debian-base
 unit: runtimes
+	THESYSTEM_DEBIAN_BASE=$$($(GO) run ./packaging/debianbase -dir $(DEBIAN_BASE)) && export THESYSTEM_DEBIAN_BASE && \
 	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_QEMU=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
 	# The real menu over D-Bus, without -race: fyne.io/systray races on its own.
 	THESYSTEM_TEST_KEYRING=1 .ci/with-keyring $(GO) test -count=1 -run '^TestMenuOverDBus$$' ./menubar/

@@ -35,6 +35,7 @@ func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logr
 		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
 		PodmanConf:    os.Getenv("THESYSTEM_CONTAINERS_CONF"),
 		RuntimeBinary: os.Getenv("THESYSTEM_CLAUDE_BIN"),
+		DebianBase:    os.Getenv("THESYSTEM_DEBIAN_BASE"),
 		Limactl:       os.Getenv("THESYSTEM_LIMACTL"),
 		VMImages:      vmImages(os.Getenv("THESYSTEM_VM_IMAGE")),
 	})

@@ -61,6 +61,9 @@ type Options struct {
 	// RuntimeBinary overrides the agent runtime (claude-code's binary);
 	// "" installs claude-code from npm into the state dir.
 	RuntimeBinary string
+	// DebianBase is a prebuilt Debian base for the agents' image (a
+	// tarball: go run ./packaging/debianbase); "" builds it once, cached.
+	DebianBase string
 	// Sandbox adds the container tier (podman, chat, swarm) to the stack.
 	Sandbox bool
 	// Limactl is the limactl binary for vm.driver lima; "" finds it

@@ -43,7 +43,7 @@ func (e *Engine) env(logs *supervise.Logs) component.Env {
 // container.
 func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	env := e.env(logs)
-	swarm := &component.Swarm{Env: env, RuntimeBinary: e.opt.RuntimeBinary}
+	swarm := &component.Swarm{Env: env, RuntimeBinary: e.opt.RuntimeBinary, DebianBase: e.opt.DebianBase}
 	specs := []supervise.Spec{
 		e.tier.Spec(),
 		(&component.Chat{Env: env, Prepare: e.tier.Prepare, Identities: e.ids, User: e.user}).Spec(),

@@ -30,6 +30,9 @@ type Swarm struct {
 	Env
 	// RuntimeBinary overrides the runtime (tests); "" installs claude-code.
 	RuntimeBinary string
+	// DebianBase is a prebuilt base for the agents' image; "" builds one
+	// into the state dir's image cache the first time.
+	DebianBase string
 	// Build makes sure the image exists and names it (nil: the real
 	// build, in the tier's podman); tests substitute one.
 	Build func(ctx context.Context) (string, error)
@@ -114,7 +117,8 @@ func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 		return "", supervise.Permanent(err)
 	}
 	if s.RuntimeBinary == "" { // claude-code itself, not a test's stand-in
-		if _, err := exec.LookPath("mmdebstrap"); err == nil {
+		_, noTool := exec.LookPath("mmdebstrap")
+		if s.DebianBase != "" || noTool == nil || fileExists(sandbox.DefaultDevImage(bin).BaseFile(s.Paths.ImageCacheDir())) {
 			return s.devImage(ctx, p, bin)
 		}
 		s.note(api.ComponentSwarm, "mmdebstrap is not installed: the agents get claude-code's own files only, no shell, no git "+
@@ -135,6 +139,7 @@ func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 // Debian archive (no registry), named after what goes into it.
 func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (string, error) {
 	d := sandbox.DefaultDevImage(bin)
+	d.Base, d.CacheDir = s.DebianBase, s.Paths.ImageCacheDir()
 	ref, err := d.Ref()
 	if err != nil {
 		return "", err
@@ -145,7 +150,11 @@ func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (st
 		}
 		return ref, err
 	}
-	supervise.Report(ctx, "building the agents' Debian image %s (the first time: about a minute)", ref)
+	if _, err := os.Stat(d.BaseFile(d.CacheDir)); err != nil && d.Base == "" {
+		supervise.Report(ctx, "building the agents' Debian base from %s (once: about a minute)", d.Mirror)
+	} else {
+		supervise.Report(ctx, "building the agents' image %s", ref)
+	}
 	w := s.Logs.Writer(api.ComponentSwarm, "mmdebstrap")
 	defer func() { _ = w.Close() }()
 	t0 := time.Now()

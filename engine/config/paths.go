@@ -108,6 +108,10 @@ func (p Paths) APISocket() string { return filepath.Join(p.RuntimeDir, "api.sock
 // DaemonLog is where a daemon started by `thesystem start` writes.
 func (p Paths) DaemonLog() string { return filepath.Join(p.StateDir, "daemon.log") }
 
+// ImageCacheDir holds what the agents' images are built from and is
+// slow to make: the Debian base (built once from the archive).
+func (p Paths) ImageCacheDir() string { return filepath.Join(p.StateDir, "images") }
+
 // LimaHome is the private LIMA_HOME of the VM tier, so TheSystem's VM never
 // mixes with the user's own Lima instances.
 func (p Paths) LimaHome() string { return filepath.Join(p.StateDir, "lima") }

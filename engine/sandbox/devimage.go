@@ -1,15 +1,17 @@
 package sandbox
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/thesystem-dev/thesystem/engine/guest"
@@ -24,18 +26,36 @@ func DevPackages() []string {
 }
 
 // DevImage says how the agents' development image is built: Debian's
-// Suite from Mirror with DevPackages, the runtime binary on top.
+// Suite from Mirror with DevPackages (the base, made once by mmdebstrap
+// and cached), the agent user and the runtime binary layered on it.
 type DevImage struct {
 	Suite, Mirror string
 	// Runtime is the agent runtime's binary on the host, Name its name on
 	// the image's PATH (/usr/local/bin).
 	Runtime, Name string
 	UID, GID      int
+	// Base is a Debian base root filesystem (a tarball, BuildBase's) to
+	// use instead of building one: made elsewhere for a machine without
+	// the archive, or beforehand. "" builds it into CacheDir the first
+	// time and reuses it.
+	Base     string
+	CacheDir string
 }
 
 // DefaultDevImage is Debian 12 from the Debian archive.
 func DefaultDevImage(runtime string) DevImage {
 	return DevImage{Suite: "bookworm", Mirror: "http://deb.debian.org/debian", Runtime: runtime, Name: "claude", UID: 1000, GID: 1000}
+}
+
+// baseKey names the base after what goes into it.
+func (d DevImage) baseKey() string {
+	h := sha256.Sum256([]byte(d.Suite + "\n" + strings.Join(DevPackages(), ",")))
+	return hex.EncodeToString(h[:])[:12]
+}
+
+// BaseFile is where the base is cached in dir.
+func (d DevImage) BaseFile(dir string) string {
+	return filepath.Join(dir, "debian-"+d.Suite+"-"+d.baseKey()+".tar")
 }
 
 // Ref names the image after what goes into it (the suite, the packages,
@@ -56,46 +76,162 @@ func (d DevImage) Ref() (string, error) {
 	return "localhost/thesystem-agent-dev:" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// Build writes the image's root filesystem as a tarball to w: a minimal
+// BuildBase writes the base root filesystem as a tarball to w: a minimal
 // Debian with DevPackages made by mmdebstrap from the archive (no
-// registry), the agent user (home /workspace), the agent container's
-// mount points, and the runtime at /usr/local/bin/<Name>. Progress and
-// errors go to log.
-func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
+// registry), without documentation or apt's caches. Progress and errors go
+// to log.
+func (d DevImage) BuildBase(ctx context.Context, w, log io.Writer) error {
 	mmdebstrap, err := exec.LookPath("mmdebstrap")
 	if err != nil {
 		return fmt.Errorf("the agents' image is built with mmdebstrap from the Debian archive: install it (Debian: apt-get install mmdebstrap): %w", err)
-	}
-	runtime, err := filepath.EvalSymlinks(d.Runtime)
-	if err != nil {
-		return fmt.Errorf("agent image: %w", err)
 	}
 	mode := "root"
 	if os.Geteuid() != 0 {
 		mode = "unshare" // a user namespace of the user's subordinate ids
 	}
-	user := strconv.Itoa(d.UID)
-	mounts := []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath}
 	args := []string{
 		"--quiet", "--variant=minbase", "--mode=" + mode, "--format=tar",
 		"--include=" + strings.Join(DevPackages(), ","),
 		// No documentation, no caches: a smaller image.
 		"--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
-		"--customize-hook=chroot \"$1\" groupadd -g " + strconv.Itoa(d.GID) + " agent && chroot \"$1\" useradd -u " + user +
-			" -g " + strconv.Itoa(d.GID) + " -d " + guest.WorkspaceDir + " -M -s /bin/bash agent",
-		"--customize-hook=mkdir -p \"$1\"" + strings.Join(mounts, " \"$1\"") + " && touch \"$1\"" + guest.InitPath,
-		"--customize-hook=copy-in " + runtime + " /usr/local/bin",
-		"--customize-hook=chmod 0755 \"$1\"/usr/local/bin/" + filepath.Base(runtime),
 		"--customize-hook=rm -rf \"$1\"/var/cache/apt/archives/*.deb \"$1\"/var/lib/apt/lists/*",
+		d.Suite, "-", d.Mirror,
 	}
-	if b := filepath.Base(runtime); b != d.Name {
-		args = append(args, "--customize-hook=mv \"$1\"/usr/local/bin/"+b+" \"$1\"/usr/local/bin/"+d.Name)
-	}
-	args = append(args, d.Suite, "-", d.Mirror)
 	cmd := exec.CommandContext(ctx, mmdebstrap, args...)
 	cmd.Stdout, cmd.Stderr = w, log
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("mmdebstrap (the agents' Debian image, from %s): %w", d.Mirror, err)
+		return fmt.Errorf("mmdebstrap (the agents' Debian base, from %s): %w", d.Mirror, err)
 	}
 	return nil
+}
+
+// EnsureBase is the base tarball's path: Base, or the cached one, built the
+// first time (into a temporary file renamed into place: an interrupted
+// build leaves nothing that looks done).
+func (d DevImage) EnsureBase(ctx context.Context, log io.Writer) (string, error) {
+	if d.Base != "" {
+		if _, err := os.Stat(d.Base); err != nil {
+			return "", fmt.Errorf("the agents' Debian base: %w", err)
+		}
+		return d.Base, nil
+	}
+	if d.CacheDir == "" {
+		return "", errors.New("the agents' Debian base: no cache dir")
+	}
+	file := d.BaseFile(d.CacheDir)
+	if _, err := os.Stat(file); err == nil {
+		return file, nil
+	}
+	if err := os.MkdirAll(d.CacheDir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(d.CacheDir, ".debian-*.tar")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
+	if err := d.BuildBase(ctx, f, log); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return file, os.Rename(f.Name(), file)
+}
+
+// Build writes the image's root filesystem as a tarball to w: the Debian
+// base (built once, see EnsureBase), with the agent user (home /workspace) in
+// /etc/passwd and /etc/group, the agent container's mount points, and the
+// runtime at /usr/local/bin/<Name>. Only the base needs the archive: a
+// new runtime is layered on the cached base without a network.
+func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
+	basePath, err := d.EnsureBase(ctx, log)
+	if err != nil {
+		return err
+	}
+	runtime, err := os.Open(d.Runtime) // follows symlinks: the image holds the real file
+	if err != nil {
+		return fmt.Errorf("agent image: %w", err)
+	}
+	defer func() { _ = runtime.Close() }()
+	rfi, err := runtime.Stat()
+	if err != nil {
+		return err
+	}
+	bf, err := os.Open(basePath)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bf.Close() }()
+	tr, tw := tar.NewReader(bf), tar.NewWriter(w)
+	seen := map[string]bool{}
+	user := map[string]string{
+		"etc/passwd": fmt.Sprintf("agent:x:%d:%d:agent:%s:/bin/bash\n", d.UID, d.GID, guest.WorkspaceDir),
+		"etc/group":  fmt.Sprintf("agent:x:%d:\n", d.GID),
+	}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("the agents' Debian base %s: %w", basePath, err)
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		seen[name] = true
+		if line, ok := user[name]; ok && h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			if err != nil {
+				return err
+			}
+			if len(b) > 0 && b[len(b)-1] != '\n' {
+				b = append(b, '\n')
+			}
+			b = append(b, line...)
+			h.Size = int64(len(b))
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if _, err := tw.Write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	mkdir := func(p string) error {
+		for _, dir := range parents(strings.TrimPrefix(p, "/")) {
+			if !seen[dir] {
+				seen[dir] = true
+				if err := tw.WriteHeader(&tar.Header{Name: "./" + dir + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, "/usr/local/bin"} {
+		if err := mkdir(m); err != nil {
+			return err
+		}
+	}
+	if err := mkdir(path.Dir(guest.InitPath)); err != nil {
+		return err
+	}
+	// The init's mount point, and the runtime.
+	if err := tw.WriteHeader(&tar.Header{Name: "." + guest.InitPath, Mode: 0o755}); err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "./usr/local/bin/" + d.Name, Mode: 0o755, Size: rfi.Size()}); err != nil {
+		return err
+	}
+	if _, err := io.Copy(tw, runtime); err != nil {
+		return fmt.Errorf("runtime %s: %w", d.Runtime, err)
+	}
+	return tw.Close()
 }

@@ -1,33 +1,30 @@
 package sandbox
 
 import (
+	"archive/tar"
 	"bytes"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestDevImage builds the agents' Debian image with mmdebstrap from the
-// Debian archive (no registry) and runs a shell, git and ripgrep in it
+// TestDevImage builds the agents' image on the Debian base (built
+// beforehand with mmdebstrap from the archive by `make unit`, outside the
+// tests: THESYSTEM_DEBIAN_BASE) and runs a shell, git and ripgrep in it
 // as the agent, with the agent container's hardening: no network, a
 // read-only root, every capability dropped; the workspace is writable.
-// Where mmdebstrap is missing it skips, unless THESYSTEM_TEST_PODMAN=1.
+// Without a base it skips, unless THESYSTEM_TEST_PODMAN=1.
 func TestDevImage(t *testing.T) {
-	if _, err := exec.LookPath("mmdebstrap"); err != nil {
-		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
-			t.Fatal("THESYSTEM_TEST_PODMAN=1 but mmdebstrap is not installed (make deps)")
-		}
-		t.Skip("mmdebstrap not installed")
-	}
+	base := debianBase(t)
 	svc := startPodman(t)
 	p, err := Connect(t.Context(), svc.socket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := DefaultDevImage("/bin/true") // the runtime stand-in, as claude
+	d.Base = base
 	ref, err := d.Ref()
 	if err != nil {
 		t.Fatal(err)
@@ -58,4 +55,83 @@ command -v claude && (touch /etc/x 2>/dev/null && echo ROOT-WRITABLE || echo roo
 	}
 	size, _ := svc.podman(t.Context(), "image", "inspect", "--format", "{{.Size}}", ref).CombinedOutput()
 	t.Logf("the agents' image %s: %s bytes", ref, strings.TrimSpace(string(size)))
+}
+
+// debianBase is the prebuilt Debian base the tests use (no test reaches
+// the Debian archive), or a skip.
+func debianBase(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("THESYSTEM_DEBIAN_BASE")
+	if base == "" {
+		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
+			t.Fatal("THESYSTEM_TEST_PODMAN=1 but THESYSTEM_DEBIAN_BASE is not set (make unit builds it: go run ./packaging/debianbase)")
+		}
+		t.Skip("THESYSTEM_DEBIAN_BASE not set (go run ./packaging/debianbase builds it)")
+	}
+	return base
+}
+
+// TestDevImageLayers: the image is the base as it is, with the agent in
+// /etc/passwd and /etc/group (appended), the mount points and the runtime
+// added; a missing base is an error that names it; with no base given the
+// cached one is used.
+func TestDevImageLayers(t *testing.T) {
+	dir := t.TempDir()
+	var base bytes.Buffer
+	tw := tar.NewWriter(&base)
+	for name, body := range map[string]string{"./etc/passwd": "root:x:0:0:root:/root:/bin/bash", "./etc/group": "root:x:0:\n", "./usr/bin/git": "GIT"} {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))})
+		_, _ = tw.Write([]byte(body))
+	}
+	_ = tw.WriteHeader(&tar.Header{Name: "./run/", Typeflag: tar.TypeDir, Mode: 0o755})
+	_ = tw.Close()
+	runtime := filepath.Join(dir, "claude-bin")
+	if err := os.WriteFile(runtime, []byte("RUNTIME"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultDevImage(runtime)
+	d.CacheDir = filepath.Join(dir, "cache")
+	if err := os.MkdirAll(d.CacheDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.BaseFile(d.CacheDir), base.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := d.Build(t.Context(), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	dirs := 0
+	tr := tar.NewReader(&out)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		got[h.Name] = string(b)
+		if h.Typeflag == tar.TypeDir && (h.Name == "./run/" || h.Name == "./run/thesystem/") {
+			dirs++
+		}
+	}
+	for name, want := range map[string]string{
+		"./etc/passwd":           "root:x:0:0:root:/root:/bin/bash\nagent:x:1000:1000:agent:/workspace:/bin/bash\n",
+		"./etc/group":            "root:x:0:\nagent:x:1000:\n",
+		"./usr/bin/git":          "GIT",
+		"./usr/local/bin/claude": "RUNTIME",
+		"./workspace/":           "",
+		"./project/":             "",
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s: %q (there: %v), want %q", name, v, ok, want)
+		}
+	}
+	if dirs != 2 {
+		t.Errorf("./run/ and ./run/thesystem/ once each: %d", dirs)
+	}
+	d.Base = filepath.Join(dir, "missing.tar")
+	if err := d.Build(t.Context(), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "missing.tar") {
+		t.Errorf("a missing base: %v", err)
+	}
 }
