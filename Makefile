@@ -110,10 +110,13 @@ e2e-vm:
 
 ## bench: the proxy against the same fake upstream direct, side by side
 BENCHTIME ?= 3000x
-bench: build
+bench: build runtimes
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./engine/proxy/
 	.ci/with-keyring $(GO) test -run '^$$' -bench Daemon -benchtime 2000x -count 1 ./cli/
 	.ci/with-keyring $(GO) test -run '^$$' -bench StackStart -benchtime 1x -count 1 ./cli/
+	THESYSTEM_DEBIAN_BASE=$$($(GO) run ./packaging/debianbase -dir $(DEBIAN_BASE)) && export THESYSTEM_DEBIAN_BASE && \
+	THESYSTEM_TEST_CLAUDE=$(CLAUDE) $(GO) test -run '^$$' -bench AgentImage -benchtime 2x -count 1 ./engine/sandbox/ && \
+	THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -run '^$$' -bench Task -benchtime 3x -count 1 -timeout 30m ./cli/
 
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)

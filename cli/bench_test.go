@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -216,4 +218,98 @@ func BenchmarkStackStart(b *testing.B) {
 	b.ReportMetric((d4 / n).Seconds(), "start-4-agents-s")
 	b.ReportMetric((d16 / n).Seconds(), "start-16-agents-s")
 	b.ReportMetric(float64((d16-d1)/n/15)/1e6, "per-agent-ms")
+}
+
+// BenchmarkTask: a task's latency as the user sees it, from `chat send`
+// to the agent's first progress line and to its answer, with the real
+// claude-code in its sandbox (the Debian image, no network, the key
+// injected by the proxy) and the fake upstream on 127.0.0.1 — beside the
+// same prompt run by a bare `claude -p` on the host against the same
+// upstream (its first tool_use event, its exit), interleaved in one run.
+// The ratios are what the sandbox, the proxy and the chat cost.
+func BenchmarkTask(b *testing.B) {
+	d, up, _ := startWorkStack(b, 1)
+	claudeBin := os.Getenv("THESYSTEM_TEST_CLAUDE")
+	c := d.client()
+	sandboxed := func() (progress, answer time.Duration) {
+		ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
+		defer cancel()
+		msgs := make(chan api.ChatMessage, 64)
+		go func() {
+			_ = c.FollowChat(ctx, "#general", 0, func(m api.ChatMessage) bool { msgs <- m; return true })
+		}()
+		time.Sleep(100 * time.Millisecond) // the stream is open
+		t0 := time.Now()
+		if err := c.ChatSend(ctx, "#general", "@agent-1 prove it"); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			select {
+			case m := <-msgs:
+				if m.From != "agent-1" {
+					continue
+				}
+				if strings.HasPrefix(m.Content, "⋯ ") {
+					if progress == 0 {
+						progress = time.Since(t0)
+					}
+					continue
+				}
+				return progress, time.Since(t0)
+			case <-ctx.Done():
+				b.Fatal("no answer in 3 minutes")
+			}
+		}
+	}
+	bare := func() (progress, answer time.Duration) {
+		dir, home := b.TempDir(), b.TempDir()
+		for _, args := range [][]string{{"init", "-q"}, {"commit", "-q", "--allow-empty", "-m", "base"}} {
+			cmd := exec.CommandContext(b.Context(), "git", append([]string{"-c", "user.name=u", "-c", "user.email=u@x"}, args...)...)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("git: %v %s", err, out)
+			}
+		}
+		cmd := exec.CommandContext(b.Context(), claudeBin, "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "prove it")
+		cmd.Dir = dir
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "ANTHROPIC_BASE_URL=" + up.url, "ANTHROPIC_API_KEY=sk-ant-bench",
+			"GIT_AUTHOR_NAME=u", "GIT_AUTHOR_EMAIL=u@x", "GIT_COMMITTER_NAME=u", "GIT_COMMITTER_EMAIL=u@x",
+			"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1"}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 0, 1<<16), 1<<24)
+		for sc.Scan() {
+			if progress == 0 && strings.Contains(sc.Text(), `"tool_use"`) {
+				progress = time.Since(t0)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("bare claude: %v", err)
+		}
+		return progress, time.Since(t0)
+	}
+	sandboxed() // the first task also starts the conversation
+	bare()
+	var sp, sa, bp, ba time.Duration
+	for b.Loop() {
+		p, a := sandboxed()
+		sp, sa = sp+p, sa+a
+		p, a = bare()
+		bp, ba = bp+p, ba+a
+	}
+	n := float64(b.N)
+	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) / n }
+	b.ReportMetric(ms(sp), "send-to-progress-ms")
+	b.ReportMetric(ms(sa), "send-to-answer-ms")
+	b.ReportMetric(ms(bp), "bare-to-tool-use-ms")
+	b.ReportMetric(ms(ba), "bare-to-exit-ms")
+	b.ReportMetric(float64(sp)/float64(bp), "progress-ratio")
+	b.ReportMetric(float64(sa)/float64(ba), "answer-ratio")
 }

@@ -47,7 +47,7 @@ events_logger = "file"
 // podmanEnv gives the engine's podman service a storage of the test's own
 // and this machine's containers.conf (runc, cgroupfs, ulimits), and makes
 // /bin/echo the agents' runtime: it answers every task with its prompt.
-func podmanEnv(t *testing.T) []string {
+func podmanEnv(t testing.TB) []string {
 	t.Helper()
 	if _, err := exec.LookPath("podman"); err != nil {
 		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
@@ -80,13 +80,13 @@ func foreignPodmanEnv() []string {
 		"DOCKER_HOST=unix:///nonexistent/docker.sock", "CONTAINERS_CONF=/nonexistent/containers.conf"}
 }
 
-func (d *daemonEnv) podman(t *testing.T, args ...string) ([]byte, error) {
+func (d *daemonEnv) podman(t testing.TB, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(t.Context(), "podman", append(strings.Fields(envValue(d.env, "THESYSTEM_PODMAN_ARGS")), args...)...)
 	cmd.Env = sandbox.PodmanEnv(os.Environ(), envValue(d.env, "THESYSTEM_CONTAINERS_CONF"))
 	return cmd.CombinedOutput()
 }
 
-func newDaemonEnv(t *testing.T) *daemonEnv {
+func newDaemonEnv(t testing.TB) *daemonEnv {
 	t.Helper()
 	env := append(keyringEnv(t), podmanEnv(t)...)
 	d := &daemonEnv{dir: t.TempDir(), env: env, port: freePort(t), chatPort: freePort(t)}
@@ -105,7 +105,7 @@ func newDaemonEnv(t *testing.T) *daemonEnv {
 	return d
 }
 
-func (d *daemonEnv) run(t *testing.T, args ...string) result {
+func (d *daemonEnv) run(t testing.TB, args ...string) result {
 	t.Helper()
 	return runIn(t, d.dir, d.env, "", args...)
 }
@@ -121,7 +121,7 @@ func pidAlive(pid int) bool {
 	return len(f) > 2 && f[2] != "Z"
 }
 
-func waitGone(t *testing.T, pid int) {
+func waitGone(t testing.TB, pid int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); pidAlive(pid); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -364,7 +364,7 @@ func allHealthy(st api.Status) bool {
 }
 
 // stackOf reads the stack name off the running containers.
-func stackOf(t *testing.T, d *daemonEnv) string {
+func stackOf(t testing.TB, d *daemonEnv) string {
 	out, err := d.podman(t, "ps", "--format", "{{.Names}}")
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +408,7 @@ func httpGet(t *testing.T, c *http.Client, url string) (int, string) {
 // send '#general' '@agent-1 …'` once the engine sees it in the chat), and
 // returns its answer there, heard through the engine (`chat tail`'s
 // route).
-func askAgent(t *testing.T, env []string, agent, prompt string, timeout time.Duration) string {
+func askAgent(t testing.TB, env []string, agent, prompt string, timeout time.Duration) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()

@@ -30,7 +30,7 @@ const (
 // keyringEnv gives a test its own service name in the real Secret Service
 // of the D-Bus session `make test` runs in. Without one the test skips,
 // unless THESYSTEM_TEST_KEYRING=1 says the keyring must be there.
-func keyringEnv(t *testing.T) []string {
+func keyringEnv(t testing.TB) []string {
 	t.Helper()
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		if os.Getenv("THESYSTEM_TEST_KEYRING") == "1" {
@@ -62,7 +62,7 @@ func newCmd(ctx context.Context, dir string, env []string, args ...string) *exec
 }
 
 // runIn is run with stdin.
-func runIn(t *testing.T, dir string, env []string, stdin string, args ...string) result {
+func runIn(t testing.TB, dir string, env []string, stdin string, args ...string) result {
 	t.Helper()
 	cmd := newCmd(t.Context(), dir, env, args...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -203,7 +203,7 @@ func (u *upstreamRecorder) last() string {
 	return u.keys[len(u.keys)-1]
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

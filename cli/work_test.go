@@ -23,6 +23,7 @@ import (
 // carries the tool's result, the answer quotes it. Every key it got is
 // recorded.
 type toolUpstream struct {
+	url    string // where it listens
 	mu     sync.Mutex
 	keys   []string
 	bodies []string
@@ -112,12 +113,13 @@ func toolResult(msgs []struct {
 	return ""
 }
 
-// TestAgentWorks: the real claude-code, in the agents' Debian image (built
-// by the engine with mmdebstrap), takes a task from `chat send`, works
-// without asking (a shell and git in its sandbox, no network, no key),
-// posts what it does, and answers with the tool's output; its commit is in
-// its workspace; the stored key reached the fake upstream only.
-func TestAgentWorks(t *testing.T) {
+// startWorkStack starts a stack of n agents that run the real claude-code
+// (THESYSTEM_TEST_CLAUDE, installed as the engine installs it) in the
+// agents' Debian image (on the prebuilt base, THESYSTEM_DEBIAN_BASE)
+// against a toolUpstream on 127.0.0.1, with a planted key stored; it is
+// stopped when the test ends.
+func startWorkStack(t testing.TB, agents int) (d *daemonEnv, up *toolUpstream, planted string) {
+	t.Helper()
 	claudeBin := os.Getenv("THESYSTEM_TEST_CLAUDE")
 	if claudeBin == "" {
 		t.Skip("THESYSTEM_TEST_CLAUDE not set (make runtimes installs claude-code)")
@@ -129,7 +131,7 @@ func TestAgentWorks(t *testing.T) {
 		}
 		t.Skip("THESYSTEM_DEBIAN_BASE not set (go run ./packaging/debianbase builds it)")
 	}
-	d := newDaemonEnv(t)
+	d = newDaemonEnv(t)
 	// claude-code as the engine installs it: in the state dir, not an
 	// override (an override gets the minimal image of a test's stand-in).
 	state := envValue(d.env, "THESYSTEM_STATE_DIR")
@@ -143,12 +145,13 @@ func TestAgentWorks(t *testing.T) {
 		}
 	}
 	d.env = append(d.env, "THESYSTEM_CLAUDE_BIN=", "THESYSTEM_DEBIAN_BASE="+base) // the last one wins
-	const planted = "sk-ant-api03-PLANTEDworkKEY0123456789abcdefgh"
-	up := &toolUpstream{}
+	planted = "sk-ant-api03-PLANTEDworkKEY0123456789abcdefgh"
+	up = &toolUpstream{}
 	fake := httptest.NewServer(up)
-	defer fake.Close()
+	t.Cleanup(fake.Close)
+	up.url = fake.URL
 	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\nserver:\n  port: %d\n  dashboard: %d\n"+
-		"swarm:\n  agents: 2\n  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort))
+		"swarm:\n  agents: %d\n  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort, agents))
 	if r := runIn(t, d.dir, d.env, planted, "keys", "set", "anthropic"); r.code != 0 {
 		t.Fatalf("keys set: %+v", r)
 	}
@@ -156,12 +159,22 @@ func TestAgentWorks(t *testing.T) {
 	if r := d.run(t, "start"); r.code != 0 {
 		t.Fatalf("start: %+v", r)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
-	}()
+	})
 	t.Logf("start, with the agents' image built: %s", time.Since(t0).Round(time.Second))
+	return d, up, planted
+}
+
+// TestAgentWorks: the real claude-code, in the agents' Debian image (built
+// by the engine with mmdebstrap), takes a task from `chat send`, works
+// without asking (a shell and git in its sandbox, no network, no key),
+// posts what it does, and answers with the tool's output; its commit is in
+// its workspace; the stored key reached the fake upstream only.
+func TestAgentWorks(t *testing.T) {
+	d, up, planted := startWorkStack(t, 2)
 
 	answer := askAgent(t, d.env, "agent-1", "prove it", 3*time.Minute)
 	if !strings.Contains(answer, "COMMITTED proof on HEAD -> thesystem/agent-1") || !strings.Contains(answer, "WORK-DONE") {

@@ -3,11 +3,13 @@ package sandbox
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDevImage builds the agents' image on the Debian base (built
@@ -134,4 +136,54 @@ func TestDevImageLayers(t *testing.T) {
 	if err := d.Build(t.Context(), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "missing.tar") {
 		t.Errorf("a missing base: %v", err)
 	}
+}
+
+// BenchmarkAgentImage: the agents' image built on the cached Debian base
+// (the layering and podman's import: what a new claude-code costs) beside
+// the minimal image of the runtime's own files, in the same podman; their
+// sizes. The base itself is built once by mmdebstrap (packaging/debianbase
+// prints how long it took).
+func BenchmarkAgentImage(b *testing.B) {
+	base := os.Getenv("THESYSTEM_DEBIAN_BASE")
+	claude := os.Getenv("THESYSTEM_TEST_CLAUDE")
+	if base == "" || claude == "" {
+		b.Skip("THESYSTEM_DEBIAN_BASE and THESYSTEM_TEST_CLAUDE are needed (make bench)")
+	}
+	svc := startPodman(b)
+	p, err := Connect(b.Context(), svc.socket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := DefaultDevImage(claude)
+	d.Base = base
+	size := func(ref string) float64 {
+		out, err := svc.podman(b.Context(), "image", "inspect", "--format", "{{.Size}}", ref).Output()
+		if err != nil {
+			b.Fatalf("inspect %s: %v", ref, err)
+		}
+		var n float64
+		_, _ = fmt.Sscan(strings.TrimSpace(string(out)), &n)
+		return n / (1 << 20)
+	}
+	var dev, minimal time.Duration
+	var devRef, minRef string
+	for i := 0; b.Loop(); i++ {
+		devRef, minRef = fmt.Sprintf("localhost/bench-dev:%d", i), fmt.Sprintf("localhost/bench-min:%d", i)
+		t0 := time.Now()
+		if err := p.ImportImageFrom(devRef, func(w io.Writer) error { return d.Build(b.Context(), w, io.Discard) }); err != nil {
+			b.Fatal(err)
+		}
+		dev += time.Since(t0)
+		t0 = time.Now()
+		if err := p.ImportImageFrom(minRef, func(w io.Writer) error { return RuntimeRootfs(b.Context(), claude, "claude", 1000, 1000, w) }); err != nil {
+			b.Fatal(err)
+		}
+		minimal += time.Since(t0)
+	}
+	n := float64(b.N)
+	b.ReportMetric(dev.Seconds()/n, "dev-image-build-s")
+	b.ReportMetric(minimal.Seconds()/n, "minimal-image-build-s")
+	b.ReportMetric(float64(dev)/float64(minimal), "build-ratio")
+	b.ReportMetric(size(devRef), "dev-image-MiB")
+	b.ReportMetric(size(minRef), "minimal-image-MiB")
 }

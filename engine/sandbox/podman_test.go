@@ -46,7 +46,7 @@ events_logger = "file"
 
 // startPodman starts the service, or skips when podman is not installed
 // (THESYSTEM_TEST_PODMAN=1, as `make test` sets, makes that a failure).
-func startPodman(t *testing.T) *podmanService {
+func startPodman(t testing.TB) *podmanService {
 	t.Helper()
 	if _, err := exec.LookPath("podman"); err != nil {
 		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
