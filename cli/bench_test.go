@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -236,9 +237,19 @@ func BenchmarkTask(b *testing.B) {
 		defer cancel()
 		msgs := make(chan api.ChatMessage, 64)
 		go func() {
-			_ = c.FollowChat(ctx, "#general", 0, func(m api.ChatMessage) bool { msgs <- m; return true })
+			_ = c.FollowChat(ctx, "", 0, func(m api.ChatMessage) bool { msgs <- m; return true })
 		}()
 		time.Sleep(100 * time.Millisecond) // the stream is open
+		// A new conversation each time, as the bare run has: the same
+		// turns (a tool use, then the answer), not a resumed one.
+		if err := c.ChatSend(ctx, "agent-1", "/reset"); err != nil {
+			b.Fatal(err)
+		}
+		for m := range msgs {
+			if m.Direct && m.From == "agent-1" {
+				break
+			}
+		}
 		t0 := time.Now()
 		if err := c.ChatSend(ctx, "#general", "@agent-1 prove it"); err != nil {
 			b.Fatal(err)
@@ -246,7 +257,7 @@ func BenchmarkTask(b *testing.B) {
 		for {
 			select {
 			case m := <-msgs:
-				if m.From != "agent-1" {
+				if m.From != "agent-1" || m.Direct {
 					continue
 				}
 				if strings.HasPrefix(m.Content, "⋯ ") {
@@ -270,7 +281,8 @@ func BenchmarkTask(b *testing.B) {
 				b.Fatalf("git: %v %s", err, out)
 			}
 		}
-		cmd := exec.CommandContext(b.Context(), claudeBin, "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "prove it")
+		// --allowedTools, not --dangerously-skip-permissions: claude refuses that as root.
+		cmd := exec.CommandContext(b.Context(), claudeBin, "-p", "--output-format", "stream-json", "--verbose", "--allowedTools", "Bash", "--", "prove it")
 		cmd.Dir = dir
 		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "ANTHROPIC_BASE_URL=" + up.url, "ANTHROPIC_API_KEY=sk-ant-bench",
 			"GIT_AUTHOR_NAME=u", "GIT_AUTHOR_EMAIL=u@x", "GIT_COMMITTER_NAME=u", "GIT_COMMITTER_EMAIL=u@x",
@@ -279,6 +291,8 @@ func BenchmarkTask(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
 		t0 := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -291,7 +305,7 @@ func BenchmarkTask(b *testing.B) {
 			}
 		}
 		if err := cmd.Wait(); err != nil {
-			b.Fatalf("bare claude: %v", err)
+			b.Fatalf("bare claude: %v: %s", err, errb.String())
 		}
 		return progress, time.Since(t0)
 	}

@@ -404,6 +404,15 @@ func httpGet(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// answerText is an agent's answer without the task's outcome line that
+// ends it ("— done in …").
+func answerText(answer string) string {
+	if i := strings.LastIndex(answer, "\n— "); i >= 0 {
+		answer = answer[:i]
+	}
+	return strings.TrimSpace(answer)
+}
+
 // askAgent asks the agent in #general, as a user would (`thesystem chat
 // send '#general' '@agent-1 …'` once the engine sees it in the chat), and
 // returns its answer there, heard through the engine (`chat tail`'s

@@ -61,7 +61,7 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 		t.Helper()
 		answer := askAgent(t, d.env, "agent-1", "check", time.Minute)
 		var res map[string]string
-		if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &res); err != nil {
+		if err := json.Unmarshal([]byte(answerText(answer)), &res); err != nil {
 			t.Fatalf("%s: the agent answered %q", when, answer)
 		}
 		if !strings.HasPrefix(res["proxy"], "200 ") || up.last() != planted {

@@ -123,7 +123,7 @@ channels: ['#general']
 		t.Helper()
 		answer := askAgent(t, env, "agent-1", "check "+strings.Join(targets, " "), 3*time.Minute)
 		var res map[string]string
-		if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &res); err != nil {
+		if err := json.Unmarshal([]byte(answerText(answer)), &res); err != nil {
 			t.Fatalf("%s: the agent answered %q", when, answer)
 		}
 		if !strings.HasPrefix(res["proxy"], "200 ") || up.last() != planted {

@@ -182,7 +182,7 @@ func TestAgentWorks(t *testing.T) {
 	}
 	// The task's outcome, as the proxy counted it (two requests: the tool
 	// use, then the answer).
-	if !regexp.MustCompile(`\n— done in [0-9.]+m?s · 1 file changed, 1 commit · [1-9][0-9]* tokens in 2 requests \(the proxy's count\)$`).MatchString(answer) {
+	if !regexp.MustCompile(`\n— done in [0-9.hms]+ · 1 file changed, 1 commit · [1-9][0-9]* tokens in 2 requests \(the proxy's count\)$`).MatchString(answer) {
 		t.Errorf("the answer's outcome line: %q", answer)
 	}
 	r := d.run(t, "chat", "tail", "-n", "20")
