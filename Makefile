@@ -55,8 +55,9 @@ run: deps build
 	@if [ -n "$$DBUS_SESSION_BUS_ADDRESS" ]; then \
 		$(BIN)/thesystem start; \
 	else \
-		echo "no D-Bus session: running in the foreground with a throwaway keyring (Ctrl-C stops)"; \
-		.ci/with-keyring sh -c 'trap "$(BIN)/thesystem stop" EXIT; $(BIN)/thesystem start && $(BIN)/thesystem logs -f'; \
+		echo "no D-Bus session: running in the foreground with a throwaway keyring (Ctrl-C or \`bin/thesystem stop\` stops;"; \
+		echo "  \`bin/thesystem keys set anthropic\` from another shell stores a key through the running engine, until it stops)"; \
+		.ci/with-keyring sh -c 'trap "$(BIN)/thesystem stop >/dev/null 2>&1 || true" EXIT; $(BIN)/thesystem start && { $(BIN)/thesystem logs -f || true; }'; \
 	fi
 
 ## test: unit and process tests with -race, lint, the darwin cross-check,

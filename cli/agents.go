@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ The agent answers it between tasks (a direct message "/diff" from you).`,
 		Use:   "export <agent>",
 		Short: "Bring an agent's branch into your repository as a local branch",
 		Long: `Bring the agent's branch (thesystem/<agent>) into the git repository of the
-current directory (or -C DIR) as a local branch of the same name (or
+stack's project (vm.mount; or -C DIR) as a local branch of the same name (or
 --branch NAME), through a git bundle read out of the agent's workspace.
 Nothing else changes: no checkout, no merge, your working tree and your
 current branch stay as they are. An existing branch is not overwritten
@@ -146,7 +147,7 @@ without --force.`,
 		},
 	}
 	export.Flags().StringVar(&branch, "branch", "", "the local branch to create (default: the agent's, thesystem/<agent>)")
-	export.Flags().StringVarP(&repo, "repo", "C", ".", "the repository to bring it into")
+	export.Flags().StringVarP(&repo, "repo", "C", "", "the repository to bring it into (default: the stack's project, vm.mount)")
 	export.Flags().BoolVar(&force, "force", false, "overwrite the local branch if it exists")
 	cmd.AddCommand(list, logs, reset, cancel, sync, diff, export)
 	return cmd
@@ -192,12 +193,21 @@ func newAgentCommandCommand(env *Env, name string, text func() string, said, sho
 // exportBranch brings the agent's branch into repo (api.ExportBranch),
 // with errors that name the flag to change.
 func exportBranch(ctx context.Context, env *Env, agent, dst, repo string, force bool) error {
+	flag := "-C " + repo
+	if repo == "" {
+		// The project the agents work on, as the running stack has it.
+		st, err := env.client().Status(ctx)
+		if err != nil {
+			return err
+		}
+		repo, flag = cmp.Or(st.Project, "."), "the stack's project ("+cmp.Or(st.Project, ".")+")"
+	}
 	x, err := env.client().ExportBranch(ctx, agent, repo, dst, force)
 	var notRepo *api.NotARepoError
 	var exists *api.BranchExistsError
 	switch {
 	case errors.As(err, &notRepo):
-		return usagef("-C %s: not in a git repository (run it in your project, or give -C DIR)", repo)
+		return usagef("%s: %s (give -C DIR, a directory in your repository)", flag, strings.TrimPrefix(notRepo.Error(), repo+": "))
 	case errors.As(err, &exists):
 		return fmt.Errorf("branch %s exists in %s: give --force to overwrite it, or --branch NAME", exists.Branch, exists.Repo)
 	case err != nil && strings.Contains(err.Error(), "not a valid branch name"):

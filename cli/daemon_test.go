@@ -189,6 +189,19 @@ func TestDaemonLifecycle(t *testing.T) {
 
 	talkToAgent(t, d.env, "agent-1")
 	chatByHand(t, d)
+
+	// Without a D-Bus session of its own (a second shell beside a headless
+	// `make run`), the key commands go through the running engine.
+	noBus := append(slices.Clone(d.env), "DBUS_SESSION_BUS_ADDRESS=")
+	if r := runIn(t, d.dir, noBus, "sk-ant-api03-NOBUSkey0123456789abcdefghij", "keys", "set", "anthropic"); r.code != 0 || !strings.Contains(r.stdout, "hot-swapped it into the running engine") {
+		t.Errorf("keys set without D-Bus: %+v", r)
+	}
+	if r := runIn(t, d.dir, noBus, "", "keys", "list"); r.code != 0 || !strings.Contains(r.stdout, "anthropic") {
+		t.Errorf("keys list without D-Bus: %+v", r)
+	}
+	if r := runIn(t, d.dir, noBus, "sk-ant-api03-NOBUSkey0123456789abcdefghij", "keys", "rotate", "anthropic"); r.code == 0 || !strings.Contains(r.stderr, "that is the key already stored") {
+		t.Errorf("keys rotate to the same key without D-Bus: %+v", r)
+	}
 	chatAdmitsOnlyIssued(t, d.env, d.chatPort)
 
 	// The chat server's container never sees the proxy's socket; the

@@ -180,16 +180,16 @@ func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) er
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, env)
-	if err != nil {
-		return err
-	}
-	var old secrets.Key
+	// A running engine holds the key store: through it no D-Bus session of
+	// the caller's is needed (a headless `make run` has its own).
+	c := env.client()
+	var oldFP string
 	if rotate {
-		if old, err = store.Get(ctx, p.Name); errors.Is(err, secrets.ErrNotFound) {
-			return fmt.Errorf("no %s key is stored, nothing to rotate: use `thesystem keys set %s`", p.Name, p.Name)
-		} else if err != nil {
+		if oldFP, err = storedFingerprint(ctx, env, p.Name); err != nil {
 			return err
+		}
+		if oldFP == "" {
+			return fmt.Errorf("no %s key is stored, nothing to rotate: use `thesystem keys set %s`", p.Name, p.Name)
 		}
 	}
 	k, err := readKey(env, p, args)
@@ -206,11 +206,11 @@ func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) er
 		return &usageError{err}
 	}
 	key := secrets.NewKey(k)
-	if rotate && key.Fingerprint() == old.Fingerprint() {
+	if rotate && key.Fingerprint() == oldFP {
 		return usagef("that is the key already stored for %s", p.Name)
 	}
 	// With the engine running, it stores the key and hot-swaps it in.
-	info, err := env.client().SetKey(ctx, p.Name, k)
+	info, err := c.SetKey(ctx, p.Name, k)
 	switch {
 	case err == nil:
 		fmt.Fprintf(env.Stdout, "stored the %s key (%s) and hot-swapped it into the running engine\n", p.Name, info.Fingerprint)
@@ -218,11 +218,48 @@ func keysSetAction(ctx context.Context, env *Env, args []string, rotate bool) er
 	case !errors.Is(err, api.ErrNoDaemon):
 		return err
 	}
+	store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
 	if err := store.Set(ctx, p.Name, key); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "stored the %s key (%s) in the OS key store\n", p.Name, key.Fingerprint())
 	return notifyProxy(ctx, env)
+}
+
+// storedKeys are the stored keys' fingerprints: from the running engine,
+// else from the key store itself.
+func storedKeys(ctx context.Context, env *Env) ([]api.KeyInfo, error) {
+	infos, err := env.client().Keys(ctx)
+	if !errors.Is(err, api.ErrNoDaemon) {
+		return infos, err
+	}
+	store, err := openStore(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := secrets.LoadAll(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	infos = []api.KeyInfo{}
+	for _, name := range slices.Sorted(maps.Keys(keys)) {
+		infos = append(infos, api.KeyInfo{Provider: name, Fingerprint: keys[name].Fingerprint()})
+	}
+	return infos, nil
+}
+
+// storedFingerprint is the fingerprint of provider's stored key, "" if none.
+func storedFingerprint(ctx context.Context, env *Env, provider string) (string, error) {
+	infos, err := storedKeys(ctx, env)
+	for _, i := range infos {
+		if i.Provider == provider {
+			return i.Fingerprint, nil
+		}
+	}
+	return "", err
 }
 
 // notifyProxy asks a foreground proxy (`thesystem proxy`) to reload its
@@ -284,17 +321,9 @@ func keysGetAction(ctx context.Context, env *Env, name string) error {
 }
 
 func keysListAction(ctx context.Context, env *Env, asJSON bool) error {
-	store, err := openStore(ctx, env)
+	entries, err := storedKeys(ctx, env)
 	if err != nil {
 		return err
-	}
-	keys, err := secrets.LoadAll(ctx, store)
-	if err != nil {
-		return err
-	}
-	entries := []api.KeyInfo{}
-	for _, name := range slices.Sorted(maps.Keys(keys)) {
-		entries = append(entries, api.KeyInfo{Provider: name, Fingerprint: keys[name].Fingerprint()})
 	}
 	if asJSON {
 		return writeJSONTo(env.Stdout, entries)

@@ -197,7 +197,7 @@ func TestAgentWorks(t *testing.T) {
 	// the project's baseline (the project is not a git repository).
 	diff := d.run(t, "agents", "diff", "agent-1")
 	for _, want := range []string{"Branch thesystem/agent-1, since ", "commits:\n", " proof\n", "proof.txt | 1 +", "+WORK-DONE",
-		"\nwarning: agent-2's branch changes the same files: proof.txt\n"} {
+		"warning: agent-2's branch changes the same files: proof.txt\n"} {
 		if diff.code != 0 || !strings.Contains(diff.stdout, want) {
 			t.Errorf("agents diff lacks %q: %+v", want, diff)
 		}
@@ -235,6 +235,22 @@ func TestAgentWorks(t *testing.T) {
 	}
 	if ex := d.run(t, "agents", "export", "agent-1", "-C", scratch, "--force"); ex.code != 0 {
 		t.Errorf("export --force: %+v", ex)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "the stack's project (" + d.dir + "): not in a git repository (give -C DIR"},
+		{[]string{"-C", "/nonexistent"}, "-C /nonexistent: no such directory"},
+		{[]string{"-C", scratch, "--branch", "main", "--force"}, "main is checked out in " + scratch + ": git never overwrites the branch you are on"},
+		{[]string{"-C", scratch, "--branch", "refs/tags/x"}, "--branch refs/tags/x: not a valid branch name"},
+	} {
+		if ex := d.run(t, append([]string{"agents", "export", "agent-1"}, tc.args...)...); ex.code == 0 || !strings.Contains(ex.stderr, tc.want) {
+			t.Errorf("export %v: %+v, want %q", tc.args, ex, tc.want)
+		}
+	}
+	if ex := d.run(t, "agents", "export", "nobody", "-C", scratch); ex.code == 0 || !strings.Contains(ex.stderr, `no agent "nobody" in this stack (its agents: agent-1, agent-2)`) {
+		t.Errorf("export of an unknown agent: %+v", ex)
 	}
 	if ex := d.run(t, "agents", "export", "agent-1", "-C", scratch, "--branch", "review/agent-1"); ex.code != 0 || git("rev-parse", "review/agent-1") != git("rev-parse", "thesystem/agent-1") {
 		t.Errorf("export --branch: %+v", ex)

@@ -620,7 +620,8 @@ func (e *Engine) AgentDiff(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", apiError(err)
 	}
-	return d + e.overlaps(ctx, name), nil
+	// The warning first: a long diff would bury it.
+	return e.overlaps(ctx, name) + d, nil
 }
 
 // overlaps warns when other agents' branches touch the files this one
@@ -649,11 +650,11 @@ func (e *Engine) overlaps(ctx context.Context, name string) string {
 			}
 		}
 		if len(both) > 0 {
-			fmt.Fprintf(&b, "\nwarning: %s's branch changes the same files: %s", other.Name, strings.Join(both, ", "))
+			fmt.Fprintf(&b, "warning: %s's branch changes the same files: %s\n", other.Name, strings.Join(both, ", "))
 		}
 	}
 	if b.Len() > 0 {
-		b.WriteString("\n(merge one branch before the other, or ask one agent to `agents sync` after the other's work is in)")
+		b.WriteString("(merge one branch before the other, or ask one agent to `agents sync` after the other's work is in)\n\n")
 	}
 	return b.String()
 }
@@ -663,10 +664,11 @@ func (e *Engine) agentComp(name string) (*component.Agent, error) {
 	if a, ok := e.agentComps[name]; ok {
 		return a, nil
 	}
-	if _, err := e.logComponent(name); err != nil {
-		return nil, err
+	var names []string
+	for _, a := range e.agents() {
+		names = append(names, a.Name)
 	}
-	return nil, api.Errorf(api.ErrNotFound, fmt.Sprintf("%s is not an agent", redact.Quote(name)))
+	return nil, api.Errorf(api.ErrNotFound, fmt.Sprintf("no agent %s in this stack (its agents: %s)", redact.Quote(name), strings.Join(names, ", ")))
 }
 
 // apiError maps a component's error to the API's code.

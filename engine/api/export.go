@@ -18,7 +18,12 @@ type Exported struct {
 // NotARepoError: the directory given for an export is in no repository.
 type NotARepoError struct{ Dir string }
 
-func (e *NotARepoError) Error() string { return e.Dir + ": not in a git repository" }
+func (e *NotARepoError) Error() string {
+	if _, err := os.Stat(e.Dir); err != nil {
+		return e.Dir + ": no such directory"
+	}
+	return e.Dir + ": not in a git repository"
+}
 
 // BranchExistsError: an export would overwrite a branch, and was not
 // told it may.
@@ -55,7 +60,7 @@ func (c *Client) ExportBranch(ctx context.Context, agent, dir, dst string, force
 	if dst == "" {
 		dst = b.Branch
 	}
-	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", dst).Run(); err != nil {
+	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", dst).Run(); err != nil || strings.HasPrefix(dst, "refs/") {
 		return Exported{}, fmt.Errorf("%q is not a valid branch name", dst)
 	}
 	exists := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "--quiet", "refs/heads/"+dst).Run() == nil
@@ -67,6 +72,9 @@ func (c *Client) ExportBranch(ctx context.Context, agent, dir, dst string, force
 		spec = "+" + spec
 	}
 	if out, err := exec.CommandContext(ctx, "git", "-C", root, "fetch", "--quiet", "--no-tags", f.Name(), spec).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "checked out") {
+			return Exported{}, fmt.Errorf("%s is checked out in %s: git never overwrites the branch you are on; export into another branch, or check out another one first", dst, root)
+		}
 		return Exported{}, fmt.Errorf("git fetch from %s's bundle: %w: %s", agent, err, strings.TrimSpace(string(out)))
 	}
 	return Exported{Branch: dst, Commit: b.Commit, Repo: root}, nil

@@ -51,7 +51,9 @@ func (s *Swarm) Image() (string, bool) {
 // Spec is the swarm's component: ready once the image is.
 func (s *Swarm) Spec() supervise.Spec {
 	return supervise.Spec{
-		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentDashboard},
+		// Not on the dashboard, a viewer: restarting it must not restart
+		// the agents (and stop their tasks).
+		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentChat},
 		Service: supervise.ServiceFunc(s.serve),
 		Ready: supervise.ProbeFunc(func(context.Context) error {
 			if _, ok := s.Image(); !ok {

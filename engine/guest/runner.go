@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
@@ -122,13 +123,34 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 		maxHops = 8
 	}
 	hops := 0 // tasks from agents in a row
-	work := make(chan error, 1)
-	go func() { work <- q.work(ctx, opt, logf) }()
+	work, workDone := make(chan error, 1), make(chan struct{})
+	go func() { work <- q.work(ctx, opt, logf); close(workDone) }()
+	// The connection is read until the worker is done: stopped, the agent
+	// still tells the sender of the task that runs that it was lost (a
+	// read whose context ends closes the connection).
+	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReading()
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-workDone:
+			case <-time.After(5 * time.Second):
+			}
+		case <-workDone:
+		}
+		stopReading()
+	}()
 	for {
-		f, err := c.Read(ctx)
+		f, err := c.Read(readCtx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			select {
+			case err := <-work:
+				return err
+			default:
 			}
 			return fmt.Errorf("chat connection lost: %w", err)
 		}
@@ -258,6 +280,14 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, logf func(strin
 		case t = <-q.tasks:
 		}
 		answer := q.do(ctx, opt, t, logf)
+		if ctx.Err() != nil {
+			// The agent is stopping (stop, a restart): the task is lost,
+			// and its sender is told so rather than left waiting.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = c.Say(sctx, t.reply, "(interrupted: I was stopped — a stop or a restart — before this task finished; send it again)")
+			cancel()
+			return nil
+		}
 		if err := c.Say(ctx, t.reply, answer); err != nil {
 			return fmt.Errorf("answer: %w", err)
 		}
@@ -310,6 +340,8 @@ func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func
 			return fmt.Sprintf("(no sync: %v)", err)
 		case !moved:
 			return fmt.Sprintf("My branch %s already starts from the project's HEAD (%s): nothing to sync.", opt.Work.Branch(), short(head))
+		case opt.Work.Rebased(ctx, head):
+			return fmt.Sprintf("My branch %s already contains the project's HEAD (%s): diff and export now count from it.", opt.Work.Branch(), short(head))
 		}
 		t.f.Content = fmt.Sprintf("The project has moved on: its HEAD is now %s, fetched into your working copy as %s. "+
 			"Rebase your branch %s onto it: commit your uncommitted work first, then `git rebase %s`; resolve any conflicts yourself "+
@@ -335,8 +367,39 @@ func (q *taskQueue) run(ctx context.Context, opt RunnerOptions, t task, logf fun
 	q.current, q.task = cancel, excerpt(t.f.Content, opt.Name)
 	task := q.task
 	q.mu.Unlock()
-	q.status(ctx, "working", task)
 	began, usedBefore := time.Now(), ownUsage(ctx, opt.Env)
+	if spent, until := usedBefore.spent(); spent {
+		// Not started: every request would be refused (and the runtime
+		// would retry them for minutes).
+		q.mu.Lock()
+		q.current, q.task = nil, ""
+		q.mu.Unlock()
+		q.status(ctx, "needs you", "its budget at the proxy is spent")
+		return fmt.Sprintf("(not started: my budget at the proxy is spent until %s; raise proxy.budget, or wait)\n— needs you: its budget at the proxy is spent",
+			until.Local().Format("15:04 Jan 2"))
+	}
+	q.status(ctx, "working", task)
+	// The proxy refusing the runtime's requests (the budget ran out while
+	// it worked) ends the run: the runtime would retry for minutes.
+	var refused atomic.Bool
+	if usedBefore.ok {
+		go func() {
+			t := time.NewTicker(2 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-tctx.Done():
+					return
+				case <-t.C:
+					if u := ownUsage(tctx, opt.Env); u.ok && u.Refused > usedBefore.Refused {
+						refused.Store(true)
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+	}
 	var before State
 	if opt.Work != nil {
 		before, _ = opt.Work.Now(ctx)
@@ -344,9 +407,12 @@ func (q *taskQueue) run(ctx context.Context, opt RunnerOptions, t task, logf fun
 	answer, problem := runOnce(tctx, opt, t.f, func(line string) {
 		_ = q.c.Say(ctx, t.reply, progressMark+line)
 	})
-	cancelled := tctx.Err() != nil && ctx.Err() == nil
-	if cancelled {
-		answer = "(cancelled: the task was stopped before it finished)"
+	cancelled := tctx.Err() != nil && ctx.Err() == nil && !refused.Load()
+	switch {
+	case refused.Load():
+		answer, problem = "(stopped: the proxy refused my requests, my budget is spent)", "its budget at the proxy is spent"
+	case cancelled:
+		answer, problem = "(cancelled: the task was stopped before it finished)", ""
 	}
 	q.mu.Lock()
 	q.current, q.task = nil, ""
@@ -427,9 +493,22 @@ func plural(n int, what string) string {
 
 // usage is the agent's own consumption as the proxy counts it.
 type usage struct {
-	ok               bool
-	Requests, Tokens int64
-	Budget           struct{ Requests, Tokens int64 }
+	ok                        bool
+	Since                     time.Time
+	Requests, Tokens, Refused int64
+	Budget                    struct {
+		Requests, Tokens int64
+		Period           time.Duration
+	}
+}
+
+// spent says, when the budget is spent, until when.
+func (u usage) spent() (bool, time.Time) {
+	b := u.Budget
+	if u.ok && (b.Requests > 0 && u.Requests >= b.Requests || b.Tokens > 0 && u.Tokens >= b.Tokens) {
+		return true, u.Since.Add(b.Period)
+	}
+	return false, time.Time{}
 }
 
 // ownUsage asks the proxy (AGENTAUTH_URL, with the agent's token) what
@@ -515,11 +594,16 @@ func runOnceAnswer(ctx context.Context, opt RunnerOptions, f chat.Frame, progres
 	}
 	answer := st.Answer
 	said := stderr + "\n" + answer
-	switch {
-	case strings.Contains(said, "budget_exceeded") || strings.Contains(said, "has spent its budget"):
-		*problem = "its budget at the proxy is spent"
-	case strings.Contains(said, "invalid or revoked token"):
-		*problem = "its token was revoked"
+	if err != nil || st.Failed {
+		// Why a run failed, from what the proxy told the runtime (it
+		// prints the API's error); never from a run that went well, whose
+		// answer may quote anything.
+		switch {
+		case strings.Contains(said, "budget_exceeded") || strings.Contains(said, "has spent its budget"):
+			*problem = "its budget at the proxy is spent"
+		case strings.Contains(said, "invalid or revoked token"):
+			*problem = "its token was revoked"
+		}
 	}
 	var ee *exec.ExitError
 	switch {

@@ -388,7 +388,7 @@ func TestTaskOutcome(t *testing.T) {
 		t.Skip("no git")
 	}
 	var mu sync.Mutex
-	requests, budget := int64(0), int64(0)
+	requests, budget, refused := int64(0), int64(0), int64(0)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/agentauth/usage" || r.Header.Get("Authorization") != "Bearer tok-1" {
 			http.Error(w, "no", http.StatusUnauthorized)
@@ -396,10 +396,16 @@ func TestTaskOutcome(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, `{"agent":"agent-1","requests":%d,"tokens":%d,"budget":{"requests":%d}}`, requests, requests*700, budget)
+		fmt.Fprintf(w, `{"agent":"agent-1","since":"2026-01-01T00:00:00Z","requests":%d,"tokens":%d,"refused":%d,"budget":{"requests":%d,"period":3600000000000}}`,
+			requests, requests*700, refused, budget)
 	}))
 	defer proxy.Close()
-	spend := func(n, limit int64) { mu.Lock(); requests += n; budget = limit; mu.Unlock() }
+	spend := func(n, limit, refusals int64) {
+		mu.Lock()
+		requests += n
+		budget, refused = limit, refused+refusals
+		mu.Unlock()
+	}
 
 	project := t.TempDir()
 	gitIn(t, project, "init", "-q", "-b", "main")
@@ -427,7 +433,6 @@ func TestTaskOutcome(t *testing.T) {
 		rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer rcancel()
 		var answer string
-		var working bool
 		var after chat.Frame // the status that ends the task (idle or needs you)
 		for answer == "" || after.Type == "" {
 			f, err := user.Read(rctx)
@@ -437,15 +442,13 @@ func TestTaskOutcome(t *testing.T) {
 			switch {
 			case f.Type == chat.TypeMsg && f.FromName == "agent-1":
 				answer = f.Content
-			case f.Type == chat.TypeStatus && f.State == "working":
-				working = true
-			case f.Type == chat.TypeStatus && working:
+			case f.Type == chat.TypeStatus && f.State != "working":
 				after = f
 			}
 		}
 		return answer, after
 	}
-	spend(0, 0)
+	spend(0, 0, 0)
 	a, st := ask(`echo one > a.txt && git add a.txt && git commit -qm a && echo two > b.txt && echo ok`)
 	if !strings.Contains(a, "\n— done in ") || !strings.Contains(a, " · 2 files changed, 1 commit · ") || !strings.Contains(a, "0 tokens in 0 requests (the proxy's count)") {
 		t.Errorf("outcome of a task that changed files: %q", a)
@@ -453,16 +456,30 @@ func TestTaskOutcome(t *testing.T) {
 	if st.State != "idle" {
 		t.Errorf("status after it: %+v", st)
 	}
-	// A task that spends the budget: the proxy's count says so.
-	go spend(3, 3)
-	a, st = ask(`sleep 0.2; echo tried`)
-	if !strings.Contains(a, "— needs you: its budget at the proxy is spent, after ") || !strings.Contains(a, "0 files changed, 0 commits") {
-		t.Errorf("outcome at the budget: %q", a)
+	// Words of the proxy's in a run that went well are not a problem.
+	if a, st = ask(`echo the server said: invalid or revoked token, budget_exceeded`); !strings.Contains(a, "— done in ") || st.State != "idle" {
+		t.Errorf("a run that quotes the proxy's errors: %q %+v", a, st)
+	}
+	// The budget runs out while the task runs: the proxy refuses the
+	// runtime's requests, and the run ends there, not minutes later.
+	go func() { time.Sleep(300 * time.Millisecond); spend(3, 3, 1) }()
+	t0 := time.Now()
+	a, st = ask(`sleep 30; echo late`)
+	if !strings.Contains(a, "(stopped: the proxy refused my requests, my budget is spent)") || !strings.Contains(a, "— needs you: its budget at the proxy is spent, after ") {
+		t.Errorf("outcome when the budget runs out: %q", a)
+	}
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("the run went on for %s after the refusals", took)
 	}
 	if st.State != "needs you" || st.Task != "its budget at the proxy is spent" {
 		t.Errorf("status at the budget: %+v", st)
 	}
-	spend(0, 0)
+	// With the budget spent, a task is not started at all.
+	a, st = ask(`echo never`)
+	if !strings.Contains(a, "(not started: my budget at the proxy is spent until ") || strings.Contains(a, "never") || st.State != "needs you" {
+		t.Errorf("a task with the budget spent: %q %+v", a, st)
+	}
+	spend(0, 0, 0)
 	a, st = ask(`echo broken >&2; exit 3`)
 	if !strings.Contains(a, "— needs you: the runtime failed") || st.State != "needs you" {
 		t.Errorf("a failed runtime: %q %+v", a, st)
@@ -566,5 +583,52 @@ func TestRunAgentSync(t *testing.T) {
 	}
 	if log := gitIn(t, w.Dir, "log", "--format=%s"); log != "the user's new commit\nfirst" {
 		t.Errorf("the branch after reset --hard: %q", log)
+	}
+}
+
+// TestRunAgentStopped: an agent stopped while it works (stop, a restart)
+// tells the task's sender that the task was lost, instead of leaving it
+// waiting for an answer that never comes.
+func TestRunAgentStopped(t *testing.T) {
+	url := chatServer(t, chat.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- RunAgent(ctx, RunnerOptions{Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, Env: os.Environ(),
+			Argv: []string{"sh", "-c", `exec sleep 60`, "runtime"}})
+	}()
+	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	joinedAgents(t, user, "agent-1")
+	if err := user.Say(t.Context(), "#general", "@agent-1 a long one"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // it runs
+	cancel()
+	rctx, rcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer rcancel()
+	for {
+		f, err := user.Read(rctx)
+		if err != nil {
+			t.Fatalf("no word of the lost task: %v", err)
+		}
+		if f.Type == chat.TypeMsg && f.FromName == "agent-1" {
+			if !strings.HasPrefix(f.Content, "(interrupted: I was stopped") || f.To != "#general" {
+				t.Errorf("said %q in %s", f.Content, f.To)
+			}
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("RunAgent: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("RunAgent did not return")
 	}
 }

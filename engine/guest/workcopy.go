@@ -149,7 +149,9 @@ func (w WorkCopy) Renew(ctx context.Context) (string, error) {
 			if err := w.git(ctx, w.Dir, "bundle", "create", "--quiet", path, w.Branch()); err != nil {
 				return "", fmt.Errorf("keep the old branch before the reset: %w", err)
 			}
-			kept = fmt.Sprintf(" The old branch (%s commits of its own) is kept in %s (git fetch %s %s).", n, path, path, w.Branch())
+			var commits int
+			_, _ = fmt.Sscan(n, &commits)
+			kept = fmt.Sprintf(" The old branch (%s of its own) is kept in the workspace, %s (git fetch %s %s).", plural(commits, "commit"), path, path, w.Branch())
 		}
 	}
 	if err := os.RemoveAll(w.Dir); err != nil {

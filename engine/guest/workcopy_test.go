@@ -164,7 +164,7 @@ func TestWorkCopySyncAndRenew(t *testing.T) {
 
 	answer, err := w.Renew(t.Context())
 	if err != nil || !strings.Contains(answer, "A fresh working copy: cloned the project onto branch thesystem/agent-1") ||
-		!strings.Contains(answer, "(1 commits of its own) is kept in ") {
+		!strings.Contains(answer, "(1 commit of its own) is kept in the workspace, ") {
 		t.Fatalf("Renew: %q %v", answer, err)
 	}
 	if _, err := os.Stat(filepath.Join(w.Dir, "agent.go")); err == nil {

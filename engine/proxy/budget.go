@@ -21,6 +21,8 @@ type Spent struct {
 	Since    time.Time `json:"since"`
 	Requests int64     `json:"requests"`
 	Tokens   int64     `json:"tokens"`
+	// Refused counts the requests refused because the budget was spent.
+	Refused int64 `json:"refused,omitempty"`
 }
 
 // ledger counts each agent's requests and tokens against the budget.
@@ -72,9 +74,11 @@ func (l *ledger) admit(id Identity) error {
 	if !id.User && l.budget.enabled() {
 		reset := s.Since.Add(l.budget.Period)
 		if l.budget.Requests > 0 && s.Requests >= l.budget.Requests {
+			s.Refused++
 			return &budgetError{id.Name, "requests", s.Requests, l.budget.Requests, l.budget.Period, reset}
 		}
 		if l.budget.Tokens > 0 && s.Tokens >= l.budget.Tokens {
+			s.Refused++
 			return &budgetError{id.Name, "tokens", s.Tokens, l.budget.Tokens, l.budget.Period, reset}
 		}
 	}

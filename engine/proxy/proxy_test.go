@@ -382,7 +382,7 @@ func TestBudget(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &own); err != nil || code != 200 {
 				t.Fatalf("usage: %d %s", code, body)
 			}
-			if own.Agent != "agent-1" || own.Requests != 2 || own.Tokens == 0 || own.Budget.Requests != 2 || own.Since.IsZero() {
+			if own.Agent != "agent-1" || own.Requests != 2 || own.Tokens == 0 || own.Budget.Requests != 2 || own.Since.IsZero() || own.Refused != 1 {
 				t.Errorf("usage: %+v", own)
 			}
 		}
