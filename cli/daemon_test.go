@@ -271,6 +271,30 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 	}
 
+	// The dashboard is a viewer: restarting it leaves the agents (and
+	// their tasks) alone.
+	agentSince := func() string {
+		t.Helper()
+		st, err := d.client().Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range st.Components {
+			if strings.HasPrefix(c.Name, "agent-") || c.Name == api.ComponentSwarm {
+				out = append(out, c.Name+" "+c.State+" "+c.Since.String())
+			}
+		}
+		return strings.Join(out, "; ")
+	}
+	beforeRestart := agentSince()
+	if r := d.run(t, "restart", "dashboard"); r.code != 0 {
+		t.Fatalf("restart dashboard: %+v", r)
+	}
+	if after := agentSince(); after != beforeRestart {
+		t.Errorf("restarting the dashboard touched the swarm or the agents:\n before %s\n after  %s", beforeRestart, after)
+	}
+
 	// An agent container killed behind the engine's back is restarted.
 	if out, err := d.podman(t, "kill", "thesystem-"+stackOf(t, d)+"-agent-2"); err != nil {
 		t.Fatalf("podman kill: %v %s", err, out)

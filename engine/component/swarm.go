@@ -51,9 +51,10 @@ func (s *Swarm) Image() (string, bool) {
 // Spec is the swarm's component: ready once the image is.
 func (s *Swarm) Spec() supervise.Spec {
 	return supervise.Spec{
-		// Not on the dashboard, a viewer: restarting it must not restart
-		// the agents (and stop their tasks).
-		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentChat},
+		// Started after the dashboard (one container start at a time in
+		// podman), but not depending on it, a viewer: restarting it must
+		// not restart the agents (and stop their tasks).
+		Name: api.ComponentSwarm, DependsOn: []string{api.ComponentChat}, After: []string{api.ComponentDashboard},
 		Service: supervise.ServiceFunc(s.serve),
 		Ready: supervise.ProbeFunc(func(context.Context) error {
 			if _, ok := s.Image(); !ok {

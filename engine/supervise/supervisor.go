@@ -12,9 +12,14 @@ import (
 
 // Spec describes a component to supervise.
 type Spec struct {
-	Name      string
+	Name string
+	// DependsOn must be ready before this one starts; restarting one of
+	// them restarts this one too.
 	DependsOn []string
-	Service   Service
+	// After orders the start only: this one starts once those are up (or
+	// have failed), but restarting one of them leaves it running.
+	After   []string
+	Service Service
 	// Ready gates the start of the components after this one; nil means
 	// ready once it has run for settleTime without exiting.
 	Ready        Probe
@@ -101,7 +106,7 @@ func New(specs []Spec, logs *Logs) (*Supervisor, error) {
 			return fmt.Errorf("supervise: %s depends on %w %q", path[len(path)-1], ErrUnknownComponent, name)
 		}
 		visiting[name] = true
-		for _, d := range c.spec.DependsOn {
+		for _, d := range c.spec.startsAfter() {
 			if err := visit(d, append(path, name)); err != nil {
 				return err
 			}
@@ -285,7 +290,7 @@ func levelsOf(set []*component) [][]*component {
 	var levels [][]*component
 	for _, c := range set {
 		l := 0
-		for _, d := range c.spec.DependsOn {
+		for _, d := range c.spec.startsAfter() {
 			if dc, ok := in[d]; ok {
 				l = max(l, level[dc]+1)
 			}
@@ -611,4 +616,10 @@ func (s *Supervisor) watch(ctx context.Context, c *component, exited <-chan erro
 			}
 		}
 	}
+}
+
+// startsAfter is what the component starts after: what it depends on,
+// and what it is only ordered after.
+func (sp Spec) startsAfter() []string {
+	return append(slices.Clone(sp.DependsOn), sp.After...)
 }
