@@ -265,7 +265,8 @@ func (l *Lima) Start(ctx context.Context) error {
 // host→guest one whose guest socket is missing was set up by Lima before
 // the guest's dir existed.
 func (l *Lima) Heal(ctx context.Context) ([]string, error) {
-	if _, dead := l.deadForward(ctx); !dead {
+	// A check cut short by the stack stopping found nothing dead.
+	if _, dead := l.deadForward(ctx); !dead || ctx.Err() != nil {
 		return nil, nil
 	}
 	// All of them: one dead forward may be the first sign of a master
