@@ -462,9 +462,17 @@ func TestTaskOutcome(t *testing.T) {
 	}
 	// The budget runs out while the task runs: the proxy refuses the
 	// runtime's requests, and the run ends there, not minutes later.
-	go func() { time.Sleep(300 * time.Millisecond); spend(3, 3, 1) }()
+	mark := filepath.Join(t.TempDir(), "running")
+	go func() {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(mark); err == nil {
+				spend(3, 3, 1) // while it runs
+				return
+			}
+		}
+	}()
 	t0 := time.Now()
-	a, st = ask(`sleep 30; echo late`)
+	a, st = ask(`touch ` + mark + `; sleep 30; echo late`)
 	if !strings.Contains(a, "(stopped: the proxy refused my requests, my budget is spent)") || !strings.Contains(a, "— needs you: its budget at the proxy is spent, after ") {
 		t.Errorf("outcome when the budget runs out: %q", a)
 	}
@@ -594,9 +602,10 @@ func TestRunAgentStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
+	mark := filepath.Join(t.TempDir(), "running")
 	go func() {
-		done <- RunAgent(ctx, RunnerOptions{Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, Env: os.Environ(),
-			Argv: []string{"sh", "-c", `exec sleep 60`, "runtime"}})
+		done <- RunAgent(ctx, RunnerOptions{Name: "agent-1", ChatURL: url, Channels: []string{"#general"}, Env: append(os.Environ(), "MARK="+mark),
+			Argv: []string{"sh", "-c", `touch "$MARK"; exec sleep 60`, "runtime"}})
 	}()
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
 	if err != nil {
@@ -607,7 +616,14 @@ func TestRunAgentStopped(t *testing.T) {
 	if err := user.Say(t.Context(), "#general", "@agent-1 a long one"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // it runs
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(mark); err == nil {
+			break // the task runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the task did not start")
+		}
+	}
 	cancel()
 	rctx, rcancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer rcancel()
