@@ -205,11 +205,14 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 	}
 }
 
+// noCopy answers what needs a working copy when the agent has none.
+const noCopy = "(no working copy: I work in my workspace only)"
+
 // changedFiles answers /files: FilesPrefix, the branch, then a file a
 // line.
 func changedFiles(ctx context.Context, w *WorkCopy) string {
 	if w == nil {
-		return "(no working copy: I work in my workspace only)"
+		return noCopy
 	}
 	files, err := w.Files(ctx)
 	if err != nil {
@@ -298,7 +301,6 @@ func (q *taskQueue) work(ctx context.Context, opt RunnerOptions, logf func(strin
 // for the runtime.
 func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func(string, ...any)) string {
 	command := func(cmd string) bool { return t.f.FromName == userName && isCommand(t.f.Content, opt.Name, cmd) }
-	noCopy := "(no working copy: I work in my workspace only)"
 	switch {
 	case command("/reset"):
 		return resetSession(opt.Session)
@@ -361,23 +363,20 @@ func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func
 func (q *taskQueue) run(ctx context.Context, opt RunnerOptions, t task, logf func(string, ...any)) string {
 	logf("task from %s in %s", t.f.FromName, t.f.To)
 	opt.Env = RefreshToken(opt.Env)
+	began, usedBefore := time.Now(), ownUsage(ctx, opt.Env)
+	if spent, until := usedBefore.spent(); spent {
+		// Not started: every request would be refused (and the runtime
+		// would retry them for minutes).
+		q.status(ctx, "needs you", "its budget at the proxy is spent")
+		return fmt.Sprintf("(not started: my budget at the proxy is spent until %s; raise proxy.budget, or wait)\n— needs you: its budget at the proxy is spent",
+			until.Local().Format("15:04 Jan 2"))
+	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q.mu.Lock()
 	q.current, q.task = cancel, excerpt(t.f.Content, opt.Name)
 	task := q.task
 	q.mu.Unlock()
-	began, usedBefore := time.Now(), ownUsage(ctx, opt.Env)
-	if spent, until := usedBefore.spent(); spent {
-		// Not started: every request would be refused (and the runtime
-		// would retry them for minutes).
-		q.mu.Lock()
-		q.current, q.task = nil, ""
-		q.mu.Unlock()
-		q.status(ctx, "needs you", "its budget at the proxy is spent")
-		return fmt.Sprintf("(not started: my budget at the proxy is spent until %s; raise proxy.budget, or wait)\n— needs you: its budget at the proxy is spent",
-			until.Local().Format("15:04 Jan 2"))
-	}
 	q.status(ctx, "working", task)
 	// The proxy refusing the runtime's requests (the budget ran out while
 	// it worked) ends the run: the runtime would retry for minutes.
