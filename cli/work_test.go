@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/provider/anthropictest"
 )
 
 // toolUpstream is a fake Anthropic Messages API (streamed) that makes the
@@ -51,34 +53,16 @@ func (u *toolUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} `json:"messages"`
 	}
 	_ = json.Unmarshal(body, &req)
-	w.Header().Set("Content-Type", "text/event-stream")
-	ev := func(name string, data any) {
-		b, _ := json.Marshal(data)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-		w.(http.Flusher).Flush()
-	}
-	ev("message_start", map[string]any{"type": "message_start", "message": map[string]any{"id": "msg_1", "type": "message", "role": "assistant",
-		"model": req.Model, "content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 20, "output_tokens": 1}}})
 	result := toolResult(req.Messages)
+	a := anthropictest.Answer{Model: req.Model, InputTokens: 20, OutputTokens: 12, Text: "Hello from the fake upstream"}
 	switch {
 	case strings.Contains(string(body), "prove it") && result == "":
-		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
-			"content_block": map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": map[string]any{}}})
-		in, _ := json.Marshal(map[string]string{"command": proofCommand, "description": "write and commit the proof"})
-		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "input_json_delta", "partial_json": string(in)}})
-		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-		ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 30}})
-	default:
-		text := "Hello from the fake upstream"
-		if result != "" {
-			text = "Done. The tool said: " + result
-		}
-		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
-		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": text}})
-		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-		ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 12}})
+		a = anthropictest.Answer{Model: req.Model, InputTokens: 20, OutputTokens: 30, Tool: "Bash",
+			ToolInput: map[string]string{"command": proofCommand, "description": "write and commit the proof"}}
+	case result != "":
+		a.Text = "Done. The tool said: " + result
 	}
-	ev("message_stop", map[string]any{"type": "message_stop"})
+	anthropictest.Stream(w, a)
 }
 
 // toolResult is the text of the last tool_result in the messages, or "".

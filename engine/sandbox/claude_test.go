@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/provider/anthropictest"
 	"github.com/thesystem-dev/thesystem/engine/proxy"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
@@ -56,29 +56,13 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(msg)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	ev := func(name string, data any) {
-		b, _ := json.Marshal(data)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-		w.(http.Flusher).Flush()
-	}
-	ev("message_start", map[string]any{"type": "message_start", "message": msg})
+	a := anthropictest.Answer{Model: req.Model, InputTokens: 12, OutputTokens: 6, Text: "Hello from the fake upstream"}
 	if strings.Contains(string(body), "USE-A-TOOL") && !strings.Contains(string(body), "tool_result") {
 		// The first turn of a task that needs a tool: run a command.
-		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
-			"content_block": map[string]any{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": map[string]any{}}})
-		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
-			"delta": map[string]any{"type": "input_json_delta", "partial_json": `{"command": "echo WORK-DONE > proof.txt", "description": "prove it"}`}})
-		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-		ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 9}})
-		ev("message_stop", map[string]any{"type": "message_stop"})
-		return
+		a = anthropictest.Answer{Model: req.Model, InputTokens: 12, OutputTokens: 9, Tool: "Bash",
+			ToolInput: map[string]string{"command": "echo WORK-DONE > proof.txt", "description": "prove it"}}
 	}
-	ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
-	ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "Hello from the fake upstream"}})
-	ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
-	ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 6}})
-	ev("message_stop", map[string]any{"type": "message_stop"})
+	anthropictest.Stream(w, a)
 }
 
 // TestClaudeCodeInContainer runs the real claude-code binary in an agent
