@@ -204,17 +204,8 @@ func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
 			return err
 		}
 	}
-	mkdir := func(p string) error {
-		for _, dir := range parents(strings.TrimPrefix(p, "/")) {
-			if !seen[dir] {
-				seen[dir] = true
-				if err := tw.WriteHeader(&tar.Header{Name: "./" + dir + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
+	dirs := &tarDirs{tw: tw, prefix: "./", seen: seen}
+	mkdir := func(p string) error { return dirs.mkdir(strings.TrimPrefix(p, "/"), 0o755) }
 	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, "/usr/local/bin"} {
 		if err := mkdir(m); err != nil {
 			return err

@@ -49,22 +49,7 @@ func RuntimeRootfs(ctx context.Context, binary, name string, uid, gid int, w io.
 		return err
 	}
 	tw := tar.NewWriter(w)
-	dirs := map[string]bool{}
-	mkdir := func(p string, mode int64) error {
-		for _, d := range parents(p) {
-			if !dirs[d] {
-				dirs[d] = true
-				m := int64(0o755)
-				if d == p {
-					m = mode
-				}
-				if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: m}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
+	mkdir := (&tarDirs{tw: tw, seen: map[string]bool{}}).mkdir
 	file := func(p string, mode int64, content []byte) error {
 		if err := mkdir(path.Dir(p), 0o755); err != nil {
 			return err
@@ -122,6 +107,33 @@ func RuntimeRootfs(ctx context.Context, binary, name string, uid, gid int, w io.
 		return fmt.Errorf("runtime %s: %w", binary, err)
 	}
 	return tw.Close()
+}
+
+// tarDirs writes each directory of a tarball once, its parents first;
+// prefix starts every name ("./" in a tarball of mmdebstrap's), seen holds
+// the directories already there.
+type tarDirs struct {
+	tw     *tar.Writer
+	prefix string
+	seen   map[string]bool
+}
+
+// mkdir writes p (mode) and the parents it lacks (0755).
+func (d *tarDirs) mkdir(p string, mode int64) error {
+	for _, dir := range parents(p) {
+		if d.seen[dir] {
+			continue
+		}
+		d.seen[dir] = true
+		m := int64(0o755)
+		if dir == p {
+			m = mode
+		}
+		if err := d.tw.WriteHeader(&tar.Header{Name: d.prefix + dir + "/", Typeflag: tar.TypeDir, Mode: m}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parents lists p and its ancestors, outermost first ("a/b" → a, a/b).
