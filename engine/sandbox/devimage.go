@@ -165,10 +165,8 @@ func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
 	defer func() { _ = bf.Close() }()
 	tr, tw := tar.NewReader(bf), tar.NewWriter(w)
 	seen := map[string]bool{}
-	user := map[string]string{
-		"etc/passwd": fmt.Sprintf("agent:x:%d:%d:agent:%s:/bin/bash\n", d.UID, d.GID, guest.WorkspaceDir),
-		"etc/group":  fmt.Sprintf("agent:x:%d:\n", d.GID),
-	}
+	passwd, group := agentUser(d.UID, d.GID)
+	user := map[string]string{"etc/passwd": passwd, "etc/group": group}
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -205,24 +203,34 @@ func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
 		}
 	}
 	dirs := &tarDirs{tw: tw, prefix: "./", seen: seen}
+	if err := agentLayer(tw, dirs, d.Name, runtime, rfi.Size()); err != nil {
+		return fmt.Errorf("runtime %s: %w", d.Runtime, err)
+	}
+	return tw.Close()
+}
+
+// agentUser is the agent user's lines of /etc/passwd and /etc/group (home
+// the workspace).
+func agentUser(uid, gid int) (passwd, group string) {
+	return fmt.Sprintf("agent:x:%d:%d:agent:%s:/bin/bash\n", uid, gid, guest.WorkspaceDir), fmt.Sprintf("agent:x:%d:\n", gid)
+}
+
+// agentLayer writes what the agents' image adds to its base: the agent
+// container's mount points, the init's, and the runtime (size bytes of
+// runtime) at /usr/local/bin/<name>.
+func agentLayer(tw *tar.Writer, dirs *tarDirs, name string, runtime io.Reader, size int64) error {
 	mkdir := func(p string) error { return dirs.mkdir(strings.TrimPrefix(p, "/"), 0o755) }
-	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, "/usr/local/bin"} {
+	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, "/usr/local/bin", path.Dir(guest.InitPath)} {
 		if err := mkdir(m); err != nil {
 			return err
 		}
 	}
-	if err := mkdir(path.Dir(guest.InitPath)); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: dirs.prefix + strings.TrimPrefix(guest.InitPath, "/"), Mode: 0o755}); err != nil {
 		return err
 	}
-	// The init's mount point, and the runtime.
-	if err := tw.WriteHeader(&tar.Header{Name: "." + guest.InitPath, Mode: 0o755}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: dirs.prefix + "usr/local/bin/" + name, Mode: 0o755, Size: size}); err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: "./usr/local/bin/" + d.Name, Mode: 0o755, Size: rfi.Size()}); err != nil {
-		return err
-	}
-	if _, err := io.Copy(tw, runtime); err != nil {
-		return fmt.Errorf("runtime %s: %w", d.Runtime, err)
-	}
-	return tw.Close()
+	_, err := io.CopyN(tw, runtime, size)
+	return err
 }

@@ -1,0 +1,231 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// RuntimePackage is the agent runtime for one platform as npm ships it:
+// claude-code's native binary is the only file that matters in the
+// package @anthropic-ai/claude-code-linux-<arch>. It is fetched for the
+// containers' OS and architecture (linux, the guest's), never the host's,
+// and checked against the integrity pinned here before anything reads it.
+type RuntimePackage struct {
+	// Name is the npm package, Version its exact version.
+	Name, Version string
+	// GOARCH is the architecture the binary must be built for.
+	GOARCH string
+	// Integrity is npm's "sha512-<base64>" of the tarball.
+	Integrity string
+	// Member is the binary's path in the tarball.
+	Member string
+}
+
+// claudeCodeIntegrity pins the platform packages of each claude-code
+// release the engine knows (npm view @anthropic-ai/claude-code-linux-<arch>@<v> dist.integrity).
+func claudeCodeIntegrity(version, goarch string) string {
+	switch version + "/" + goarch {
+	case "2.1.330/amd64":
+		return "sha512-9Gn+V7DtJ8M1nztP9CeDVl9g3RtrepI7rOFTyPRRnZe8D6zebIHKmC7OvBauucuAP0X0k85SDN/LPVZyjsGezQ=="
+	case "2.1.330/arm64":
+		return "sha512-V4yanAY5EA5UpwwRPtjSfqDbNqAlUJeVn3NYZw2AgmRHjdpSsLtHAzbxRXfkAnbjwTXzE0uedjQxUY02ARPcsA=="
+	}
+	return ""
+}
+
+// ClaudeCodePackage is claude-code's linux package for goarch.
+func ClaudeCodePackage(version, goarch string) (RuntimePackage, error) {
+	npmArch := map[string]string{"amd64": "x64", "arm64": "arm64"}[goarch]
+	if npmArch == "" {
+		return RuntimePackage{}, fmt.Errorf("claude-code ships no linux binary for %s (amd64 and arm64 only)", goarch)
+	}
+	sum := claudeCodeIntegrity(version, goarch)
+	if sum == "" {
+		return RuntimePackage{}, fmt.Errorf("claude-code %s: no pinned integrity for linux-%s", version, npmArch)
+	}
+	return RuntimePackage{Name: "@anthropic-ai/claude-code-linux-" + npmArch, Version: version, GOARCH: goarch,
+		Integrity: sum, Member: "package/claude"}, nil
+}
+
+// DefaultNPMRegistry is where packages come from unless the environment
+// names a mirror (npm's own npm_config_registry).
+const DefaultNPMRegistry = "https://registry.npmjs.org"
+
+// NPMRegistry is the registry npm itself would use in this environment.
+func NPMRegistry(getenv func(string) string) string {
+	for _, k := range []string{"npm_config_registry", "NPM_CONFIG_REGISTRY"} {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return strings.TrimRight(v, "/")
+		}
+	}
+	return DefaultNPMRegistry
+}
+
+// FileName is the tarball's name, unique per package, version and
+// integrity: what a cache keeps it as.
+func (p RuntimePackage) FileName() string {
+	base := p.Name[strings.LastIndex(p.Name, "/")+1:]
+	sum := strings.NewReplacer("/", "_", "+", "-", "=", "").Replace(strings.TrimPrefix(p.Integrity, "sha512-"))
+	if len(sum) > 12 {
+		sum = sum[:12]
+	}
+	return base + "-" + p.Version + "-" + sum + ".tgz"
+}
+
+// TarballURL is the package's tarball in registry (npm's layout).
+func (p RuntimePackage) TarballURL(registry string) string {
+	base := p.Name[strings.LastIndex(p.Name, "/")+1:]
+	return strings.TrimRight(registry, "/") + "/" + p.Name + "/-/" + base + "-" + p.Version + ".tgz"
+}
+
+// Fetch makes sure dir holds the package's tarball, verified, and returns
+// its path: an earlier download is reused; a new one is downloaded from
+// registry into a temporary file, checked against the pinned integrity
+// and for a binary of the right architecture, then renamed into place (an
+// interrupted download leaves nothing that looks done). progress, when
+// not nil, hears the bytes read so far and the total (-1 when unknown).
+func (p RuntimePackage) Fetch(ctx context.Context, client *http.Client, registry, dir string, progress func(done, total int64)) (string, error) {
+	file := filepath.Join(dir, p.FileName())
+	if _, err := os.Stat(file); err == nil {
+		return file, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	url := p.TarballURL(registry)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("download %s@%s: %w", p.Name, p.Version, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("download %s@%s from %s: %s", p.Name, p.Version, url, resp.Status)
+	}
+	tmp, err := os.CreateTemp(dir, ".download-*")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
+	h := sha512.New()
+	var body io.Reader = resp.Body
+	if progress != nil {
+		body = &progressReader{r: resp.Body, total: resp.ContentLength, f: progress}
+	}
+	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
+		return "", fmt.Errorf("download %s@%s: %w", p.Name, p.Version, err)
+	}
+	if got := "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil)); got != p.Integrity {
+		return "", fmt.Errorf("%s@%s from %s: integrity %s, want %s: not the package this release pins (a broken mirror?)",
+			p.Name, p.Version, url, got, p.Integrity)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	if err := p.Check(tmp); err != nil {
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return file, os.Rename(tmp.Name(), file)
+}
+
+// Check reads the tarball and makes sure its binary is a linux ELF for
+// the package's architecture.
+func (p RuntimePackage) Check(tgz io.Reader) error {
+	return p.Open(tgz, func(r io.Reader, _ int64) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+}
+
+// Open finds the binary in the tarball, checks its ELF header and hands
+// it to use (its content, size) while the tarball is read.
+func (p RuntimePackage) Open(tgz io.Reader, use func(r io.Reader, size int64) error) error {
+	gz, err := gzip.NewReader(tgz)
+	if err != nil {
+		return fmt.Errorf("%s@%s: %w", p.Name, p.Version, err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s@%s: no %s in the package", p.Name, p.Version, p.Member)
+		}
+		if err != nil {
+			return fmt.Errorf("%s@%s: %w", p.Name, p.Version, err)
+		}
+		if h.Name != p.Member || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		var head [64]byte
+		n, err := io.ReadFull(tr, head[:])
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s@%s: %s: %w", p.Name, p.Version, p.Member, err)
+		}
+		if err := CheckELF(head[:n], p.GOARCH); err != nil {
+			return fmt.Errorf("%s@%s: %s: %w", p.Name, p.Version, p.Member, err)
+		}
+		return use(io.MultiReader(bytes.NewReader(head[:n]), tr), h.Size)
+	}
+}
+
+// CheckELF says whether head (a file's first 64 bytes) starts a 64-bit
+// little-endian linux (or System V) ELF executable for goarch.
+func CheckELF(head []byte, goarch string) error {
+	if len(head) < 20 || string(head[:4]) != "\x7fELF" {
+		return errors.New("not an ELF binary (a linux program is needed)")
+	}
+	if head[4] != 2 || head[5] != 1 {
+		return errors.New("not a 64-bit little-endian ELF binary")
+	}
+	if osabi := head[7]; osabi != 0 && osabi != 3 {
+		return fmt.Errorf("an ELF binary for OS ABI %d, not linux", osabi)
+	}
+	want, ok := map[string]uint16{"amd64": 62, "arm64": 183}[goarch] // ELF's e_machine
+	if !ok {
+		return fmt.Errorf("no ELF machine known for %s", goarch)
+	}
+	if got := binary.LittleEndian.Uint16(head[18:20]); got != want {
+		name := map[uint16]string{62: "amd64", 183: "arm64", 3: "386", 40: "arm"}[got]
+		if name == "" {
+			name = fmt.Sprintf("machine %d", got)
+		}
+		return fmt.Errorf("an ELF binary for %s, not %s", name, goarch)
+	}
+	return nil
+}
+
+// progressReader tells f how much of total it has read.
+type progressReader struct {
+	r     io.Reader
+	done  int64
+	total int64
+	f     func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	p.f(p.done, p.total)
+	return n, err
+}
