@@ -29,6 +29,9 @@ CLAUDE_CODE_VERSION := 2.1.330
 ARCH := $(subst x86_64,x64,$(subst aarch64,arm64,$(shell uname -m)))
 RUNTIMES := $(BIN)/runtimes
 CLAUDE := $(RUNTIMES)/node_modules/@anthropic-ai/claude-code-linux-$(ARCH)/claude
+# The same release's linux package as the engine downloads it (the tests
+# serve it from 127.0.0.1 or put it where the engine keeps it).
+CLAUDE_PKG := $(RUNTIMES)/anthropic-ai-claude-code-linux-$(ARCH)-$(CLAUDE_CODE_VERSION).tgz
 
 all: build
 
@@ -37,11 +40,16 @@ deps:
 	@.ci/deps
 
 ## runtimes: claude-code $(CLAUDE_CODE_VERSION) from npm into bin/runtimes
-runtimes: $(CLAUDE)
+runtimes: $(CLAUDE) $(CLAUDE_PKG)
 
 $(CLAUDE):
 	npm install --prefix $(RUNTIMES) --no-audit --no-fund --ignore-scripts --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
 	@test -x $@ || { echo "claude-code's linux-$(ARCH) binary is missing from the npm install" >&2; exit 1; }
+
+$(CLAUDE_PKG):
+	mkdir -p $(RUNTIMES)
+	cd $(RUNTIMES) && npm pack --silent @anthropic-ai/claude-code-linux-$(ARCH)@$(CLAUDE_CODE_VERSION) >/dev/null
+	@test -s $@ || { echo "npm pack did not write $@" >&2; exit 1; }
 
 ## build: the thesystem binary in bin/
 # Static (no cgo on Linux): the same binary is every container's init.
@@ -72,7 +80,7 @@ test: deps unit fuzz lint cross e2e-vm
 DEBIAN_BASE ?= /var/tmp/thesystem-debian-base
 unit: runtimes
 	THESYSTEM_DEBIAN_BASE=$$($(GO) run ./packaging/debianbase -dir $(DEBIAN_BASE)) && export THESYSTEM_DEBIAN_BASE && \
-	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_QEMU=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -race -count=1 ./...
+	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_QEMU=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) THESYSTEM_TEST_CLAUDE_PKG=$(CLAUDE_PKG) .ci/with-keyring $(GO) test -race -count=1 ./...
 	# The real menu over D-Bus, without -race: fyne.io/systray races on its own.
 	THESYSTEM_TEST_KEYRING=1 .ci/with-keyring $(GO) test -count=1 -run '^TestMenuOverDBus$$' ./menubar/
 
@@ -101,11 +109,11 @@ dmg: sign
 ## stack; as an unprivileged user in a loopback-only network namespace
 ## (needs root for those). .ci/vm-setup prepares limactl and the image.
 E2E_VM_CACHE ?= /var/tmp/thesystem-e2e-vm
-e2e-vm:
+e2e-vm: runtimes
 	THESYSTEM_E2E_VM_CACHE=$(E2E_VM_CACHE) .ci/vm-setup
 	mkdir -p $(E2E_VM_CACHE)/work
+	cp $(CLAUDE_PKG) $(E2E_VM_CACHE)/work/claude-code.tgz
 	CGO_ENABLED=0 $(GO) build -o $(E2E_VM_CACHE)/work/thesystem ./app
-	CGO_ENABLED=0 $(GO) build -o $(E2E_VM_CACHE)/work/vmcheck ./cli/testdata/vmcheck
 	$(GO) test -c -tags=$(TAGS),e2evm -o $(E2E_VM_CACHE)/work/cli.test ./cli
 	THESYSTEM_E2E_VM_CACHE=$(E2E_VM_CACHE) .ci/vm-run
 
@@ -117,7 +125,7 @@ bench: build runtimes
 	.ci/with-keyring $(GO) test -run '^$$' -bench StackStart -benchtime 1x -count 1 ./cli/
 	THESYSTEM_DEBIAN_BASE=$$($(GO) run ./packaging/debianbase -dir $(DEBIAN_BASE)) && export THESYSTEM_DEBIAN_BASE && \
 	THESYSTEM_TEST_CLAUDE=$(CLAUDE) $(GO) test -run '^$$' -bench AgentImage -benchtime 2x -count 1 ./engine/sandbox/ && \
-	THESYSTEM_TEST_CLAUDE=$(CLAUDE) .ci/with-keyring $(GO) test -run '^$$' -bench Task -benchtime 3x -count 1 -timeout 30m ./cli/
+	THESYSTEM_TEST_CLAUDE=$(CLAUDE) THESYSTEM_TEST_CLAUDE_PKG=$(CLAUDE_PKG) .ci/with-keyring $(GO) test -run '^$$' -bench Task -benchtime 3x -count 1 -timeout 30m ./cli/
 
 ## lint: golangci-lint v2 (govet, staticcheck, errorlint, bodyclose, noctx, …)
 lint: $(GOLANGCI_LINT)

@@ -28,15 +28,16 @@ func main() {
 		Stderr: os.Stderr,
 		Build:  cli.Build{Version: version, Commit: commit},
 		// The engine's parts the CLI runs in-process.
-		RunProxy:     runProxy,
-		RunDaemon:    runDaemon,
-		Doctor:       runDoctor,
-		RunInit:      runInit,
-		RunChat:      runChat,
-		RunAgent:     runAgent,
-		RunDashboard: runDashboard,
-		RunApp:       runApp,
-		LoginItem:    newLoginItem,
+		RunProxy:        runProxy,
+		RunDaemon:       runDaemon,
+		Doctor:          runDoctor,
+		RunInit:         runInit,
+		RunChat:         runChat,
+		RunAgent:        runAgent,
+		RunDashboard:    runDashboard,
+		RunApp:          runApp,
+		BuildGuestImage: buildGuestImage,
+		LoginItem:       newLoginItem,
 	})
 	stop()
 	os.Exit(code)

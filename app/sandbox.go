@@ -16,8 +16,10 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/dashboard"
 	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/listeners"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/unixsock"
 	"github.com/thesystem-dev/thesystem/engine/webguard"
+	"runtime"
 )
 
 func runInit(ctx context.Context, socketDir, chatSocket, tokenFile, proxyAddr, chatAddr string, argv []string) (int, error) {
@@ -36,6 +38,32 @@ func runAgent(ctx context.Context, run cli.AgentRun) error {
 		Name: run.Name, Identity: run.Identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: run.Channels, Mission: run.Mission,
 		Session: run.Session, Ask: run.Ask, MaxHops: run.MaxHops, Argv: run.Argv, Env: os.Environ(), Log: os.Stderr,
 	})
+}
+
+// buildGuestImage builds the agents' image from this system's packages,
+// into the podman service at opt.PodmanSocket (inside the VM).
+func buildGuestImage(ctx context.Context, opt cli.GuestImageBuild, log io.Writer) (string, error) {
+	g := sandbox.GuestImage{Runtime: opt.Runtime, Name: opt.Name, UID: opt.UID, GID: opt.GID, Log: log}
+	if opt.Package != "" {
+		// The package as this release pins it: its integrity was checked
+		// where it was downloaded; its binary is checked here.
+		pkg, err := sandbox.ClaudeCodePackage(opt.Version, runtime.GOARCH)
+		if err != nil {
+			return "", err
+		}
+		if pkg.Name != opt.Package {
+			return "", fmt.Errorf("--package %s: this machine (%s) runs %s", opt.Package, runtime.GOARCH, pkg.Name)
+		}
+		g.Package = pkg
+	}
+	if opt.Install {
+		g.Install = sandbox.AptInstall(log)
+	}
+	p, err := sandbox.Connect(ctx, opt.PodmanSocket)
+	if err != nil {
+		return "", err
+	}
+	return g.Build(ctx, p)
 }
 
 func runDashboard(ctx context.Context, opt cli.DashboardServe) error {

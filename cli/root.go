@@ -45,7 +45,9 @@ type Env struct {
 	RunAgent     AgentRunner
 	RunDashboard DashboardRunner
 	RunApp       AppRunner
-	LoginItem    LoginItemFactory
+	// BuildGuestImage builds the agents' image inside the VM.
+	BuildGuestImage GuestImageBuilder
+	LoginItem       LoginItemFactory
 }
 
 func (e *Env) lookup(k string) (string, bool) {
@@ -132,6 +134,7 @@ and the chat server and dashboard live in an expendable VM.`,
 		newDaemonCommand(env, g),
 		newSandboxInitCommand(env),
 		newSandboxAgentCommand(env),
+		newGuestImageCommand(env),
 		newChatCommand(env, g),
 		newDashboardCommand(env),
 		newAgentsCommand(env),

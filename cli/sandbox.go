@@ -208,6 +208,62 @@ conversation.`,
 	return cmd
 }
 
+// GuestImageBuild is what `guest-image` was asked for.
+type GuestImageBuild struct {
+	// Runtime is the agents' runtime: an npm package tarball (Package,
+	// Version: which) or a linux binary.
+	Runtime, Package, Version string
+	Name                      string
+	UID, GID                  int
+	// PodmanSocket is the podman service the image goes into.
+	PodmanSocket string
+	// Install installs packages the system lacks (apt-get).
+	Install bool
+}
+
+// GuestImageBuilder builds the agents' image from this system's own
+// packages and says its name.
+type GuestImageBuilder func(ctx context.Context, opt GuestImageBuild, log io.Writer) (string, error)
+
+func newGuestImageCommand(env *Env) *cobra.Command {
+	var opt GuestImageBuild
+	cmd := &cobra.Command{
+		Use:    "guest-image --runtime FILE",
+		Short:  "Build the agents' image from this system's own packages (run inside the VM)",
+		Hidden: true,
+		Long: `Runs inside TheSystem's VM, as root, when the stack starts: builds the
+agents' development image from the packages this system has installed
+(dpkg: bash, coreutils, git, ripgrep… and what they depend on) and the
+runtime staged into the VM (claude-code's linux package for this
+architecture, checked), unless an image of the same packages and
+runtime exists; prints the image's name. Progress goes to stderr.`,
+		Example: `  thesystem guest-image --runtime /var/lib/thesystem/runtimes/claude-code-linux-arm64-2.1.330-….tgz \
+    --package @anthropic-ai/claude-code-linux-arm64 --version 2.1.330`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if env.BuildGuestImage == nil {
+				return errors.New("this build cannot build the agents' image")
+			}
+			ref, err := env.BuildGuestImage(cmd.Context(), opt, env.Stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, ref)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opt.Runtime, "runtime", "", "the runtime: claude-code's npm package tarball (with --package, --version) or a linux binary")
+	cmd.Flags().StringVar(&opt.Package, "package", "", "the npm package the --runtime tarball is (its binary is checked against the pinned integrity's release)")
+	cmd.Flags().StringVar(&opt.Version, "version", "", "the package's version")
+	cmd.Flags().StringVar(&opt.Name, "name", "claude", "the runtime's name on the image's PATH")
+	cmd.Flags().IntVar(&opt.UID, "uid", 1000, "the agent user's uid")
+	cmd.Flags().IntVar(&opt.GID, "gid", 1000, "the agent user's gid")
+	cmd.Flags().StringVar(&opt.PodmanSocket, "podman-socket", "/run/podman/podman.sock", "the podman service the image goes into")
+	cmd.Flags().BoolVar(&opt.Install, "install-missing", false, "apt-get install packages this system lacks")
+	_ = cmd.MarkFlagRequired("runtime")
+	return cmd
+}
+
 // DashboardServe is what `dashboard serve` was asked for.
 type DashboardServe struct {
 	// ChatURL is the chat server; ChatSocket, when set, is dialed instead.

@@ -18,7 +18,11 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/component"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/vm"
+	"net/http"
+	"runtime"
 )
 
 // TestVMStack is the real-VM test (make e2e-vm, which prepares what it
@@ -31,13 +35,31 @@ import (
 // planted key reaches the VM; a dead SSH link (what a host sleep does) is
 // repaired; stop, a warm start, destroy.
 func TestVMStack(t *testing.T) {
-	limactl, image, vmcheck := os.Getenv("THESYSTEM_LIMACTL"), os.Getenv("THESYSTEM_VM_IMAGE"), os.Getenv("THESYSTEM_E2E_VMCHECK")
-	if limactl == "" || image == "" || vmcheck == "" {
-		t.Fatal("run it with `make e2e-vm`: THESYSTEM_LIMACTL, THESYSTEM_VM_IMAGE and THESYSTEM_E2E_VMCHECK are not set")
+	limactl, image, claudePkg := os.Getenv("THESYSTEM_LIMACTL"), os.Getenv("THESYSTEM_VM_IMAGE"), os.Getenv("THESYSTEM_E2E_CLAUDE_PKG")
+	if limactl == "" || image == "" || claudePkg == "" {
+		t.Fatal("run it with `make e2e-vm`: THESYSTEM_LIMACTL, THESYSTEM_VM_IMAGE and THESYSTEM_E2E_CLAUDE_PKG are not set")
 	}
+	// The npm registry, on the host's loopback: claude-code's real linux
+	// package for the guest, which the engine downloads, checks and copies
+	// into the VM.
+	pkg, err := sandbox.ClaudeCodePackage(component.ClaudeCodeVersion, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != pkg.TarballURL("") {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, claudePkg)
+	}))
+	defer registry.Close()
 	const planted = "sk-ant-api03-PLANTEDvmE2E0123456789abcdefgh"
 	env := append(keyringEnv(t),
-		"THESYSTEM_LIMACTL="+limactl, "THESYSTEM_VM_IMAGE="+image, "THESYSTEM_CLAUDE_BIN="+vmcheck,
+		"THESYSTEM_LIMACTL="+limactl, "THESYSTEM_VM_IMAGE="+image, "npm_config_registry="+registry.URL,
+		// The host is a Mac, as far as the engine may tell: no step uses its
+		// own Linux (ldd, libraries, mmdebstrap, a runtime binary of its own).
+		"THESYSTEM_FOREIGN_HOST=1", "THESYSTEM_CLAUDE_BIN=", "THESYSTEM_DEBIAN_BASE=",
 		"QEMU_SYSTEM_X86_64="+os.Getenv("QEMU_SYSTEM_X86_64"),
 		// Secrets in the daemon's environment: none may reach the VM.
 		"ANTHROPIC_API_KEY="+planted, "THESYSTEM_NOTE="+planted)
@@ -47,7 +69,7 @@ func TestVMStack(t *testing.T) {
 		t.Logf("%s free on the disk that holds the VM", vm.HumanBytes(free))
 	}
 
-	up := &upstreamRecorder{}
+	up := &toolUpstream{}
 	fake := httptest.NewServer(up)
 	defer fake.Close()
 	// A listener of the host's: the agent must not reach it, by any address.
@@ -62,6 +84,20 @@ func TestVMStack(t *testing.T) {
 	dir := t.TempDir()
 	chatPort := freePort(t)
 	write(t, filepath.Join(dir, "README"), "the project, read-only in the VM\n")
+	// The project is a git repository: the agent works on its own branch of
+	// it, and its work comes back as a branch.
+	gitIn := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), "git", append([]string{"-C", dir, "-c", "user.name=u", "-c", "user.email=u@example.com"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	gitIn("init", "-q", "-b", "main")
+	gitIn("add", "README")
+	gitIn("commit", "-qm", "the project")
 	write(t, filepath.Join(dir, "thesystem.yaml"), fmt.Sprintf(`vm:
   driver: lima
   cpus: 2
@@ -119,26 +155,54 @@ channels: ['#general']
 	// through the proxy and dials the host every way it could.
 	targets := []string{fmt.Sprintf("127.0.0.1:%d", hostPort), fmt.Sprintf("10.0.2.2:%d", hostPort),
 		fmt.Sprintf("192.168.5.2:%d", hostPort), "10.0.2.3:53"}
+	// The task: claude-code's Bash tool, in its container in the VM, dials
+	// the host every way it could, says who it runs as, and commits a file
+	// on the agent's branch.
+	var probe strings.Builder
+	probe.WriteString("for t in " + strings.Join(targets, " ") + `; do if timeout 5 bash -c "echo > /dev/tcp/${t%:*}/${t#*:}" 2>/dev/null; ` +
+		`then echo "REACHED $t"; else echo "refused $t"; fi; done; grep -E '^(Uid|CapEff):' /proc/self/status | tr -s '\t' ' '; ` +
+		`date +%s%N >> proof.txt && git add proof.txt && git commit -qm proof && git log -1 --format='COMMITTED %s on %D'`)
+	up.command = probe.String()
 	check := func(when string) {
 		t.Helper()
-		answer := askAgent(t, env, "agent-1", "check "+strings.Join(targets, " "), 3*time.Minute)
-		var res map[string]string
-		if err := json.Unmarshal([]byte(answerText(answer)), &res); err != nil {
-			t.Fatalf("%s: the agent answered %q", when, answer)
+		t0 := time.Now()
+		answer := answerText(askAgent(t, env, "agent-1", "prove it ("+when+")", 10*time.Minute))
+		t.Logf("%s: claude-code in the VM answered in %s: %q", when, time.Since(t0).Round(100*time.Millisecond), answer)
+		if !strings.Contains(answer, "COMMITTED proof on HEAD -> thesystem/agent-1") {
+			t.Errorf("%s: no commit on the agent's branch in the answer: %q", when, answer)
 		}
-		if !strings.HasPrefix(res["proxy"], "200 ") || up.last() != planted {
-			t.Errorf("%s: through the proxy: %q; the upstream got the stored key: %v", when, res["proxy"], up.last() == planted)
+		if got := up.lastKey(); got != planted {
+			t.Errorf("%s: through the proxy, the upstream got key %q", when, got)
 		}
 		for _, target := range targets {
-			if r := res["dial "+target]; !strings.HasPrefix(r, "error:") {
-				t.Errorf("%s: the agent reached %s: %q", when, target, r)
+			if strings.Contains(answer, "REACHED "+target) || !strings.Contains(answer, "refused "+target) {
+				t.Errorf("%s: the agent reached %s (or did not try): %q", when, target, answer)
 			}
 		}
-		if res["Uid"] != "1000 1000 1000 1000" || res["CapEff"] != "0000000000000000" {
-			t.Errorf("%s: uid %q caps %q", when, res["Uid"], res["CapEff"])
+		if !strings.Contains(answer, "Uid: 1000 1000 1000 1000") || !strings.Contains(answer, "CapEff: 0000000000000000") {
+			t.Errorf("%s: uid or caps: %q", when, answer)
 		}
 	}
 	check("cold")
+
+	// The agent's work comes back out of the VM (its workspace volume read
+	// through podman): diff shows it, export makes it a branch of the
+	// project, and the user's HEAD, branch and files stay as they were.
+	head, status := gitIn("rev-parse", "HEAD"), gitIn("status", "--porcelain")
+	if r := runIn(t, dir, env, "", "agents", "diff", "agent-1", "--stat"); r.code != 0 || !strings.Contains(r.stdout, "proof.txt") {
+		t.Errorf("agents diff: %+v", r)
+	}
+	if r := runIn(t, dir, env, "", "agents", "export", "agent-1"); r.code != 0 {
+		t.Errorf("agents export: %+v", r)
+	} else {
+		t.Logf("agents export: %s", strings.TrimSpace(r.stdout))
+	}
+	if got := gitIn("log", "-1", "--format=%s", "thesystem/agent-1"); got != "proof" {
+		t.Errorf("the exported branch's last commit: %q", got)
+	}
+	if gitIn("rev-parse", "HEAD") != head || gitIn("rev-parse", "--abbrev-ref", "HEAD") != "main" || gitIn("status", "--porcelain") != status {
+		t.Error("export changed the user's HEAD, branch or files")
+	}
 
 	// No key in the VM: not in the template, Lima's instance files, the
 	// guest's environments, files or containers.

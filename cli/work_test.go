@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thesystem-dev/thesystem/engine/component"
 	"github.com/thesystem-dev/thesystem/engine/provider/anthropictest"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"runtime"
 )
 
 // toolUpstream is a fake Anthropic Messages API (streamed) that makes the
@@ -25,7 +28,9 @@ import (
 // carries the tool's result, the answer quotes it. Every key it got is
 // recorded.
 type toolUpstream struct {
-	url    string // where it listens
+	url string // where it listens
+	// command is what the tool use runs ("" for proofCommand).
+	command string
 	mu     sync.Mutex
 	keys   []string
 	bodies []string
@@ -57,12 +62,26 @@ func (u *toolUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := anthropictest.Answer{Model: req.Model, InputTokens: 20, OutputTokens: 12, Text: "Hello from the fake upstream"}
 	switch {
 	case strings.Contains(string(body), "prove it") && result == "":
+		cmd := u.command
+		if cmd == "" {
+			cmd = proofCommand
+		}
 		a = anthropictest.Answer{Model: req.Model, InputTokens: 20, OutputTokens: 30, Tool: "Bash",
-			ToolInput: map[string]string{"command": proofCommand, "description": "write and commit the proof"}}
+			ToolInput: map[string]string{"command": cmd, "description": "write and commit the proof"}}
 	case result != "":
 		a.Text = "Done. The tool said: " + result
 	}
 	anthropictest.Stream(w, a)
+}
+
+// lastKey is the key of the last request.
+func (u *toolUpstream) lastKey() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.keys) == 0 {
+		return ""
+	}
+	return u.keys[len(u.keys)-1]
 }
 
 // toolResult is the text of the last tool_result in the messages, or "".
@@ -98,15 +117,19 @@ func toolResult(msgs []struct {
 }
 
 // startWorkStack starts a stack of n agents that run the real claude-code
-// (THESYSTEM_TEST_CLAUDE, installed as the engine installs it) in the
+// (its linux package THESYSTEM_TEST_CLAUDE_PKG, where the engine keeps
+// what it downloads) in the
 // agents' Debian image (on the prebuilt base, THESYSTEM_DEBIAN_BASE)
 // against a toolUpstream on 127.0.0.1, with a planted key stored; it is
 // stopped when the test ends.
 func startWorkStack(t testing.TB, agents int) (d *daemonEnv, up *toolUpstream, planted string) {
 	t.Helper()
-	claudeBin := os.Getenv("THESYSTEM_TEST_CLAUDE")
-	if claudeBin == "" {
-		t.Skip("THESYSTEM_TEST_CLAUDE not set (make runtimes installs claude-code)")
+	claudePkg := os.Getenv("THESYSTEM_TEST_CLAUDE_PKG")
+	if claudePkg == "" {
+		if os.Getenv("THESYSTEM_TEST_CLAUDE") != "" {
+			t.Fatal("THESYSTEM_TEST_CLAUDE is set but THESYSTEM_TEST_CLAUDE_PKG is not (make runtimes packs claude-code's linux package)")
+		}
+		t.Skip("THESYSTEM_TEST_CLAUDE_PKG not set (make runtimes packs claude-code's linux package)")
 	}
 	base := os.Getenv("THESYSTEM_DEBIAN_BASE") // built by make unit: no test reaches the Debian archive
 	if base == "" {
@@ -116,15 +139,20 @@ func startWorkStack(t testing.TB, agents int) (d *daemonEnv, up *toolUpstream, p
 		t.Skip("THESYSTEM_DEBIAN_BASE not set (go run ./packaging/debianbase builds it)")
 	}
 	d = newDaemonEnv(t)
-	// claude-code as the engine installs it: in the state dir, not an
-	// override (an override gets the minimal image of a test's stand-in).
-	state := envValue(d.env, "THESYSTEM_STATE_DIR")
-	installed := filepath.Join(state, "runtimes", "node_modules", "@anthropic-ai", "claude-code-linux-x64", "claude")
-	if err := os.MkdirAll(filepath.Dir(installed), 0o755); err != nil {
+	// claude-code's package where the engine keeps what it downloaded (the
+	// engine checks and unpacks it); not an override, which gets the
+	// minimal image of a test's stand-in.
+	pkg, err := sandbox.ClaudeCodePackage(component.ClaudeCodeVersion, runtime.GOARCH)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Link(claudeBin, installed); err != nil {
-		if out, err := exec.CommandContext(t.Context(), "cp", claudeBin, installed).CombinedOutput(); err != nil {
+	state := envValue(d.env, "THESYSTEM_STATE_DIR")
+	downloaded := filepath.Join(state, "runtimes", pkg.FileName())
+	if err := os.MkdirAll(filepath.Dir(downloaded), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(claudePkg, downloaded); err != nil {
+		if out, err := exec.CommandContext(t.Context(), "cp", claudePkg, downloaded).CombinedOutput(); err != nil {
 			t.Fatalf("cp: %v %s", err, out)
 		}
 	}

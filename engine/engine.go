@@ -59,8 +59,15 @@ type Options struct {
 	// never reach it (sandbox.PodmanEnv).
 	PodmanConf string
 	// RuntimeBinary overrides the agent runtime (claude-code's binary);
-	// "" installs claude-code from npm into the state dir.
+	// "" downloads claude-code's linux package into the state dir.
 	RuntimeBinary string
+	// ForeignHost treats the host as not Linux, as a Mac is: every
+	// host-side Linux step (its ldd, libraries, mmdebstrap, a runtime
+	// binary of its own) is refused (THESYSTEM_FOREIGN_HOST=1; tests).
+	ForeignHost bool
+	// NPMRegistry is where the agents' runtime is downloaded from ("" for
+	// sandbox.DefaultNPMRegistry).
+	NPMRegistry string
 	// DebianBase is a prebuilt Debian base for the agents' image (a
 	// tarball: go run ./packaging/debianbase); "" builds it once, cached.
 	DebianBase string

@@ -43,7 +43,11 @@ func (e *Engine) env(logs *supervise.Logs) component.Env {
 // container.
 func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	env := e.env(logs)
-	swarm := &component.Swarm{Env: env, RuntimeBinary: e.opt.RuntimeBinary, DebianBase: e.opt.DebianBase}
+	swarm := &component.Swarm{Env: env, RuntimeBinary: e.opt.RuntimeBinary, DebianBase: e.opt.DebianBase,
+		Foreign: e.opt.ForeignHost, Registry: e.opt.NPMRegistry}
+	if g, ok := e.tier.(component.GuestImages); ok {
+		swarm.Guest = g // in a VM, the image is made of the VM's own packages
+	}
 	specs := []supervise.Spec{
 		e.tier.Spec(),
 		(&component.Chat{Env: env, Prepare: e.tier.Prepare, Identities: e.ids, User: e.user}).Spec(),

@@ -36,8 +36,32 @@ type Swarm struct {
 	// Build makes sure the image exists and names it (nil: the real
 	// build, in the tier's podman); tests substitute one.
 	Build func(ctx context.Context) (string, error)
+	// Guest builds the image inside the VM from the VM's own packages
+	// (vm.driver lima); nil builds it on the host (vm.driver none).
+	Guest GuestImages
+	// Foreign treats the host as not Linux, as a Mac is
+	// (THESYSTEM_FOREIGN_HOST=1, how the Mac's path is tested on Linux):
+	// every step that would use the host's own Linux (its ldd, its
+	// libraries, mmdebstrap, a runtime binary of the host's) is refused.
+	Foreign bool
+	// Registry is the npm registry the runtime comes from ("" for
+	// sandbox.DefaultNPMRegistry).
+	Registry string
 
 	ref atomic.Pointer[string]
+}
+
+// GuestImages builds the agents' image inside the VM: the runtime (a
+// host file: claude-code's linux package for the guest, or a binary) is
+// copied in, the VM's own packages make the rest.
+type GuestImages interface {
+	AgentImage(ctx context.Context, runtime string, pkg sandbox.RuntimePackage, log io.Writer) (string, error)
+}
+
+// errForeign is what a host-side Linux step says on a foreign host.
+func errForeign(step string) error {
+	return supervise.Permanent(fmt.Errorf("%s needs the host's own Linux, and this host is treated as foreign (THESYSTEM_FOREIGN_HOST): "+
+		"with vm.driver lima the agents' image is built inside the VM", step))
 }
 
 // Image is the agent image while this run of the swarm has it ready.
@@ -85,35 +109,45 @@ func (s *Swarm) serve(ctx context.Context) error {
 }
 
 // ensureImage builds the agent image unless it exists: from
-// swarm.containerfile when set, else from claude-code's own files.
+// swarm.containerfile when set (on the agents' development image when it
+// names it), else the development image: inside the VM from the VM's own
+// packages (vm.driver lima), or on the host from the Debian archive.
 func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 	p, err := s.connect(ctx)
 	if err != nil {
 		return "", err
 	}
-	if cf := s.Config.Config.Swarm.Containerfile; cf != "" {
-		// Its base, when it builds on the agents' image (FROM
-		// localhost/thesystem-agent-dev:latest).
-		if b, err := os.ReadFile(cf); err == nil && strings.Contains(string(b), devRepo) && s.RuntimeBinary == "" {
-			bin, err := s.runtimeBinary(ctx)
-			if err != nil {
-				return "", supervise.Permanent(err)
-			}
-			if _, err := s.devImage(ctx, p, bin); err != nil {
-				return "", err
-			}
+	cf := s.Config.Config.Swarm.Containerfile
+	if cf == "" {
+		return s.agentImage(ctx, p)
+	}
+	// Its base, when it builds on the agents' image (FROM
+	// localhost/thesystem-agent-dev:latest).
+	if b, err := os.ReadFile(cf); err == nil && strings.Contains(string(b), sandbox.DevRepo) {
+		if _, err := s.agentImage(ctx, p); err != nil {
+			return "", err
 		}
-		ref, err := contentRef("localhost/thesystem-agent-custom", cf)
-		if err != nil {
-			return "", supervise.Permanent(err)
-		}
-		if ok, err := p.ImageExists(ref); err != nil || ok {
-			return ref, err
-		}
-		supervise.Report(ctx, "building the agent image from %s", cf)
-		w := s.Logs.Writer(api.ComponentSwarm, "build")
-		defer func() { _ = w.Close() }()
-		return ref, p.BuildImage(cf, ref, w)
+	}
+	ref, err := contentRef("localhost/thesystem-agent-custom", cf)
+	if err != nil {
+		return "", supervise.Permanent(err)
+	}
+	if ok, err := p.ImageExists(ref); err != nil || ok {
+		return ref, err
+	}
+	supervise.Report(ctx, "building the agent image from %s", cf)
+	w := s.Logs.Writer(api.ComponentSwarm, "build")
+	defer func() { _ = w.Close() }()
+	return ref, p.BuildImage(cf, ref, w)
+}
+
+// agentImage makes sure the agents' own image exists and names it.
+func (s *Swarm) agentImage(ctx context.Context, p *sandbox.Podman) (string, error) {
+	if s.Guest != nil {
+		return s.guestImage(ctx)
+	}
+	if s.Foreign {
+		return "", errForeign("vm.driver none (the agents' image from the host's podman, libraries and mmdebstrap)")
 	}
 	bin, err := s.runtimeBinary(ctx)
 	if err != nil {
@@ -137,6 +171,61 @@ func (s *Swarm) ensureImage(ctx context.Context) (string, error) {
 	})
 }
 
+// guestImage builds the agents' image inside the VM: claude-code's linux
+// package for the guest's architecture (Lima runs the host's), or the
+// runtime override, copied in; the VM's own packages for the rest.
+func (s *Swarm) guestImage(ctx context.Context) (string, error) {
+	runtimeFile, pkg := s.RuntimeBinary, sandbox.RuntimePackage{}
+	if runtimeFile != "" && s.Foreign {
+		return "", errForeign("a runtime binary of the host's (THESYSTEM_CLAUDE_BIN)")
+	}
+	if runtimeFile == "" {
+		var err error
+		if pkg, err = sandbox.ClaudeCodePackage(ClaudeCodeVersion, runtime.GOARCH); err != nil {
+			return "", supervise.Permanent(err)
+		}
+		if runtimeFile, err = s.fetchRuntime(ctx, pkg); err != nil {
+			return "", err
+		}
+	}
+	supervise.Report(ctx, "building the agents' image in the VM, from its own packages (the first time: a few minutes)")
+	w := s.Logs.Writer(api.ComponentSwarm, "build")
+	defer func() { _ = w.Close() }()
+	t0 := time.Now()
+	ref, err := s.Guest.AgentImage(ctx, runtimeFile, pkg, w)
+	if err != nil {
+		return "", err
+	}
+	s.note(api.ComponentSwarm, fmt.Sprintf("the agents' image in the VM: %s (%s)", ref, time.Since(t0).Round(100*time.Millisecond)))
+	return ref, nil
+}
+
+// fetchRuntime makes sure the runtime's package is in the state dir,
+// downloading it (checked) the first time, and returns its path.
+func (s *Swarm) fetchRuntime(ctx context.Context, pkg sandbox.RuntimePackage) (string, error) {
+	dir := s.Paths.RuntimesDir()
+	if file := filepath.Join(dir, pkg.FileName()); fileExists(file) {
+		return file, nil
+	}
+	registry := s.Registry
+	if registry == "" {
+		registry = sandbox.DefaultNPMRegistry
+	}
+	s.note(api.ComponentSwarm, fmt.Sprintf("downloading %s@%s from %s", pkg.Name, pkg.Version, registry))
+	var last time.Time
+	file, err := pkg.Fetch(ctx, nil, registry, dir, func(done, total int64) {
+		if time.Since(last) < time.Second || total <= 0 {
+			return
+		}
+		last = time.Now()
+		supervise.Report(ctx, "downloading the agents' runtime %s@%s: %d of %d MB", pkg.Name, pkg.Version, done>>20, total>>20)
+	})
+	if err != nil {
+		return "", fmt.Errorf("the agents' runtime: %w", err)
+	}
+	return file, nil
+}
+
 // devImage makes sure the agents' development image exists: Debian with
 // a shell, coreutils, git, ripgrep, make… and claude-code, built from the
 // Debian archive (no registry), named after what goes into it.
@@ -149,7 +238,7 @@ func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (st
 	}
 	if ok, err := p.ImageExists(ref); err != nil || ok {
 		if err == nil {
-			err = p.TagImage(ref, devRepo, "latest")
+			err = p.TagImage(ref, sandbox.DevRepo, "latest")
 		}
 		return ref, err
 	}
@@ -166,12 +255,8 @@ func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (st
 	}
 	s.note(api.ComponentSwarm, fmt.Sprintf("built the agents' image %s in %s", ref, time.Since(t0).Round(time.Second)))
 	// The name a swarm.containerfile builds on.
-	return ref, p.TagImage(ref, devRepo, "latest")
+	return ref, p.TagImage(ref, sandbox.DevRepo, "latest")
 }
-
-// devRepo is the agents' development image's name; its tag "latest" is
-// the one built last.
-const devRepo = "localhost/thesystem-agent-dev"
 
 // contentRef names an image after a file's content (the runtime binary,
 // the Containerfile), so a change gets a new image and no change reuses it.
@@ -188,19 +273,27 @@ func contentRef(repo, file string) (string, error) {
 	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// claudeBinary is where npm puts claude-code's native binary under dir.
-func claudeBinary(dir string) string {
-	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
-	return filepath.Join(dir, "node_modules", "@anthropic-ai", "claude-code-linux-"+arch, "claude")
+// runtimePackage is claude-code's linux package for this machine.
+func runtimePackage() (sandbox.RuntimePackage, error) {
+	return sandbox.ClaudeCodePackage(ClaudeCodeVersion, runtime.GOARCH)
+}
+
+// claudeBinary is where the runtime's binary is unpacked in dir.
+func claudeBinary(dir string, pkg sandbox.RuntimePackage) string {
+	return filepath.Join(dir, strings.TrimSuffix(pkg.FileName(), ".tgz"), "claude")
 }
 
 // InstalledRuntime is the agent runtime's binary if it is there already:
-// override, or claude-code installed in the state dir; "" otherwise.
+// override, or claude-code unpacked in the state dir; "" otherwise.
 func InstalledRuntime(paths config.Paths, override string) string {
 	if override != "" {
 		return override
 	}
-	if bin := claudeBinary(paths.RuntimesDir()); fileExists(bin) {
+	pkg, err := runtimePackage()
+	if err != nil {
+		return ""
+	}
+	if bin := claudeBinary(paths.RuntimesDir(), pkg); fileExists(bin) {
 		return bin
 	}
 	return ""
@@ -211,26 +304,55 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// runtimeBinary finds claude-code, installing it from npm into the state
-// dir when it is not there yet.
+// runtimeBinary finds claude-code's binary for this machine: the
+// override, or its linux package downloaded into the state dir (checked)
+// and unpacked there the first time.
 func (s *Swarm) runtimeBinary(ctx context.Context) (string, error) {
 	if bin := InstalledRuntime(s.Paths, s.RuntimeBinary); bin != "" {
 		return bin, nil
 	}
-	dir := s.Paths.RuntimesDir()
-	bin := claudeBinary(dir)
-	s.note(api.ComponentSwarm, "installing @anthropic-ai/claude-code@"+ClaudeCodeVersion+" from npm into "+dir)
-	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--ignore-scripts",
-		"--loglevel=error", "@anthropic-ai/claude-code@"+ClaudeCodeVersion)
-	w := s.Logs.Writer(api.ComponentSwarm, "npm")
-	cmd.Stdout, cmd.Stderr = w, w
-	err := cmd.Run()
-	_ = w.Close()
+	pkg, err := runtimePackage()
 	if err != nil {
-		return "", fmt.Errorf("install claude-code with npm: %w", err)
+		return "", err
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("claude-code installed but %s is missing", bin)
+	tgz, err := s.fetchRuntime(ctx, pkg)
+	if err != nil {
+		return "", err
+	}
+	bin := claudeBinary(s.Paths.RuntimesDir(), pkg)
+	if err := unpackRuntime(tgz, pkg, bin); err != nil {
+		return "", fmt.Errorf("the agents' runtime: %w", err)
 	}
 	return bin, nil
+}
+
+// unpackRuntime writes the package's binary to bin (through a temporary
+// file renamed into place).
+func unpackRuntime(tgz string, pkg sandbox.RuntimePackage, bin string) error {
+	f, err := os.Open(tgz)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return err
+	}
+	out, err := os.CreateTemp(filepath.Dir(bin), ".unpack-*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = out.Close(); _ = os.Remove(out.Name()) }()
+	if err := pkg.Open(f, func(r io.Reader, _ int64) error {
+		_, err := io.Copy(out, r)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := out.Chmod(0o755); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(out.Name(), bin)
 }

@@ -8,7 +8,15 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
 )
 
 // TestImageReadyOrdering: the swarm is ready only once its image is, and
@@ -67,3 +75,63 @@ func (panicTokens) Issue(string) (string, error) {
 	return "", errors.New("issued a token before the image")
 }
 func (panicTokens) Revoke(string) {}
+
+// guestRecorder stands in for the VM (the real one: the real-VM test): it
+// records what it was given to build with.
+type guestRecorder struct {
+	runtime string
+	pkg     sandbox.RuntimePackage
+}
+
+func (g *guestRecorder) AgentImage(_ context.Context, runtime string, pkg sandbox.RuntimePackage, _ io.Writer) (string, error) {
+	g.runtime, g.pkg = runtime, pkg
+	return sandbox.DevRepo + ":guest", nil
+}
+
+// TestForeignHost: on a host treated as foreign (a Mac), every step that
+// would use the host's own Linux is refused with a reason: vm.driver none
+// (host podman, ldd, mmdebstrap) and a runtime binary of the host's; in
+// the VM the runtime is claude-code's linux package for the guest, downloaded
+// from the registry (checked), never the host's binary.
+func TestForeignHost(t *testing.T) {
+	paths := config.Paths{StateDir: t.TempDir()}
+	env := Env{Config: &config.Loaded{}, Paths: paths, Logs: supervise.NewLogs(100)}
+	s := &Swarm{Env: env, Foreign: true}
+	if _, err := s.agentImage(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "foreign") || !supervise.IsPermanent(err) {
+		t.Errorf("vm.driver none on a foreign host: %v", err)
+	}
+	s = &Swarm{Env: env, Foreign: true, Guest: &guestRecorder{}, RuntimeBinary: "/usr/local/bin/claude"}
+	if _, err := s.agentImage(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "THESYSTEM_CLAUDE_BIN") {
+		t.Errorf("a host runtime binary on a foreign host: %v", err)
+	}
+
+	tgz := os.Getenv("THESYSTEM_TEST_CLAUDE_PKG")
+	if tgz == "" {
+		t.Skip("THESYSTEM_TEST_CLAUDE_PKG not set (make runtimes packs claude-code's linux package)")
+	}
+	pkg, err := sandbox.ClaudeCodePackage(ClaudeCodeVersion, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int32
+	registry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.URL.Path != pkg.TarballURL("") {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, tgz)
+	}))
+	defer registry.Close()
+	g := &guestRecorder{}
+	s = &Swarm{Env: env, Foreign: true, Guest: g, Registry: registry.URL}
+	for range 2 {
+		ref, err := s.agentImage(t.Context(), nil)
+		if err != nil || ref != sandbox.DevRepo+":guest" {
+			t.Fatalf("in the VM: %s %v", ref, err)
+		}
+	}
+	if g.pkg.Name != pkg.Name || g.runtime != filepath.Join(paths.RuntimesDir(), pkg.FileName()) || requests.Load() != 1 {
+		t.Errorf("the VM got %s (%s), %d downloads", g.runtime, g.pkg.Name, requests.Load())
+	}
+}

@@ -100,7 +100,7 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 		add(api.Check{ID: "provisioning", Status: api.CheckOK, Detail: "agent runtime installed: " + in.Runtime})
 	} else {
 		add(api.Check{ID: "provisioning", Status: api.CheckWarn, Detail: "claude-code is not installed yet",
-			Fix: "the first `thesystem start` installs it from npm (needs the npm registry), or run `make runtimes`"})
+			Fix: "the first `thesystem start` downloads claude-code's linux package (175 MB) from the npm registry ($npm_config_registry, else registry.npmjs.org)"})
 	}
 
 	add(keysCheck(ctx, in))

@@ -69,7 +69,7 @@ func TestChecks(t *testing.T) {
 				"tool.podman":  "fail|apt-get install podman", // needed by vm.driver none
 				"tool.limactl": "warn|brew install lima",
 				"vm":           "warn|without the VM firebreak",
-				"provisioning": "warn|make runtimes",
+				"provisioning": "warn|npm_config_registry",
 				"keys":         "fail|no D-Bus",
 				"port.chat":    "fail|change server.port",
 				"port.proxy":   "ok",

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
 // State of a VM.
@@ -327,12 +328,69 @@ func (l *Lima) Stage(ctx context.Context, src, dst string) (copied bool, err err
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return false, err
 	}
+	return true, l.copyIn(ctx, f, dst)
+}
+
+// copyIn writes r to dst on the guest's disk (root's, mode 0755), through
+// a temporary file renamed into place: a copy cut short leaves nothing
+// that looks done.
+func (l *Lima) copyIn(ctx context.Context, r io.Reader, dst string) error {
 	script := fmt.Sprintf("sudo mkdir -p %[1]s && sudo sh -c 'cat > %[2]s.new && chmod 0755 %[2]s.new && mv -f %[2]s.new %[2]s'", path.Dir(dst), dst)
 	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
-	if out, err := l.SSH.RunInput(ctx, f, "-F", cfg, l.sshHost(), script); err != nil {
-		return false, fmt.Errorf("copy %s into the VM: %w (%s)", filepath.Base(src), err, strings.TrimSpace(string(out)))
+	if out, err := l.SSH.RunInput(ctx, r, "-F", cfg, l.sshHost(), script); err != nil {
+		return fmt.Errorf("copy %s into the VM: %w (%s)", path.Base(dst), err, strings.TrimSpace(string(out)))
 	}
-	return true, nil
+	return nil
+}
+
+// GuestRuntimeDir holds the agents' runtimes on the guest's disk.
+const GuestRuntimeDir = "/var/lib/thesystem/runtimes"
+
+// AgentImage builds the agents' image inside the VM, from the guest's own
+// packages (its dpkg: bash, git, ripgrep… and what they need), with the
+// runtime: claude-code's linux package for the guest (pkg; a tarball on
+// the host whose name carries its integrity, copied onto the guest's disk
+// once), or a linux binary (pkg zero; copied when its content changed).
+// The guest's own thesystem (staged by the VM component) builds it and
+// reuses an image of the same packages and runtime. Its output goes to
+// log; it returns the image's name.
+func (l *Lima) AgentImage(ctx context.Context, runtime string, pkg sandbox.RuntimePackage, log io.Writer) (string, error) {
+	dst := GuestRuntimeDir + "/" + filepath.Base(runtime)
+	args := []string{"sudo", GuestInitBinary, "guest-image", "--runtime", dst, "--install-missing"}
+	if pkg.Name != "" {
+		args = append(args, "--package", pkg.Name, "--version", pkg.Version)
+		if _, err := l.ssh(ctx, l.sshHost(), "sudo", "test", "-f", dst); err != nil {
+			f, err := os.Open(runtime)
+			if err != nil {
+				return "", fmt.Errorf("the agents' runtime: %w", err)
+			}
+			defer func() { _ = f.Close() }()
+			fmt.Fprintf(log, "copying %s into the VM\n", filepath.Base(runtime))
+			t0 := time.Now()
+			if err := l.copyIn(ctx, f, dst); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(log, "copied in %s\n", time.Since(t0).Round(100*time.Millisecond))
+		}
+	} else if _, err := l.Stage(ctx, runtime, dst); err != nil {
+		return "", err
+	}
+	r := l.SSH
+	if er, ok := r.(ExecRunner); ok {
+		er.Log = log
+		r = er
+	}
+	cfg := filepath.Join(l.Home, l.Instance, "ssh.config")
+	out, err := r.Run(ctx, append([]string{"-F", cfg, l.sshHost()}, args...)...)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if err != nil {
+		return "", fmt.Errorf("build the agents' image in the VM: %w (%s)", err, last)
+	}
+	if !strings.HasPrefix(last, sandbox.DevRepo+":") {
+		return "", fmt.Errorf("build the agents' image in the VM: it said %q, not an image's name", last)
+	}
+	return last, nil
 }
 
 // sshHost is the instance's host name in Lima's ssh.config.

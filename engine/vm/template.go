@@ -19,6 +19,7 @@ import (
 	"github.com/lima-vm/lima/v2/pkg/limayaml"
 
 	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
 // Paths inside the guest.
@@ -175,7 +176,8 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 }
 
 // provisionScript runs as root at every boot (Lima fills in {{.User}} and
-// {{.UID}}, its user in the guest): podman installed (once),
+// {{.UID}}, its user in the guest): podman and the agents' userland (the
+// packages their image is made of, see sandbox.GuestImage) installed once,
 // its API socket served to Lima's user (the forward to the host connects
 // as that user), the socket dirs made for that user, sshd told to replace
 // a stale forwarded socket, and the marker the readiness probe waits for.
@@ -184,6 +186,9 @@ func provisionScript() string {
 set -eux
 export DEBIAN_FRONTEND=noninteractive
 command -v podman >/dev/null || { apt-get update -qq && apt-get install -y -qq podman; }
+missing=""
+for p in ` + strings.Join(append(sandbox.GuestBasePackages(), sandbox.DevPackages()...), " ") + `; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+[ -z "$missing" ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; }
 mkdir -p /etc/systemd/system/podman.socket.d
 printf '[Socket]\nSocketUser={{.User}}\nSocketMode=0600\n' >/etc/systemd/system/podman.socket.d/thesystem.conf
 systemctl daemon-reload
