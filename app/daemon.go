@@ -37,7 +37,7 @@ func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logr
 		PodmanConf:    os.Getenv("THESYSTEM_CONTAINERS_CONF"),
 		RuntimeBinary: os.Getenv("THESYSTEM_CLAUDE_BIN"),
 		DebianBase:    os.Getenv("THESYSTEM_DEBIAN_BASE"),
-		ForeignHost:   os.Getenv("THESYSTEM_FOREIGN_HOST") == "1",
+		ForeignHost:   runtime.GOOS != "linux" || os.Getenv("THESYSTEM_FOREIGN_HOST") == "1",
 		NPMRegistry:   sandbox.NPMRegistry(os.Getenv),
 		Limactl:       os.Getenv("THESYSTEM_LIMACTL"),
 		VMImages:      vmImages(os.Getenv("THESYSTEM_VM_IMAGE")),

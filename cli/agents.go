@@ -110,17 +110,25 @@ the agent the task of rebasing its branch onto it, conflicts resolved by the
 agent and reported in the chat; once its branch contains that HEAD, diff and
 export count from there. It waits its turn behind the agent's queued tasks.
 Uncommitted files of your tree are not part of it (only commits are).`)
+	var stat bool
 	diff := &cobra.Command{
 		Use:   "diff <agent>",
 		Short: "Show what an agent changed in its working copy",
 		Long: `Show the agent's commits on its branch (thesystem/<agent>), the files it
 changed with their line counts, new files it has not added, and the diff
-itself (committed or not) against the project's commit it started from.
-The agent answers it between tasks (a direct message "/diff" from you).`,
-		Example: `  thesystem agents diff agent-1`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+itself (committed or not) against the project's commit it started from;
+with --stat, all but the diff itself. A warning comes first when another
+agent's branch changes the same files. The agent answers it between tasks
+(a direct message "/diff" from you).`,
+		Example: `  thesystem agents diff agent-1
+  thesystem agents diff agent-1 --stat`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			answer, err := env.client().AgentDiff(cmd.Context(), args[0])
+			diff := env.client().AgentDiff
+			if stat {
+				diff = env.client().AgentDiffStat
+			}
+			answer, err := diff(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -128,6 +136,7 @@ The agent answers it between tasks (a direct message "/diff" from you).`,
 			return nil
 		},
 	}
+	diff.Flags().BoolVar(&stat, "stat", false, "the commits and the files with their line counts, not the diff itself")
 	var branch, repo string
 	var force bool
 	export := &cobra.Command{

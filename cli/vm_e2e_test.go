@@ -145,6 +145,11 @@ channels: ['#general']
 		waitHealthy(t, dir, env, what, 3*time.Minute, diag)
 	}
 	start("cold")
+	// Where the agents' image's time went (copying the runtime in, the
+	// build in the guest).
+	if r := runIn(t, dir, env, "", "logs", "swarm", "-n", "40"); r.code == 0 {
+		t.Logf("the swarm's log:\n%s", r.stdout)
+	}
 	insts := instances(t, limactl, limaHome)
 	if len(insts) != 1 {
 		t.Fatalf("instances: %v", insts)

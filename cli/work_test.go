@@ -31,9 +31,9 @@ type toolUpstream struct {
 	url string // where it listens
 	// command is what the tool use runs ("" for proofCommand).
 	command string
-	mu     sync.Mutex
-	keys   []string
-	bodies []string
+	mu      sync.Mutex
+	keys    []string
+	bodies  []string
 }
 
 // proofCommand runs in the agent's working copy (its directory): a file,
@@ -213,6 +213,11 @@ func TestAgentWorks(t *testing.T) {
 		if diff.code != 0 || !strings.Contains(diff.stdout, want) {
 			t.Errorf("agents diff lacks %q: %+v", want, diff)
 		}
+	}
+	stat := d.run(t, "agents", "diff", "agent-1", "--stat")
+	if stat.code != 0 || !strings.Contains(stat.stdout, "proof.txt | 1 +") || strings.Contains(stat.stdout, "+WORK-DONE") ||
+		!strings.HasPrefix(stat.stdout, "warning: agent-2's branch changes the same files: proof.txt\n") {
+		t.Errorf("agents diff --stat: %+v", stat)
 	}
 	// Taken back: the branch, into a repository of the user's, without
 	// touching its working tree or its current branch.

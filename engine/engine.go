@@ -616,14 +616,14 @@ func (e *Engine) AgentBundle(ctx context.Context, name string, w io.Writer) (api
 }
 
 // AgentDiff is what the agent changed in its working copy, as it says.
-func (e *Engine) AgentDiff(ctx context.Context, name string) (string, error) {
+func (e *Engine) AgentDiff(ctx context.Context, name string, stat bool) (string, error) {
 	a, err := e.agentComp(name)
 	if err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	d, err := a.Diff(ctx)
+	d, err := a.Diff(ctx, stat)
 	if err != nil {
 		return "", apiError(err)
 	}

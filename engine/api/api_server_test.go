@@ -78,7 +78,7 @@ func (f *fakeBackend) FollowChat(int) ([]ChatMessage, <-chan ChatMessage, func()
 	return nil, make(chan ChatMessage), func() {}
 }
 func (f *fakeBackend) ChatSend(context.Context, string, string) error { return nil }
-func (f *fakeBackend) AgentDiff(context.Context, string) (string, error) {
+func (f *fakeBackend) AgentDiff(context.Context, string, bool) (string, error) {
 	return "", Errorf(ErrNotFound, "no agents")
 }
 func (f *fakeBackend) AgentBundle(context.Context, string, io.Writer) (Bundle, error) {

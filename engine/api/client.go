@@ -218,8 +218,18 @@ func (c *Client) Dashboard(ctx context.Context) (Dashboard, error) {
 
 // AgentDiff is what the agent changed in its working copy.
 func (c *Client) AgentDiff(ctx context.Context, name string) (string, error) {
+	return c.agentDiff(ctx, name, "")
+}
+
+// AgentDiffStat is the agent's commits and the files it changed with
+// their line counts, without the diff itself.
+func (c *Client) AgentDiffStat(ctx context.Context, name string) (string, error) {
+	return c.agentDiff(ctx, name, "?stat=1")
+}
+
+func (c *Client) agentDiff(ctx context.Context, name, query string) (string, error) {
 	var d AgentDiff
-	err := c.do(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(name)+"/diff", nil, &d)
+	err := c.do(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(name)+"/diff"+query, nil, &d)
 	return d.Diff, err
 }
 

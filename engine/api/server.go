@@ -45,7 +45,8 @@ type Backend interface {
 	// show, and a page that opens it.
 	Dashboard() (Dashboard, error)
 	// AgentDiff is what the agent changed in its working copy.
-	AgentDiff(ctx context.Context, name string) (string, error)
+	// With stat: its commits and files, not the diff itself.
+	AgentDiff(ctx context.Context, name string, stat bool) (string, error)
 	// AgentBundle writes the agent's branch as a git bundle to w.
 	AgentBundle(ctx context.Context, name string, w io.Writer) (Bundle, error)
 	Doctor(ctx context.Context) []Check
@@ -179,7 +180,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/chat", s.chat)
 	mux.HandleFunc("GET /v1/agents/{name}/diff", func(w http.ResponseWriter, r *http.Request) {
-		d, err := b.AgentDiff(r.Context(), r.PathValue("name"))
+		d, err := b.AgentDiff(r.Context(), r.PathValue("name"), r.URL.Query().Get("stat") == "1")
 		reply(w, AgentDiff{Diff: d}, err)
 	})
 	mux.HandleFunc("GET /v1/agents/{name}/bundle", func(w http.ResponseWriter, r *http.Request) {

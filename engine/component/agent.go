@@ -45,10 +45,14 @@ func (a *Agent) ContainerID() (string, bool) {
 }
 
 // Diff is what the agent changed in its working copy, as it says when the
-// user asks ("/diff", between its tasks).
-func (a *Agent) Diff(ctx context.Context) (string, error) {
+// user asks ("/diff", between its tasks); with stat, its commits and
+// the files with their line counts, not the diff itself.
+func (a *Agent) Diff(ctx context.Context, stat bool) (string, error) {
 	if _, ok := a.ContainerID(); !ok {
 		return "", &Error{NotRunning, a.Name + " is not running: `thesystem start`"}
+	}
+	if stat {
+		return a.Chat.AskAgent(ctx, a.Name, "/diff --stat")
 	}
 	return a.Chat.AskAgent(ctx, a.Name, "/diff")
 }

@@ -60,7 +60,7 @@ type GuestImages interface {
 
 // errForeign is what a host-side Linux step says on a foreign host.
 func errForeign(step string) error {
-	return supervise.Permanent(fmt.Errorf("%s needs the host's own Linux, and this host is treated as foreign (THESYSTEM_FOREIGN_HOST): "+
+	return supervise.Permanent(fmt.Errorf("%s needs the host's own Linux, and this host is not Linux (or THESYSTEM_FOREIGN_HOST=1 says to treat it so): "+
 		"with vm.driver lima the agents' image is built inside the VM", step))
 }
 
@@ -283,8 +283,9 @@ func claudeBinary(dir string, pkg sandbox.RuntimePackage) string {
 	return filepath.Join(dir, strings.TrimSuffix(pkg.FileName(), ".tgz"), "claude")
 }
 
-// InstalledRuntime is the agent runtime's binary if it is there already:
-// override, or claude-code unpacked in the state dir; "" otherwise.
+// InstalledRuntime is the agent runtime if it is there already: the
+// override, or claude-code's package downloaded into the state dir (its
+// binary, once unpacked for the host's podman); "" otherwise.
 func InstalledRuntime(paths config.Paths, override string) string {
 	if override != "" {
 		return override
@@ -293,8 +294,10 @@ func InstalledRuntime(paths config.Paths, override string) string {
 	if err != nil {
 		return ""
 	}
-	if bin := claudeBinary(paths.RuntimesDir(), pkg); fileExists(bin) {
-		return bin
+	for _, p := range []string{claudeBinary(paths.RuntimesDir(), pkg), filepath.Join(paths.RuntimesDir(), pkg.FileName())} {
+		if fileExists(p) {
+			return p
+		}
 	}
 	return ""
 }
@@ -308,18 +311,21 @@ func fileExists(p string) bool {
 // override, or its linux package downloaded into the state dir (checked)
 // and unpacked there the first time.
 func (s *Swarm) runtimeBinary(ctx context.Context) (string, error) {
-	if bin := InstalledRuntime(s.Paths, s.RuntimeBinary); bin != "" {
-		return bin, nil
+	if s.RuntimeBinary != "" {
+		return s.RuntimeBinary, nil
 	}
 	pkg, err := runtimePackage()
 	if err != nil {
 		return "", err
 	}
+	bin := claudeBinary(s.Paths.RuntimesDir(), pkg)
+	if fileExists(bin) {
+		return bin, nil
+	}
 	tgz, err := s.fetchRuntime(ctx, pkg)
 	if err != nil {
 		return "", err
 	}
-	bin := claudeBinary(s.Paths.RuntimesDir(), pkg)
 	if err := unpackRuntime(tgz, pkg, bin); err != nil {
 		return "", fmt.Errorf("the agents' runtime: %w", err)
 	}

@@ -323,11 +323,11 @@ func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func
 			return fmt.Sprintf("(no bundle: %v)", err)
 		}
 		return b
-	case command("/diff"):
+	case command("/diff"), command("/diff --stat"):
 		if opt.Work == nil {
 			return noCopy
 		}
-		d, err := opt.Work.Diff(ctx, maxAnswer)
+		d, err := opt.Work.Diff(ctx, maxAnswer, strings.HasSuffix(strings.TrimSpace(t.f.Content), "--stat"))
 		if err != nil {
 			return fmt.Sprintf("(no diff: %v)", err)
 		}

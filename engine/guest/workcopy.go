@@ -92,7 +92,7 @@ func (w WorkCopy) Ensure(ctx context.Context) (string, error) {
 // Diff is what the agent changed since its base: the commits, the files
 // (with --stat's counts), and the whole diff, committed or not, capped
 // at max bytes.
-func (w WorkCopy) Diff(ctx context.Context, max int) (string, error) {
+func (w WorkCopy) Diff(ctx context.Context, max int, statOnly bool) (string, error) {
 	b, err := os.ReadFile(w.baseFile())
 	if err != nil {
 		return "", fmt.Errorf("no working copy yet: %w", err)
@@ -127,6 +127,9 @@ func (w WorkCopy) Diff(ctx context.Context, max int) (string, error) {
 	}
 	if untracked != "" {
 		fmt.Fprintf(&s, "new files, not added to git yet:\n%s\n", untracked)
+	}
+	if statOnly {
+		return strings.TrimSuffix(s.String(), "\n"), nil
 	}
 	s.WriteString("\n")
 	if s.Len()+len(full) > max {

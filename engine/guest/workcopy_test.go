@@ -58,7 +58,7 @@ func TestWorkCopy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.Dir, "scratch")); err == nil {
 		t.Error("an untracked file of the user's came along")
 	}
-	if d, _ := w.Diff(t.Context(), 1<<20); !strings.Contains(d, "No changes on thesystem/agent-1 since "+head[:12]) {
+	if d, _ := w.Diff(t.Context(), 1<<20, false); !strings.Contains(d, "No changes on thesystem/agent-1 since "+head[:12]) {
 		t.Errorf("diff before any work: %q", d)
 	}
 	// The agent works: a commit, an edit, a new file.
@@ -67,7 +67,7 @@ func TestWorkCopy(t *testing.T) {
 	gitIn(t, w.Dir, "commit", "-qm", "add the parser")
 	_ = os.WriteFile(filepath.Join(w.Dir, "README"), []byte("hello\nmore\n"), 0o644)
 	_ = os.WriteFile(filepath.Join(w.Dir, "notes.md"), []byte("todo\n"), 0o644)
-	d, err := w.Diff(t.Context(), 1<<20)
+	d, err := w.Diff(t.Context(), 1<<20, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +77,16 @@ func TestWorkCopy(t *testing.T) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
 		}
 	}
+	// --stat: all but the diff itself.
+	stat, err := w.Diff(t.Context(), 1<<20, true)
+	if err != nil || !strings.Contains(stat, "add the parser") || !strings.Contains(stat, "parser.go | 1 +") ||
+		!strings.Contains(stat, "notes.md") || strings.Contains(stat, "+more") {
+		t.Errorf("diff --stat: %v\n%s", err, stat)
+	}
 	if files, err := w.Files(t.Context()); err != nil || strings.Join(files, ",") != "README,notes.md,parser.go" {
 		t.Errorf("Files: %q %v", files, err)
 	}
-	if d, _ := w.Diff(t.Context(), 10); !strings.Contains(d, "more than a message holds") {
+	if d, _ := w.Diff(t.Context(), 10, false); !strings.Contains(d, "more than a message holds") {
 		t.Errorf("a diff over the cap: %q", d)
 	}
 	if did, err := w.Ensure(t.Context()); did != "" || err != nil {
@@ -157,7 +163,7 @@ func TestWorkCopySyncAndRenew(t *testing.T) {
 	if !w.Rebased(t.Context(), head) {
 		t.Fatal("not Rebased after the rebase")
 	}
-	d, err := w.Diff(t.Context(), 1<<20)
+	d, err := w.Diff(t.Context(), 1<<20, false)
 	if err != nil || !strings.Contains(d, "since "+head[:12]) || !strings.Contains(d, "the agent's work") || strings.Contains(d, "the user's new commit") {
 		t.Errorf("diff after the sync:\n%s %v", d, err)
 	}
@@ -170,7 +176,7 @@ func TestWorkCopySyncAndRenew(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.Dir, "agent.go")); err == nil {
 		t.Error("the agent's file survived reset --hard")
 	}
-	if d, _ := w.Diff(t.Context(), 1<<20); !strings.Contains(d, "No changes on thesystem/agent-1 since "+head[:12]) {
+	if d, _ := w.Diff(t.Context(), 1<<20, false); !strings.Contains(d, "No changes on thesystem/agent-1 since "+head[:12]) {
 		t.Errorf("diff after Renew: %q", d)
 	}
 	kept, _ := filepath.Glob(filepath.Join(filepath.Dir(w.baseFile()), "before-reset-*.bundle"))
