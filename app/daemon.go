@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
-
 	"github.com/sirupsen/logrus"
 
 	"github.com/thesystem-dev/thesystem/engine"

@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +23,6 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/component"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/vm"
-	"net/http"
-	"runtime"
 )
 
 // TestVMStack is the real-VM test (make e2e-vm, which prepares what it

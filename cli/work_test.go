@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,6 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/component"
 	"github.com/thesystem-dev/thesystem/engine/provider/anthropictest"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
-	"runtime"
 )
 
 // toolUpstream is a fake Anthropic Messages API (streamed) that makes the

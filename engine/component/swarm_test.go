@@ -3,20 +3,20 @@ package component
 import (
 	"context"
 	"errors"
-	"strings"
-	"testing"
-	"time"
-
-	"github.com/thesystem-dev/thesystem/engine/config"
-	"github.com/thesystem-dev/thesystem/engine/sandbox"
-	"github.com/thesystem-dev/thesystem/engine/supervise"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
+	"github.com/thesystem-dev/thesystem/engine/supervise"
 )
 
 // TestImageReadyOrdering: the swarm is ready only once its image is, and

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
+
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 

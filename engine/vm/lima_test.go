@@ -8,11 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
+
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 )
 
 func fakeLima(t *testing.T) (*Lima, string) {
@@ -153,6 +156,8 @@ type guestSSH struct {
 	files map[string][]byte
 	calls []string
 	fail  error
+	// build is what `thesystem guest-image` prints.
+	build string
 }
 
 func (g *guestSSH) Run(ctx context.Context, args ...string) ([]byte, error) {
@@ -172,15 +177,78 @@ func (g *guestSSH) RunInput(_ context.Context, stdin io.Reader, args ...string) 
 		}
 		return fmt.Appendf(nil, "%x  %s\n", sha256.Sum256(b), dst), nil
 	}
+	if dst, ok := strings.CutPrefix(cmd, "sudo test -f "); ok {
+		if _, ok := g.files[dst]; !ok {
+			return nil, errors.New("exit status 1")
+		}
+		return nil, nil
+	}
+	if strings.HasPrefix(cmd, "sudo "+GuestInitBinary+" guest-image ") {
+		return []byte(g.build), nil
+	}
 	if g.fail != nil {
 		return []byte("sudo: a terminal is required\n"), g.fail
+	}
+	m := regexp.MustCompile(`cat > (\S+)\.new`).FindStringSubmatch(cmd)
+	if m == nil {
+		return nil, fmt.Errorf("unexpected command %q", cmd)
 	}
 	b, err := io.ReadAll(stdin)
 	if err != nil {
 		return nil, err
 	}
-	g.files[GuestInitBinary] = b
+	g.files[m[1]] = b
 	return nil, nil
+}
+
+// TestAgentImage: the runtime's package is copied into the VM once (its
+// name carries its integrity), then the guest's thesystem builds the image
+// and names it; a binary is staged by content; an answer that is not an
+// image's name is an error that quotes it.
+func TestAgentImage(t *testing.T) {
+	l, _ := fakeLima(t)
+	g := &guestSSH{files: map[string][]byte{}, build: "building localhost/thesystem-agent-dev:abc from this system's packages\nlocalhost/thesystem-agent-dev:abc\n"}
+	l.SSH = g
+	pkg := sandbox.RuntimePackage{Name: "@anthropic-ai/claude-code-linux-x64", Version: "2.1.330", GOARCH: "amd64", Integrity: "sha512-x", Member: "package/claude"}
+	tgz := filepath.Join(t.TempDir(), pkg.FileName())
+	if err := os.WriteFile(tgz, []byte("TGZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	for i := range 2 {
+		g.calls = nil
+		ref, err := l.AgentImage(t.Context(), tgz, pkg, &log)
+		if err != nil || ref != "localhost/thesystem-agent-dev:abc" {
+			t.Fatalf("AgentImage = %q, %v (calls %q)", ref, err, g.calls)
+		}
+		copies := 0
+		for _, c := range g.calls {
+			if strings.Contains(c, "cat > ") {
+				copies++
+			}
+		}
+		if copies != 1-i {
+			t.Errorf("run %d: %d copies: %q", i, copies, g.calls)
+		}
+		last := g.calls[len(g.calls)-1]
+		if !strings.Contains(last, "--runtime "+GuestRuntimeDir+"/"+pkg.FileName()) || !strings.Contains(last, "--package "+pkg.Name+" --version 2.1.330") {
+			t.Errorf("build: %s", last)
+		}
+	}
+	if string(g.files[GuestRuntimeDir+"/"+pkg.FileName()]) != "TGZ" || !strings.Contains(log.String(), "copying "+pkg.FileName()+" into the VM") {
+		t.Errorf("in the guest: %v; log %q", g.files, log.String())
+	}
+	bin := filepath.Join(t.TempDir(), "vmcheck")
+	if err := os.WriteFile(bin, []byte("\x7fELF"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AgentImage(t.Context(), bin, sandbox.RuntimePackage{}, &log); err != nil || string(g.files[GuestRuntimeDir+"/vmcheck"]) != "\x7fELF" {
+		t.Errorf("a binary: %v", err)
+	}
+	g.build = "thesystem: the agents' image needs packages this system does not have: ripgrep\n"
+	if _, err := l.AgentImage(t.Context(), tgz, pkg, &log); err == nil || !strings.Contains(err.Error(), "ripgrep") {
+		t.Errorf("a failed build: %v", err)
+	}
 }
 
 func TestStage(t *testing.T) {
