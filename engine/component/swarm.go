@@ -200,18 +200,18 @@ func (s *Swarm) guestImage(ctx context.Context) (string, error) {
 	return ref, nil
 }
 
-// fetchRuntime makes sure the runtime's package is in the state dir,
-// downloading it (checked) the first time, and returns its path.
+// fetchRuntime makes sure the runtime's package is in the state dir and
+// intact (checked at every start), downloading it the first time, and
+// returns its path.
 func (s *Swarm) fetchRuntime(ctx context.Context, pkg sandbox.RuntimePackage) (string, error) {
 	dir := s.Paths.RuntimesDir()
-	if file := filepath.Join(dir, pkg.FileName()); fileExists(file) {
-		return file, nil
-	}
 	registry := s.Registry
 	if registry == "" {
 		registry = sandbox.DefaultNPMRegistry
 	}
-	s.note(api.ComponentSwarm, fmt.Sprintf("downloading %s@%s from %s", pkg.Name, pkg.Version, registry))
+	if !fileExists(filepath.Join(dir, pkg.FileName())) {
+		s.note(api.ComponentSwarm, fmt.Sprintf("downloading %s@%s from %s", pkg.Name, pkg.Version, registry))
+	}
 	var last time.Time
 	file, err := pkg.Fetch(ctx, nil, registry, dir, func(done, total int64) {
 		if time.Since(last) < time.Second || total <= 0 {

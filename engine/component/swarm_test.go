@@ -97,7 +97,7 @@ func TestForeignHost(t *testing.T) {
 	paths := config.Paths{StateDir: t.TempDir()}
 	env := Env{Config: &config.Loaded{}, Paths: paths, Logs: supervise.NewLogs(100)}
 	s := &Swarm{Env: env, Foreign: true}
-	if _, err := s.agentImage(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "foreign") || !supervise.IsPermanent(err) {
+	if _, err := s.agentImage(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "THESYSTEM_FOREIGN_HOST") || !supervise.IsPermanent(err) {
 		t.Errorf("vm.driver none on a foreign host: %v", err)
 	}
 	s = &Swarm{Env: env, Foreign: true, Guest: &guestRecorder{}, RuntimeBinary: "/usr/local/bin/claude"}

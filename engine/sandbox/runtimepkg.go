@@ -98,8 +98,15 @@ func (p RuntimePackage) TarballURL(registry string) string {
 // not nil, hears the bytes read so far and the total (-1 when unknown).
 func (p RuntimePackage) Fetch(ctx context.Context, client *http.Client, registry, dir string, progress func(done, total int64)) (string, error) {
 	file := filepath.Join(dir, p.FileName())
-	if _, err := os.Stat(file); err == nil {
-		return file, nil
+	if f, err := os.Open(file); err == nil {
+		// Checked again at every use: a file changed since (by anyone who
+		// could write the state dir) is downloaded anew.
+		got, err := integrityOf(f)
+		_ = f.Close()
+		if err == nil && got == p.Integrity {
+			return file, nil
+		}
+		_ = os.Remove(file)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
@@ -133,7 +140,7 @@ func (p RuntimePackage) Fetch(ctx context.Context, client *http.Client, registry
 	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
 		return "", fmt.Errorf("download %s@%s: %w", p.Name, p.Version, err)
 	}
-	if got := "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil)); got != p.Integrity {
+	if got := integrityString(h.Sum(nil)); got != p.Integrity {
 		return "", fmt.Errorf("%s@%s from %s: integrity %s, want %s: not the package this release pins (a broken mirror?)",
 			p.Name, p.Version, url, got, p.Integrity)
 	}
@@ -148,6 +155,17 @@ func (p RuntimePackage) Fetch(ctx context.Context, client *http.Client, registry
 	}
 	return file, os.Rename(tmp.Name(), file)
 }
+
+// integrityOf is npm's integrity string of what r holds.
+func integrityOf(r io.Reader) (string, error) {
+	h := sha512.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return integrityString(h.Sum(nil)), nil
+}
+
+func integrityString(sum []byte) string { return "sha512-" + base64.StdEncoding.EncodeToString(sum) }
 
 // Check reads the tarball and makes sure its binary is a linux ELF for
 // the package's architecture.

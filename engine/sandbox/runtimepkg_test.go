@@ -122,6 +122,13 @@ func TestRuntimePackageFetch(t *testing.T) {
 			if err != nil || again != file || requests.Load() != before {
 				t.Errorf("second fetch: %s %v, %d requests", again, err, requests.Load()-before)
 			}
+			// Changed in the cache since: downloaded anew.
+			if err := os.WriteFile(file, []byte("changed"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if again, err := tc.p.Fetch(t.Context(), nil, registry, dir, nil); err != nil || again != file || requests.Load() != before+1 {
+				t.Errorf("after a change in the cache: %s %v, %d requests", again, err, requests.Load()-before)
+			}
 			f, err := os.Open(file)
 			if err != nil {
 				t.Fatal(err)
