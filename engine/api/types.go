@@ -136,3 +136,68 @@ type Bundle struct {
 type AgentDiff struct {
 	Diff string `json:"diff"`
 }
+
+// Usage is what the agents spent, as the proxy counted it, since Since:
+// a row per agent, provider and model, each agent's totals with its
+// budget, and the total. Costs are estimates from a price table (dated
+// PricesDate, overridden by thesystem.yaml's proxy.prices); a model with
+// no price has its tokens counted and no cost.
+type Usage struct {
+	Since      time.Time    `json:"since"`
+	Until      time.Time    `json:"until"`
+	Rows       []UsageRow   `json:"rows"`
+	Agents     []AgentSpend `json:"agents"`
+	Total      UsageRow     `json:"total"`
+	PricesDate string       `json:"prices_date"`
+	// Unpriced are the models seen that have no price.
+	Unpriced []string `json:"unpriced,omitempty"`
+}
+
+// UsageRow is the requests and tokens of one agent, provider and model
+// (or a total, with the fields it sums over empty). CostUSD is absent when
+// no token of it has a price; CostPartial says some have none.
+type UsageRow struct {
+	Agent       string   `json:"agent,omitempty"`
+	Provider    string   `json:"provider,omitempty"`
+	Model       string   `json:"model,omitempty"`
+	Requests    int64    `json:"requests"`
+	Refused     int64    `json:"refused,omitempty"`
+	TokensIn    int64    `json:"tokens_in"`
+	TokensOut   int64    `json:"tokens_out"`
+	CacheRead   int64    `json:"cache_read_tokens,omitempty"`
+	CacheWrite  int64    `json:"cache_write_tokens,omitempty"`
+	CostUSD     *float64 `json:"cost_usd,omitempty"`
+	CostPartial bool     `json:"cost_partial,omitempty"`
+}
+
+// Tokens is the row's input and output tokens.
+func (r UsageRow) Tokens() int64 { return r.TokensIn + r.TokensOut }
+
+// AgentSpend is one agent's totals and what its budget leaves it.
+type AgentSpend struct {
+	UsageRow
+	Budget *BudgetLeft `json:"budget,omitempty"`
+}
+
+// BudgetLeft is an agent's budget in its current period: the limits (0:
+// none), what it used, and when the period ends.
+type BudgetLeft struct {
+	Tokens       int64     `json:"tokens,omitempty"`
+	Requests     int64     `json:"requests,omitempty"`
+	UsedTokens   int64     `json:"used_tokens"`
+	UsedRequests int64     `json:"used_requests"`
+	Resets       time.Time `json:"resets"`
+}
+
+// Fraction is how much of the budget is used (the larger of tokens and
+// requests), 0 without limits.
+func (b BudgetLeft) Fraction() float64 {
+	f := 0.0
+	if b.Tokens > 0 {
+		f = float64(b.UsedTokens) / float64(b.Tokens)
+	}
+	if b.Requests > 0 {
+		f = max(f, float64(b.UsedRequests)/float64(b.Requests))
+	}
+	return f
+}

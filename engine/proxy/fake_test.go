@@ -149,7 +149,7 @@ func anthropicEvents(model string) []string {
 	return []string{
 		ev("message_start", map[string]any{"type": "message_start", "message": map[string]any{
 			"id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": []any{},
-			"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 25, "output_tokens": 1}}}),
+			"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 5, "cache_read_input_tokens": 15, "cache_creation_input_tokens": 5, "output_tokens": 1}}}),
 		ev("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
 			"content_block": map[string]any{"type": "text", "text": ""}}),
 		ev("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,

@@ -114,6 +114,10 @@ func TestAnthropicSDK(t *testing.T) {
 			t.Errorf("audit %d: %+v", i, r)
 		}
 	}
+	// The stream's cache reads and writes, apart (and in In, as budgets count).
+	if r := recs[1]; r.CacheRead != 15 || r.CacheWrite != 5 || recs[0].CacheRead != 0 {
+		t.Errorf("cache tokens: %+v, %+v", recs[0].Usage, r.Usage)
+	}
 	if u := h.p.Usage()["agent-1"]; u.Requests != 2 || u.Tokens != 80 {
 		t.Errorf("usage %+v", u)
 	}

@@ -7,10 +7,15 @@ import (
 	"sync"
 )
 
-// Usage is what a response says it cost, in tokens.
+// Usage is what a response says it cost, in tokens. In counts every
+// input token, cache reads and writes included (what budgets count);
+// CacheRead and CacheWrite are those apart, where the provider reports
+// them (their prices differ).
 type Usage struct {
-	In  int64 `json:"tokens_in"`
-	Out int64 `json:"tokens_out"`
+	In         int64 `json:"tokens_in"`
+	Out        int64 `json:"tokens_out"`
+	CacheRead  int64 `json:"cache_read_tokens,omitempty"`
+	CacheWrite int64 `json:"cache_write_tokens,omitempty"`
 }
 
 // usageDoc is the union of the places providers report usage: Anthropic's
@@ -47,6 +52,8 @@ func (u *Usage) merge(f *usageFields) {
 	}
 	u.In = max(u.In, f.InputTokens+f.CacheCreation+f.CacheRead, f.PromptTokens)
 	u.Out = max(u.Out, f.OutputTokens, f.CompletionTokens)
+	u.CacheRead = max(u.CacheRead, f.CacheRead)
+	u.CacheWrite = max(u.CacheWrite, f.CacheCreation)
 }
 
 func (u *Usage) mergeDoc(b []byte) {
