@@ -105,11 +105,36 @@ func printStatus(w io.Writer, st api.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", c.Name, health(c.State), c.State, since(c.Since), c.Restarts, detail)
 	}
 	_ = tw.Flush()
+	if len(st.Agents) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "AGENT\tWORK\tTODAY")
+		for _, a := range st.Agents {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Name, printable(work(a)), today(a))
+		}
+		_ = tw.Flush()
+	}
 	for _, c := range st.Components {
 		if c.State == api.StateFailed && len(c.LastLines) > 0 {
 			fmt.Fprintf(w, "\n%s failed; its last lines:\n  %s\n", c.Name, strings.Join(c.LastLines, "\n  "))
 		}
 	}
+}
+
+// today is what an agent spent today, as the proxy counted it, and its
+// budget.
+func today(a api.Agent) string {
+	s := "0 tokens"
+	if a.Today != nil {
+		s = fmt.Sprintf("%s tokens in %d requests", tokens(a.Today.Tokens()), a.Today.Requests)
+		if c := cost(*a.Today); c != "-" {
+			s += " · " + c
+		}
+	}
+	if a.Budget != nil {
+		s += fmt.Sprintf(" · budget %.0f%% used", 100*a.Budget.Fraction())
+	}
+	return s
 }
 
 func since(t time.Time) string {

@@ -33,6 +33,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
+	"github.com/thesystem-dev/thesystem/engine/usage"
 	"github.com/thesystem-dev/thesystem/engine/vm"
 )
 
@@ -105,9 +106,14 @@ type Engine struct {
 	// agentComps are the agents' components, by name.
 	agentComps map[string]*component.Agent
 
-	// workSubs hear when an agent says it does something else.
-	workMu   sync.Mutex
-	workSubs map[chan struct{}]struct{}
+	// workSubs hear when an agent says it does something else, or
+	// spends (spendTimer: at most once a second).
+	workMu     sync.Mutex
+	workSubs   map[chan struct{}]struct{}
+	spendTimer *time.Timer
+
+	// book is the account of what the agents spent.
+	book *usage.Book
 
 	storeOnce sync.Once
 	store     secrets.Store
@@ -121,12 +127,20 @@ func New(opt Options) (*Engine, error) {
 	}
 	e := &Engine{opt: opt, since: time.Now(), log: opt.Log.WithField("component", "engine")}
 	cfg := opt.Config.Config
+	// The account, rebuilt from the audit log (a damaged line is skipped
+	// and said).
+	e.book = usage.NewBook(prices(cfg.Proxy))
+	auditFiles := (&proxy.AuditLog{Path: opt.Paths.AuditFile()}).Files()
+	if err := e.book.Load(auditFiles, func(w string) { e.log.Warn("usage: " + w) }); err != nil {
+		e.log.WithError(err).Warn("usage: the audit log could not be read; the account starts empty")
+	}
 	p, err := proxy.NewHost(proxy.Options{
 		Port:          cfg.Proxy.Port,
 		Upstreams:     cfg.Proxy.Upstreams,
 		Budget:        proxy.Budget{Tokens: cfg.Proxy.Budget.Tokens, Requests: cfg.Proxy.Budget.Requests, Period: cfg.Proxy.Budget.BudgetPeriod()},
 		Log:           opt.Log,
 		OnBudgetSpent: func(agent, msg string) { e.proxySpec.BudgetSpent(agent, msg) },
+		OnRecord:      e.spent,
 	}, e.keyStore, opt.Paths.UserTokenFile(), opt.Paths.AuditFile())
 	if err != nil {
 		return nil, err
@@ -513,10 +527,15 @@ func (e *Engine) agentsIn(comps []api.Component) []api.Agent {
 		byName[c.Name] = c
 	}
 	out := []api.Agent{}
+	today := e.today()
+	now := time.Now()
 	for _, a := range e.agents() {
 		if c, ok := byName[a.Name]; ok {
 			ag := api.Agent{Name: a.Name, Backend: a.Group.Backend, Provider: a.Group.Provider, State: c.State, Since: c.Since,
-				InChat: e.user.Present(a.Name)}
+				InChat: e.user.Present(a.Name), Budget: e.budgetLeft(a.Name, now)}
+			if t, ok := today[a.Name]; ok {
+				ag.Today = &t.UsageRow
+			}
 			if w, ok := e.user.Activity(a.Name); ok {
 				ag.Work, ag.Task, ag.WorkSince, ag.Queued = w.State, w.Task, w.Since, w.Queued
 			}

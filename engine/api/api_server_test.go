@@ -81,6 +81,9 @@ func (f *fakeBackend) ChatSend(context.Context, string, string) error { return n
 func (f *fakeBackend) AgentDiff(context.Context, string, bool) (string, error) {
 	return "", Errorf(ErrNotFound, "no agents")
 }
+func (f *fakeBackend) Usage(_ context.Context, since time.Time, agent string) (Usage, error) {
+	return Usage{Since: since, Rows: []UsageRow{{Agent: agent}}}, nil
+}
 func (f *fakeBackend) AgentBundle(context.Context, string, io.Writer) (Bundle, error) {
 	return Bundle{}, Errorf(ErrNotFound, "no agents")
 }

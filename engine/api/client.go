@@ -233,6 +233,24 @@ func (c *Client) agentDiff(ctx context.Context, name, query string) (string, err
 	return d.Diff, err
 }
 
+// Usage is what the agents spent since (a duration back from now like
+// 24h or 7d, or an RFC 3339 time; "" for all), of agent ("" for all).
+func (c *Client) Usage(ctx context.Context, since, agent string) (Usage, error) {
+	q := url.Values{}
+	if since != "" {
+		q.Set("since", since)
+	}
+	if agent != "" {
+		q.Set("agent", agent)
+	}
+	var u Usage
+	path := "/v1/usage"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return u, c.do(ctx, http.MethodGet, path, nil, &u)
+}
+
 // AgentBundle copies the agent's branch, as a git bundle, to w.
 func (c *Client) AgentBundle(ctx context.Context, name string, w io.Writer) (Bundle, error) {
 	resp, err := c.send(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(name)+"/bundle", nil)

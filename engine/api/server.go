@@ -45,6 +45,9 @@ type Backend interface {
 	// show, and a page that opens it.
 	Dashboard() (Dashboard, error)
 	// AgentDiff is what the agent changed in its working copy.
+	// Usage is what the agents spent since since (zero: all), of one
+	// agent ("" for all).
+	Usage(ctx context.Context, since time.Time, agent string) (Usage, error)
 	// With stat: its commits and files, not the diff itself.
 	AgentDiff(ctx context.Context, name string, stat bool) (string, error)
 	// AgentBundle writes the agent's branch as a git bundle to w.
@@ -179,6 +182,15 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/chat", s.chat)
+	mux.HandleFunc("GET /v1/usage", func(w http.ResponseWriter, r *http.Request) {
+		since, err := ParseSince(r.URL.Query().Get("since"), time.Now())
+		if err != nil {
+			reply(w, nil, Errorf(ErrBadRequest, err.Error()))
+			return
+		}
+		u, err := b.Usage(r.Context(), since, r.URL.Query().Get("agent"))
+		reply(w, u, err)
+	})
 	mux.HandleFunc("GET /v1/agents/{name}/diff", func(w http.ResponseWriter, r *http.Request) {
 		d, err := b.AgentDiff(r.Context(), r.PathValue("name"), r.URL.Query().Get("stat") == "1")
 		reply(w, AgentDiff{Diff: d}, err)

@@ -93,6 +93,10 @@ type Agent struct {
 	Task      string    `json:"task,omitempty"`
 	WorkSince time.Time `json:"work_since,omitzero"`
 	Queued    int       `json:"queued,omitempty"`
+	// Today is what it spent since midnight (local), as the proxy
+	// counted it; Budget what its budget leaves it (nil: none).
+	Today  *UsageRow   `json:"today,omitempty"`
+	Budget *BudgetLeft `json:"budget,omitempty"`
 }
 
 // ChatMessage is a message of the team's chat, as the user hears it.

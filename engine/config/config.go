@@ -121,6 +121,19 @@ type Proxy struct {
 	Upstreams map[string]string `yaml:"upstreams,omitempty" json:"upstreams,omitempty"`
 	// Budget limits what each agent may spend per period.
 	Budget Budget `yaml:"budget,omitempty" json:"budget"`
+	// Prices add or override models' prices for the usage's cost
+	// estimates, by model name (a dated release of it matches too).
+	Prices map[string]Price `yaml:"prices,omitempty" json:"prices,omitempty"`
+}
+
+// Price is a model's price in US dollars per million tokens. Input and
+// output are required; cache reads and writes left out cost the input
+// price.
+type Price struct {
+	Input      *float64 `yaml:"input" json:"input"`
+	Output     *float64 `yaml:"output" json:"output"`
+	CacheRead  *float64 `yaml:"cache_read,omitempty" json:"cache_read,omitempty"`
+	CacheWrite *float64 `yaml:"cache_write,omitempty" json:"cache_write,omitempty"`
 }
 
 // Budget is the per-agent spending limit; 0 means unlimited.

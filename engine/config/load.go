@@ -277,6 +277,10 @@ func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 			m.SetMapIndex(reflect.ValueOf(k.Value), elem)
 		}
 		v.Set(m)
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		d.value(path, n, elem.Elem())
+		v.Set(elem)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n.Line, path, "must be a list, got %s", describe(n))
@@ -367,6 +371,8 @@ func kindName(v reflect.Value) string {
 	switch v.Kind() {
 	case reflect.Int, reflect.Int64:
 		return "a whole number"
+	case reflect.Float64:
+		return "a number"
 	case reflect.Bool:
 		return "true or false"
 	case reflect.String:

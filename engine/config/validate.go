@@ -130,6 +130,22 @@ func (d *decoder) checkProxy(p *Proxy) {
 	if period, err := time.ParseDuration(b.Period); err != nil || period < time.Minute {
 		d.errorf(d.lineOf("proxy.budget.period"), "proxy.budget.period", "must be a duration of a minute or more like 1h or 24h, got %s", redact.Quote(b.Period))
 	}
+	for _, model := range slices.Sorted(maps.Keys(p.Prices)) {
+		key := "proxy.prices." + model
+		pr := p.Prices[model]
+		if pr.Input == nil || pr.Output == nil {
+			d.errorf(d.lineOf(key), key, "input and output are required (US dollars per million tokens), e.g. {input: 3, output: 15}")
+			continue
+		}
+		for _, f := range []struct {
+			name string
+			v    *float64
+		}{{"input", pr.Input}, {"output", pr.Output}, {"cache_read", pr.CacheRead}, {"cache_write", pr.CacheWrite}} {
+			if f.v != nil && (*f.v < 0 || *f.v > 10000) {
+				d.errorf(d.lineOf(key+"."+f.name), key+"."+f.name, "must be 0..10000 US dollars per million tokens, got %v", *f.v)
+			}
+		}
+	}
 }
 
 // BudgetPeriod is the parsed proxy.budget.period of a validated config.

@@ -61,6 +61,9 @@ type Options struct {
 	// OnBudgetSpent is told when an agent's request is refused because it
 	// spent its budget (the menu bar notifies the user); it must not block.
 	OnBudgetSpent func(agent, message string)
+	// OnRecord hears every audit record once it is written (the usage
+	// account); it must not block.
+	OnRecord func(AuditRecord)
 }
 
 // DefaultAllow is loopback plus Lima's host network (the VM reaches the
@@ -241,6 +244,9 @@ func (p *Proxy) Tokens() *Tokens { return p.tokens }
 // Usage returns every identity's consumption in its current period.
 func (p *Proxy) Usage() map[string]Spent { return p.ledger.snapshot() }
 
+// Budget is the budget each agent has per period (zero: none).
+func (p *Proxy) Budget() Budget { return p.ledger.budget }
+
 // Revoke revokes agent's token and cuts off its requests in flight.
 func (p *Proxy) Revoke(agent string) bool {
 	ok := p.tokens.revoke(agent)
@@ -411,6 +417,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Status = sw.statusCode()
 		rec.DurationMS = float64(p.opt.Now().Sub(start).Microseconds()) / 1000
 		p.audit.write(rec)
+		if p.opt.OnRecord != nil {
+			p.opt.OnRecord(*rec)
+		}
 	}()
 	refuse := func(status int, kind, msg string) {
 		rec.Refused = kind

@@ -70,16 +70,48 @@ func (h *Host) Reload(ctx context.Context) error {
 }
 
 // AuditLog appends to the audit log file (0600, its dir 0700), opening
-// it on first use.
+// it on first use. Past MaxBytes it is rotated between two lines (never
+// within one): the file becomes Path.1, Path.1 becomes Path.2…, and the
+// oldest past Keep is removed.
 type AuditLog struct {
 	Path string
-	mu   sync.Mutex
-	f    *os.File
+	// MaxBytes is the size past which the file is rotated (0: 64 MiB);
+	// Keep the rotated files kept (0: 4).
+	MaxBytes int64
+	Keep     int
+	mu       sync.Mutex
+	f        *os.File
+	size     int64
+}
+
+// Files are the log's files, the oldest first (some may not exist).
+func (a *AuditLog) Files() []string {
+	var out []string
+	for i := a.keep(); i >= 1; i-- {
+		out = append(out, fmt.Sprintf("%s.%d", a.Path, i))
+	}
+	return append(out, a.Path)
+}
+
+func (a *AuditLog) keep() int {
+	if a.Keep <= 0 {
+		return 4
+	}
+	return a.Keep
 }
 
 func (a *AuditLog) Write(b []byte) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	limit := a.MaxBytes
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	if a.f != nil && a.size > 0 && a.size+int64(len(b)) > limit {
+		if err := a.rotate(); err != nil {
+			return 0, fmt.Errorf("audit log: rotate: %w", err)
+		}
+	}
 	if a.f == nil {
 		if err := os.MkdirAll(filepath.Dir(a.Path), 0o700); err != nil {
 			return 0, fmt.Errorf("audit log: %w", err)
@@ -88,9 +120,32 @@ func (a *AuditLog) Write(b []byte) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("audit log: %w", err)
 		}
-		a.f = f
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return 0, fmt.Errorf("audit log: %w", err)
+		}
+		a.f, a.size = f, fi.Size()
 	}
-	return a.f.Write(b)
+	n, err := a.f.Write(b)
+	a.size += int64(n)
+	return n, err
+}
+
+// rotate shifts the files by one and closes the current one (the next
+// write opens a new one).
+func (a *AuditLog) rotate() error {
+	if err := a.f.Close(); err != nil {
+		return err
+	}
+	a.f, a.size = nil, 0
+	_ = os.Remove(fmt.Sprintf("%s.%d", a.Path, a.keep()))
+	for i := a.keep() - 1; i >= 1; i-- {
+		if err := os.Rename(fmt.Sprintf("%s.%d", a.Path, i), fmt.Sprintf("%s.%d", a.Path, i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return os.Rename(a.Path, a.Path+".1")
 }
 
 // Close closes the file (a later Write opens it again).
