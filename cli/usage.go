@@ -53,12 +53,12 @@ func printUsage(w io.Writer, u api.Usage) {
 	if len(u.Rows) == 0 {
 		fmt.Fprintf(w, "no requests %s\n", period)
 	} else {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "AGENT\tPROVIDER\tMODEL\tREQUESTS\tTOKENS IN\tOUT\tCACHE READ\tCACHE WRITE\tCOST\t")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "AGENT\tPROVIDER\tMODEL\tREQUESTS\tTOKENS IN\tOUT\tCACHE READ\tCACHE WRITE\tCOST")
 		for _, r := range u.Rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", printable(r.Agent), r.Provider, printable(orDash(r.Model)), counts(r))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(r.Agent), r.Provider, printable(orDash(r.Model)), counts(r))
 		}
-		fmt.Fprintf(tw, "TOTAL\t\t\t%s\t\n", counts(u.Total))
+		fmt.Fprintf(tw, "TOTAL\t\t\t%s\n", counts(u.Total))
 		_ = tw.Flush()
 		fmt.Fprintf(w, "%s; costs are estimates at the prices of %s", period, u.PricesDate)
 		if len(u.Unpriced) > 0 {

@@ -132,10 +132,13 @@ func TestUsage(t *testing.T) {
 		if len(want) != 0 || strings.Join(u.Unpriced, ",") != "mystery-model-1" {
 			t.Errorf("%s: rows missing %v; unpriced %v", when, want, u.Unpriced)
 		}
-		if len(u.Agents) != 2 || u.Agents[0].Budget == nil || u.Agents[0].Budget.Tokens != 10000 {
-			t.Errorf("%s: agents %+v", when, u.Agents)
+		// The budget's use, carried across a restart (not a way around it).
+		if len(u.Agents) != 2 || u.Agents[0].Budget == nil || u.Agents[0].Budget.Tokens != 10000 || u.Agents[0].Budget.UsedTokens != 360 ||
+			u.Agents[0].Budget.UsedRequests != 3 {
+			t.Errorf("%s: agents %+v, budget %+v", when, u.Agents, u.Agents[0].Budget)
 		}
 		table := d.run(t, "usage")
+		t.Logf("%s: thesystem usage\n%s", when, table.stdout)
 		for _, s := range []string{"agent-1", "mystery-model-1", "TOTAL", "≥ $", "no price for mystery-model-1", "budget "} {
 			if !strings.Contains(table.stdout, s) {
 				t.Errorf("%s: the table lacks %q:\n%s", when, s, table.stdout)

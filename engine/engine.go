@@ -147,6 +147,7 @@ func New(opt Options) (*Engine, error) {
 	}
 	e.proxy = p
 	e.proxySpec.Host = p
+	e.carryBudgets(time.Now())
 	logs := supervise.NewLogs(2000)
 	if e.tier, err = vm.New(vm.Options{
 		Config: cfg, Paths: opt.Paths, Stack: e.stackName(), Component: api.ComponentVM, InitBinary: opt.InitBinary, Logs: logs,

@@ -57,6 +57,21 @@ func (e *Engine) spent(r proxy.AuditRecord) {
 	})
 }
 
+// carryBudgets gives the proxy what each agent spent in its budget's
+// current period before this engine started (from the account), so that
+// a restart does not reset a budget.
+func (e *Engine) carryBudgets(now time.Time) {
+	b := e.proxy.Budget()
+	if b.Tokens <= 0 && b.Requests <= 0 {
+		return
+	}
+	for _, a := range e.book.Report(now.Add(-b.Period), now, "").Agents {
+		if since, c, ok := e.book.Period(a.Agent, b.Period, now); ok {
+			e.proxy.SeedSpent(a.Agent, proxy.Spent{Since: since, Requests: c.Requests, Tokens: c.In + c.Out, Refused: c.Refused})
+		}
+	}
+}
+
 // startOfDay is the local midnight before t.
 func startOfDay(t time.Time) time.Time {
 	y, m, d := t.Date()

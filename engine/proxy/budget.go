@@ -93,6 +93,14 @@ func (l *ledger) charge(id Identity, u Usage) {
 	l.current(id.Name).Tokens += u.In + u.Out
 }
 
+// seed sets an agent's consumption in its current period (what it spent
+// before a restart).
+func (l *ledger) seed(agent string, s Spent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spent[agent] = &s
+}
+
 // snapshot copies every identity's consumption.
 func (l *ledger) snapshot() map[string]Spent {
 	l.mu.Lock()

@@ -244,6 +244,10 @@ func (p *Proxy) Tokens() *Tokens { return p.tokens }
 // Usage returns every identity's consumption in its current period.
 func (p *Proxy) Usage() map[string]Spent { return p.ledger.snapshot() }
 
+// SeedSpent sets what agent spent in its current period, which began at
+// s.Since: a restarted engine carries its budgets on from the audit log.
+func (p *Proxy) SeedSpent(agent string, s Spent) { p.ledger.seed(agent, s) }
+
 // Budget is the budget each agent has per period (zero: none).
 func (p *Proxy) Budget() Budget { return p.ledger.budget }
 

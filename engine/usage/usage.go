@@ -224,6 +224,41 @@ func (b *Book) Report(since, now time.Time, agent string) api.Usage {
 	return u
 }
 
+// Period is agent's consumption in its budget's current period, as the
+// proxy's ledger keeps it: a period begins with the first request after
+// the last one ended and lasts period; ok is false when none is running
+// at now. (At a minute's precision: what a restarted proxy carries on.)
+func (b *Book) Period(agent string, period time.Duration, now time.Time) (since time.Time, c Counts, ok bool) {
+	b.mu.Lock()
+	var mins []int64
+	per := map[int64]Counts{}
+	for m, rows := range b.minutes {
+		for k, x := range rows {
+			if k.agent == agent {
+				if _, seen := per[m]; !seen {
+					mins = append(mins, m)
+				}
+				sum := per[m]
+				sum.add(*x)
+				per[m] = sum
+			}
+		}
+	}
+	b.mu.Unlock()
+	sort.Slice(mins, func(i, j int) bool { return mins[i] < mins[j] })
+	for _, m := range mins {
+		t := time.Unix(m, 0)
+		if !ok || !t.Before(since.Add(period)) {
+			since, c, ok = t, Counts{}, true
+		}
+		c.add(per[m])
+	}
+	if !ok || !now.Before(since.Add(period)) {
+		return time.Time{}, Counts{}, false
+	}
+	return since, c, true
+}
+
 // Series is the tokens (in and out) per step since since, oldest first,
 // one point per step up to now (zero where nothing was spent).
 func (b *Book) Series(since, now time.Time, step time.Duration, agent string) []int64 {

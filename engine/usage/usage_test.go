@@ -136,3 +136,28 @@ func TestLoadAuditLog(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// TestBookPeriod: an agent's budget period, as the proxy's ledger keeps
+// it, is found again from the account: it begins with the first request
+// after the last period ended.
+func TestBookPeriod(t *testing.T) {
+	b := NewBook(NewPrices(nil))
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(h float64, in int64) {
+		b.Add(Record{Time: t0.Add(time.Duration(h * float64(time.Hour))), Agent: "agent-1", Provider: "anthropic", In: in})
+	}
+	at(0, 1)  // period 1: 0h..24h
+	at(20, 2) // in it
+	at(30, 4) // period 2: 30h..54h
+	at(31, 8)
+	since, c, ok := b.Period("agent-1", 24*time.Hour, t0.Add(40*time.Hour))
+	if !ok || !since.Equal(t0.Add(30*time.Hour)) || c.In != 12 || c.Requests != 2 {
+		t.Errorf("at 40h: %v %+v %v", since, c, ok)
+	}
+	if _, _, ok := b.Period("agent-1", 24*time.Hour, t0.Add(60*time.Hour)); ok {
+		t.Error("a period at 60h")
+	}
+	if _, _, ok := b.Period("agent-2", 24*time.Hour, t0.Add(40*time.Hour)); ok {
+		t.Error("a period for an agent with no requests")
+	}
+}
