@@ -126,8 +126,8 @@ func printStatus(w io.Writer, st api.Status) {
 func today(a api.Agent) string {
 	s := "0 tokens"
 	if a.Today != nil {
-		s = fmt.Sprintf("%s tokens in %d requests", tokens(a.Today.Tokens()), a.Today.Requests)
-		if c := cost(*a.Today); c != "-" {
+		s = fmt.Sprintf("%s tokens in %d requests", api.ShortCount(a.Today.Tokens()), a.Today.Requests)
+		if c := a.Today.CostText(); c != "-" {
 			s += " · " + c
 		}
 	}

@@ -75,42 +75,14 @@ func printUsage(w io.Writer, u api.Usage) {
 
 // counts is a row's numbers as the table's cells.
 func counts(r api.UsageRow) string {
-	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Requests, tokens(r.TokensIn), tokens(r.TokensOut), tokens(r.CacheRead), tokens(r.CacheWrite), cost(r))
-}
-
-// tokens is a count, short: 950, 12.3k, 4.56M.
-func tokens(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprint(n)
-	case n < 1_000_000:
-		return fmt.Sprintf("%.1fk", float64(n)/1e3)
-	default:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	}
-}
-
-// cost is the estimated cost, "-" without a price, "≥ $x" when part of
-// it has none.
-func cost(r api.UsageRow) string {
-	if r.CostUSD == nil {
-		return "-"
-	}
-	s := fmt.Sprintf("$%.2f", *r.CostUSD)
-	if *r.CostUSD > 0 && *r.CostUSD < 0.01 {
-		s = fmt.Sprintf("$%.4f", *r.CostUSD)
-	}
-	if r.CostPartial {
-		s = "≥ " + s
-	}
-	return s
+	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", r.Requests, api.ShortCount(r.TokensIn), api.ShortCount(r.TokensOut), api.ShortCount(r.CacheRead), api.ShortCount(r.CacheWrite), r.CostText())
 }
 
 // budgetText says what a budget leaves.
 func budgetText(b api.BudgetLeft) string {
 	var parts []string
 	if b.Tokens > 0 {
-		parts = append(parts, fmt.Sprintf("%s of %s tokens", tokens(b.UsedTokens), tokens(b.Tokens)))
+		parts = append(parts, fmt.Sprintf("%s of %s tokens", api.ShortCount(b.UsedTokens), api.ShortCount(b.Tokens)))
 	}
 	if b.Requests > 0 {
 		parts = append(parts, fmt.Sprintf("%d of %d requests", b.UsedRequests, b.Requests))

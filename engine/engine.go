@@ -329,7 +329,9 @@ func (e *Engine) status(snap supervise.Snapshot) api.Status {
 			st.Running = true
 		}
 	}
-	st.Agents = e.agentsIn(st.Components)
+	today, total := e.today()
+	st.Today = &total
+	st.Agents = e.agentsIn(st.Components, today)
 	return st
 }
 
@@ -522,13 +524,12 @@ func (e *Engine) Agents() []api.Agent { return e.Status().Agents }
 
 // agentsIn is the agents with their components' states and what each
 // says it does.
-func (e *Engine) agentsIn(comps []api.Component) []api.Agent {
+func (e *Engine) agentsIn(comps []api.Component, today map[string]api.AgentSpend) []api.Agent {
 	byName := map[string]api.Component{}
 	for _, c := range comps {
 		byName[c.Name] = c
 	}
 	out := []api.Agent{}
-	today := e.today()
 	now := time.Now()
 	for _, a := range e.agents() {
 		if c, ok := byName[a.Name]; ok {

@@ -109,7 +109,7 @@ func (e *Engine) Usage(_ context.Context, since time.Time, agent string) (api.Us
 // budgetLeft is what agent's budget leaves it now, nil without a budget.
 func (e *Engine) budgetLeft(agent string, now time.Time) *api.BudgetLeft {
 	b := e.proxy.Budget()
-	if b.Tokens <= 0 && b.Requests <= 0 {
+	if (b.Tokens <= 0 && b.Requests <= 0) || agent == proxy.UserName { // the user's own token is never limited
 		return nil
 	}
 	left := &api.BudgetLeft{Tokens: b.Tokens, Requests: b.Requests, Resets: now.Add(b.Period)}
@@ -119,13 +119,14 @@ func (e *Engine) budgetLeft(agent string, now time.Time) *api.BudgetLeft {
 	return left
 }
 
-// today is each agent's spending since midnight, with its budget.
-func (e *Engine) today() map[string]api.AgentSpend {
+// today is each agent's spending since midnight, and everyone's (the
+// user's own token's included).
+func (e *Engine) today() (map[string]api.AgentSpend, api.UsageRow) {
 	now := time.Now()
 	u := e.book.Report(startOfDay(now), now, "")
 	out := map[string]api.AgentSpend{}
 	for _, a := range u.Agents {
 		out[a.Agent] = a
 	}
-	return out
+	return out, u.Total
 }

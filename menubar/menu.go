@@ -82,6 +82,7 @@ type Menu struct {
 
 	mu         sync.Mutex
 	header     Item
+	today      Item            // "Today: $X (N tokens)"
 	components map[string]Item // the fixed components, top level
 	agents     Item            // "Agents ▸"
 	agentItems map[string]Item
@@ -89,7 +90,8 @@ type Menu struct {
 	restartFor map[string]bool
 	last       map[string]string // component → last state, for notifications
 	lastDetail map[string]string
-	project    string // where Export Branch puts a branch (vm.mount)
+	warned     map[string]string // agent → the budget period warned of
+	project    string            // where Export Branch puts a branch (vm.mount)
 }
 
 // Run builds the menu in tray, keeps it in step with the engine's events
@@ -100,11 +102,14 @@ func (m *Menu) Run(ctx context.Context, tray Tray) {
 	m.restartFor = map[string]bool{}
 	m.last = map[string]string{}
 	m.lastDetail = map[string]string{}
+	m.warned = map[string]string{}
 
 	tray.SetIcon(Icon(StateStopped))
 	tray.SetTooltip("TheSystem: not running")
 	m.header = tray.AddItem("TheSystem — not running", "")
 	m.header.Disable()
+	m.today = tray.AddItem("Today: nothing spent yet", "what the agents (and your own token) spent through the proxy since midnight")
+	m.today.Disable()
 	tray.AddSeparator()
 	for _, name := range api.Components() {
 		it := tray.AddItem("○ "+name, "")
@@ -282,9 +287,14 @@ func (m *Menu) update(ctx context.Context, tray Tray, st api.Status) {
 	tray.SetTooltip(Tooltip(st))
 	m.header.SetTitle("TheSystem — " + string(s))
 	m.project = st.Project
+	m.today.SetTitle(TodayLine(st))
 	work := map[string]api.Agent{}
 	for _, a := range st.Agents {
 		work[a.Name] = a
+		if period, text, ok := BudgetWarning(a); ok && m.warned[a.Name] != period {
+			m.warned[a.Name] = period
+			go m.notify(ctx, a.Name+" is near its budget", text)
+		}
 	}
 	seen := map[string]bool{}
 	for _, c := range st.Components {

@@ -267,6 +267,24 @@ func TestAgentWorkAndActions(t *testing.T) {
 		Agents: []api.Agent{{Name: "agent-1", Work: "needs you", Task: "its budget at the proxy is spent"}}}
 	find("▲ agent-1 — needs you")
 
+	// Past 80% of its budget: one warning for the period, however many
+	// changes follow.
+	near := api.Status{Project: "/home/u/project", Components: []api.Component{agent}, Today: &api.UsageRow{TokensIn: 8500},
+		Agents: []api.Agent{{Name: "agent-1", Work: "idle", Today: &api.UsageRow{TokensIn: 8500},
+			Budget: &api.BudgetLeft{Tokens: 10000, UsedTokens: 8500, Resets: time.Now().Add(time.Hour)}}}}
+	f.statuses <- near
+	f.statuses <- near
+	find("Today: 8.5k tokens (no price for their models)")
+	find("● agent-1 — idle · 8.5k tokens today")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(n.all(), "agent-1 is near its budget"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no budget warning: %s", n.all())
+		}
+	}
+	if c := strings.Count(n.all(), "agent-1 is near its budget"); c != 1 {
+		t.Errorf("%d budget warnings, want 1", c)
+	}
+
 	find("Show Changes").clicked <- struct{}{}
 	find("Export Branch").clicked <- struct{}{}
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(n.all(), "created branch"); time.Sleep(10 * time.Millisecond) {

@@ -87,6 +87,10 @@ func ComponentTitle(c api.Component) string {
 // AgentTitle is an agent's line: its component's state, or what it
 // says it does while its container is healthy.
 func AgentTitle(c api.Component, a api.Agent) string {
+	return agentState(c, a) + spendText(a.Today)
+}
+
+func agentState(c api.Component, a api.Agent) string {
 	if c.State != api.StateHealthy || a.Work == "" {
 		return ComponentTitle(c)
 	}
@@ -97,6 +101,49 @@ func AgentTitle(c api.Component, a api.Agent) string {
 		return fmt.Sprintf("▲ %s — needs you", c.Name)
 	}
 	return fmt.Sprintf("%s %s — %s", mark(c.State), c.Name, a.Work)
+}
+
+// spendText is " · $0.12 today" (or the tokens, without a price), "" when
+// nothing was spent.
+func spendText(r *api.UsageRow) string {
+	if r == nil || r.Tokens() == 0 {
+		return ""
+	}
+	if c := r.CostText(); c != "-" {
+		return " · " + c + " today"
+	}
+	return " · " + api.ShortCount(r.Tokens()) + " tokens today"
+}
+
+// TodayLine is the menu's line of what was spent today.
+func TodayLine(st api.Status) string {
+	t := st.Today
+	if t == nil || t.Tokens() == 0 {
+		return "Today: nothing spent yet"
+	}
+	if c := t.CostText(); c != "-" {
+		return fmt.Sprintf("Today: %s (%s tokens)", c, api.ShortCount(t.Tokens()))
+	}
+	return fmt.Sprintf("Today: %s tokens (no price for their models)", api.ShortCount(t.Tokens()))
+}
+
+// BudgetWarning is what to tell the user of an agent past 80% of its
+// budget (but not yet out of it: the proxy says that), and the period it
+// is about; ok is false otherwise.
+func BudgetWarning(a api.Agent) (period, text string, ok bool) {
+	b := a.Budget
+	if b == nil || b.Fraction() < 0.8 || b.Fraction() >= 1 {
+		return "", "", false
+	}
+	var used []string
+	if b.Tokens > 0 {
+		used = append(used, fmt.Sprintf("%s of %s tokens", api.ShortCount(b.UsedTokens), api.ShortCount(b.Tokens)))
+	}
+	if b.Requests > 0 {
+		used = append(used, fmt.Sprintf("%d of %d requests", b.UsedRequests, b.Requests))
+	}
+	return b.Resets.String(), fmt.Sprintf("%s has used %.0f%% of its budget (%s); it resets at %s",
+		a.Name, 100*b.Fraction(), strings.Join(used, ", "), b.Resets.Local().Format("Jan 2 15:04")), true
 }
 
 // AgentWork is what an agent does, for its tooltip: the task and since

@@ -23,6 +23,10 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/menubar"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 )
 
 // watcher plays the desktop's StatusNotifierWatcher: it learns the bus
@@ -144,7 +148,13 @@ func TestMenuOverDBus(t *testing.T) {
 	// A real engine (the proxy only: mode client) behind its local API.
 	port := freePort(t)
 	dir := t.TempDir()
-	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("mode: client\nclient:\n  remote: wss://chat.example.com\nproxy:\n  port: %d\n", port)), dir,
+	// The provider: every answer costs 100 tokens in, 20 out.
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"m","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":100,"output_tokens":20}}`)
+	}))
+	defer fake.Close()
+	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("mode: client\nclient:\n  remote: wss://chat.example.com\nproxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n", port, fake.URL)), dir,
 		config.Options{LookupEnv: func(string) (string, bool) { return "", false }, Home: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -278,6 +288,26 @@ func TestMenuOverDBus(t *testing.T) {
 	if strings.Contains(d.all(), "PLANTED") {
 		t.Fatal("the key was shown back")
 	}
+
+	// Spending through the proxy (the user's own token) shows on the
+	// Today line, priced from the table.
+	if it, _ := layout().find("Today: nothing spent yet"); it.label == "" {
+		t.Errorf("no Today line: %+v", layout())
+	}
+	userToken, err := os.ReadFile(paths.UserTokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/anthropic/v1/messages", port),
+		strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}`))
+	req.Header.Set("X-Api-Key", strings.TrimSpace(string(userToken)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	// (100×3 + 20×15) / 1e6 = $0.0006.
+	waitFor("the Today line", func() bool { _, ok := layout().find("Today: $0.0006 (120 tokens)"); return ok })
 
 	click("Launch at Login")
 	waitFor("the login item on", func() bool { on, _ := login.Enabled(); return on })

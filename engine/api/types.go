@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Component states, as the supervisor reports them.
 const (
@@ -41,6 +44,9 @@ type Status struct {
 	// Agents are the agents and what each says it does; the events
 	// stream carries a new Status when that changes too.
 	Agents []Agent `json:"agents,omitempty"`
+	// Today is what was spent through the proxy since midnight (local),
+	// by the agents and the user's own token.
+	Today *UsageRow `json:"today,omitempty"`
 }
 
 // LogLine is one line of a component's output.
@@ -176,6 +182,34 @@ type UsageRow struct {
 
 // Tokens is the row's input and output tokens.
 func (r UsageRow) Tokens() int64 { return r.TokensIn + r.TokensOut }
+
+// CostText is the estimated cost: "$0.12", "$0.0016" under a cent, "-"
+// without a price, "≥ $x" when part of it has none.
+func (r UsageRow) CostText() string {
+	if r.CostUSD == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("$%.2f", *r.CostUSD)
+	if *r.CostUSD > 0 && *r.CostUSD < 0.01 {
+		s = fmt.Sprintf("$%.4f", *r.CostUSD)
+	}
+	if r.CostPartial {
+		s = "≥ " + s
+	}
+	return s
+}
+
+// ShortCount is a count, short: 950, 12.3k, 4.56M.
+func ShortCount(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprint(n)
+	case n < 1_000_000:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	default:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	}
+}
 
 // AgentSpend is one agent's totals and what its budget leaves it.
 type AgentSpend struct {
