@@ -5,9 +5,9 @@ import (
 	"image/png"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
-	"time"
 )
 
 func comps(states ...string) api.Status {

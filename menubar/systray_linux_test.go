@@ -10,7 +10,11 @@ package menubar_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,10 +27,6 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/menubar"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
 )
 
 // watcher plays the desktop's StatusNotifierWatcher: it learns the bus
