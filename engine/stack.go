@@ -51,7 +51,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	specs := []supervise.Spec{
 		e.tier.Spec(),
 		(&component.Chat{Env: env, Prepare: e.tier.Prepare, Identities: e.ids, User: e.user}).Spec(),
-		(&component.Dashboard{Env: env, Identities: e.ids}).Spec(),
+		(&component.Dashboard{Env: env, Identities: e.ids, Team: team{e}}).Spec(),
 		swarm.Spec(),
 	}
 	e.agentComps = map[string]*component.Agent{}

@@ -18,6 +18,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
 	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/dashboard"
 	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/relay"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
@@ -129,10 +130,14 @@ func (c *Chat) runUpstream(ctx context.Context, addr string) error {
 	return proc.Serve(ctx)
 }
 
-// Dashboard is the dashboard's container, a client of the chat server.
+// Dashboard is the dashboard's container, a client of the chat server,
+// behind the host's front (which answers the team's routes from the
+// engine).
 type Dashboard struct {
 	Env
 	Identities *Identities
+	// Team is the engine, read-only, as the page sees it.
+	Team dashboard.TeamSource
 }
 
 // Spec is the dashboard's component: it depends on the chat server, and
@@ -171,7 +176,14 @@ func (d *Dashboard) Spec() supervise.Spec {
 			if d.Identities.UserKey() != nil {
 				args = append(args, "--identity", guest.IdentityDir+"/"+guest.IdentityFile)
 			}
-			return d.runService(ctx, p, api.ComponentDashboard, addr, t.DashboardSocket, t.DashboardDir, identityDir, "server.dashboard", args...)
+			key, err := DashboardKey(d.Paths)
+			if err != nil {
+				return err
+			}
+			port := cfg.Server.Dashboard
+			front := &dashboard.Front{Socket: t.DashboardSocket, Key: key, Team: d.Team,
+				Guard: webguard.Guard{Ports: []int{port}, Origins: webguard.LocalOrigins(port)}}
+			return d.runServiceBehind(ctx, p, api.ComponentDashboard, addr, t.DashboardSocket, t.DashboardDir, identityDir, "server.dashboard", front, args...)
 		}),
 		Ready: health, ReadyTimeout: t.StartTimeout,
 		Live: health, LiveInterval: 10 * time.Second,

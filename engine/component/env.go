@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"time"
 
+	"net"
+
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/relay"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
@@ -55,6 +57,16 @@ func (e Env) note(component, text string) {
 // loopback; setting names the thesystem.yaml key to change when addr is
 // taken.
 func (e Env) runService(ctx context.Context, p *sandbox.Podman, name, addr, socket, ownDir, identityDir, setting string, args ...string) error {
+	return e.runServiceBehind(ctx, p, name, addr, socket, ownDir, identityDir, setting, nil, args...)
+}
+
+// runServiceBehind is runService with front, when not nil, serving addr
+// (and passing on to the socket what it does not answer itself) instead
+// of a plain relay.
+func (e Env) runServiceBehind(ctx context.Context, p *sandbox.Podman, name, addr, socket, ownDir, identityDir, setting string,
+	front interface {
+		Serve(context.Context, net.Listener) error
+	}, args ...string) error {
 	id, err := p.CreateService(sandbox.ServiceSpec{
 		Name: name, Stack: e.Stack, Image: BaseImage, InitBinary: e.Layout.InitBinary,
 		ServiceDir: e.Layout.ServiceDir, OwnDir: ownDir, IdentityDir: identityDir,
@@ -63,12 +75,20 @@ func (e Env) runService(ctx context.Context, p *sandbox.Podman, name, addr, sock
 	if err != nil {
 		return err
 	}
-	r, err := relay.Forward(ctx, addr, socket)
+	var ln net.Listener
+	if front == nil {
+		ln, err = relay.Forward(ctx, addr, socket)
+	} else {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", addr); err == nil {
+			go func() { _ = front.Serve(ctx, ln) }()
+		}
+	}
 	if err != nil {
 		_ = p.Remove(id)
 		return fmt.Errorf("%s port: %w (set %s in thesystem.yaml)", name, err, setting)
 	}
-	defer func() { _ = r.Close() }()
+	defer func() { _ = ln.Close() }()
 	return e.runContainer(ctx, p, id, name)
 }
 

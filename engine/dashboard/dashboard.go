@@ -257,7 +257,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read-only", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.URL.Path != "/api/health" && !d.admit(w, r) {
+	if r.URL.Path != "/api/health" && !admit(w, r, d.opt.Key) {
 		return
 	}
 	switch r.URL.Path {
@@ -287,13 +287,13 @@ const KeyCookie = "thesystem_dashboard"
 // admit lets a request through that shows the key: in the cookie, or as
 // ?key= on the page (answered with the cookie and a redirect to the page
 // without it). Anything else gets 401 and how to get in.
-func (d *Dashboard) admit(w http.ResponseWriter, r *http.Request) bool {
-	if d.opt.Key == "" {
+func admit(w http.ResponseWriter, r *http.Request, key string) bool {
+	if key == "" {
 		return true
 	}
-	same := func(s string) bool { return subtle.ConstantTimeCompare([]byte(s), []byte(d.opt.Key)) == 1 }
+	same := func(s string) bool { return subtle.ConstantTimeCompare([]byte(s), []byte(key)) == 1 }
 	if k := r.URL.Query().Get("key"); k != "" && same(k) {
-		http.SetCookie(w, &http.Cookie{Name: KeyCookie, Value: d.opt.Key, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, &http.Cookie{Name: KeyCookie, Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, r.URL.Path, http.StatusSeeOther)
 		return false
 	}

@@ -216,7 +216,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if strings.Contains(dom, "data-pwned") || strings.Contains(dom, "<img") {
 		t.Errorf("the message ran or injected markup:\n%s", dom)
 	}
-	if !strings.Contains(dom, `<span id="health" class="up">connected</span>`) || !strings.Contains(dom, "mallory") {
+	if !strings.Contains(dom, `<span id="health" class="up">chat connected</span>`) || !strings.Contains(dom, "mallory") {
 		t.Errorf("the page did not render the state:\n%s", dom)
 	}
 }
@@ -331,7 +331,7 @@ fetch("http://127.0.0.1:%d/api/state").then(r => r.text()).then(b => out("fetch"
 	}
 	// The dashboard's own page still works, opened with its key (which
 	// becomes a cookie its API requests carry).
-	if dom := dumpDOM(t, browser, fmt.Sprintf("http://127.0.0.1:%d/?key=%s", dashPort, key)); !strings.Contains(dom, `<span id="health" class="up">connected</span>`) {
+	if dom := dumpDOM(t, browser, fmt.Sprintf("http://127.0.0.1:%d/?key=%s", dashPort, key)); !strings.Contains(dom, `<span id="health" class="up">chat connected</span>`) {
 		t.Errorf("the dashboard's own page:\n%s", dom)
 	}
 }
