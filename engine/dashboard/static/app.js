@@ -125,7 +125,7 @@ function renderTeam() {
     if (a.work === "needs you") work = "needs you: " + a.task;
     card.append(el("span", "work", work));
     const t = a.today;
-    card.append(el("span", "spend", t ? count(t.tokens_in + t.tokens_out) + " tokens today in " + t.requests + " requests" + (cost(t) ? " · " + cost(t) : "") : "nothing spent today"));
+    card.append(el("span", "spend", t ? count(t.tokens_in + t.tokens_out) + " tokens today in " + t.requests + (t.requests === 1 ? " request" : " requests") + (cost(t) ? " · " + cost(t) : "") : "nothing spent today"));
     if (a.budget) {
       const b = a.budget;
       const frac = Math.max(b.tokens ? b.used_tokens / b.tokens : 0, b.requests ? b.used_requests / b.requests : 0);
