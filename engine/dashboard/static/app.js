@@ -124,6 +124,9 @@ function renderTeam() {
     if (a.work === "working") work = "working on “" + a.task + "” for " + since(a.work_since) + (a.queued ? " (+" + a.queued + " queued)" : "");
     if (a.work === "needs you") work = "needs you: " + a.task;
     card.append(el("span", "work", work));
+    // Its current step: its last progress line in the chat, while it works.
+    const step = a.work === "working" ? lastStep(a.name) : "";
+    if (step) card.append(el("span", "step", step));
     const t = a.today;
     card.append(el("span", "spend", t ? count(t.tokens_in + t.tokens_out) + " tokens today in " + t.requests + (t.requests === 1 ? " request" : " requests") + (cost(t) ? " · " + cost(t) : "") : "nothing spent today"));
     if (a.budget) {
@@ -142,6 +145,16 @@ function renderTeam() {
 
   renderSpend();
   renderTargets();
+}
+
+function lastStep(name) {
+  let last = null;
+  for (const ch of chat.channels || []) {
+    for (const m of ch.messages || []) {
+      if (m.from_name === name && m.content.startsWith("⋯ ") && (!last || new Date(m.time) > new Date(last.time))) last = m;
+    }
+  }
+  return last ? last.content : "";
 }
 
 function renderSpend() {
@@ -276,7 +289,7 @@ function follow(url, name, apply) {
 // The chat at page load comes embedded as data (not code), then live.
 chat = JSON.parse(document.getElementById("state").textContent);
 renderChat();
-follow("/api/events", "chat", (s) => { chat = s; renderChat(); });
+follow("/api/events", "chat", (s) => { chat = s; renderChat(); renderTeam(); });
 follow("/api/team/events", "team", (t) => { team = t; renderTeam(); });
 document.getElementById("compose-send").addEventListener("click", send);
 const area = document.getElementById("compose-text");
