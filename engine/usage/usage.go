@@ -59,7 +59,8 @@ type Book struct {
 	mu      sync.Mutex
 	minutes map[int64]map[key]*Counts // by the minute's Unix time
 	seq     uint64
-	changed chan struct{} // closed and replaced at every change
+	changed chan struct{} // closed and replaced at a change, once handed out
+	watched bool
 }
 
 // NewBook is an empty account priced by prices.
@@ -87,7 +88,13 @@ func (b *Book) Add(r Record) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := r.Time.Truncate(time.Minute).Unix()
+	// Minute by minute for the last two days, by the hour before: the
+	// account of months of work stays small.
+	bucket := time.Minute
+	if time.Since(r.Time) > minuteDetail {
+		bucket = time.Hour
+	}
+	m := r.Time.Truncate(bucket).Unix()
 	rows := b.minutes[m]
 	if rows == nil {
 		rows = map[key]*Counts{}
@@ -98,15 +105,46 @@ func (b *Book) Add(r Record) {
 		rows[k] = &Counts{}
 	}
 	rows[k].add(c)
-	b.seq++
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.seq++; b.seq%4096 == 0 {
+		b.compact(time.Now())
+	}
+	if b.watched { // a channel is made again only when one was handed out
+		close(b.changed)
+		b.changed, b.watched = make(chan struct{}), false
+	}
+}
+
+// minuteDetail is how far back the account keeps minutes.
+const minuteDetail = 48 * time.Hour
+
+// compact folds the minutes older than minuteDetail into their hours.
+func (b *Book) compact(now time.Time) {
+	for m, rows := range b.minutes {
+		t := time.Unix(m, 0)
+		if now.Sub(t) <= minuteDetail || t.Truncate(time.Hour).Equal(t) {
+			continue
+		}
+		h := t.Truncate(time.Hour).Unix()
+		into := b.minutes[h]
+		if into == nil {
+			into = map[key]*Counts{}
+			b.minutes[h] = into
+		}
+		for k, c := range rows {
+			if into[k] == nil {
+				into[k] = &Counts{}
+			}
+			into[k].add(*c)
+		}
+		delete(b.minutes, m)
+	}
 }
 
 // Changed is closed at the next change; Seq counts the changes.
 func (b *Book) Changed() (<-chan struct{}, uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.watched = true
 	return b.changed, b.seq
 }
 

@@ -1,6 +1,10 @@
 package usage
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -160,4 +164,57 @@ func TestBookPeriod(t *testing.T) {
 	if _, _, ok := b.Period("agent-2", 24*time.Hour, t0.Add(40*time.Hour)); ok {
 		t.Error("a period for an agent with no requests")
 	}
+}
+
+// TestBookCompacts: what is older than two days is kept by the hour, and
+// adds up the same.
+func TestBookCompacts(t *testing.T) {
+	b := NewBook(NewPrices(DefaultPrices()))
+	old := time.Now().Add(-72 * time.Hour).Truncate(time.Hour)
+	for i := range 120 {
+		b.Add(Record{Time: old.Add(time.Duration(i) * time.Minute), Agent: "agent-1", Provider: "anthropic", Model: "m", In: 1})
+	}
+	recent := time.Now().Add(-time.Hour)
+	b.Add(Record{Time: recent, Agent: "agent-1", Provider: "anthropic", Model: "m", In: 1})
+	b.mu.Lock()
+	n := len(b.minutes)
+	b.mu.Unlock()
+	if n != 3 {
+		t.Errorf("%d buckets, want 2 hours and a minute", n)
+	}
+	if u := b.Report(time.Time{}, time.Now(), ""); u.Total.Requests != 121 || u.Total.TokensIn != 121 {
+		t.Errorf("total %+v", u.Total)
+	}
+}
+
+// BenchmarkLoad rebuilds the account from an audit log of 100,000 lines,
+// beside the baseline of only decoding them.
+func BenchmarkLoad(b *testing.B) {
+	var log bytes.Buffer
+	t0 := time.Now().Add(-30 * 24 * time.Hour)
+	for i := range 100_000 {
+		fmt.Fprintf(&log, `{"time":%q,"agent":"agent-%d","method":"POST","provider":"anthropic","path":"/anthropic/v1/messages","model":"claude-sonnet-4-5","status":200,"bytes_in":900,"bytes_out":2000,"duration_ms":812.5,"tokens_in":1200,"tokens_out":300}`+"\n",
+			t0.Add(time.Duration(i)*26*time.Second).UTC().Format(time.RFC3339Nano), i%4)
+	}
+	b.Run("decode only", func(b *testing.B) {
+		for b.Loop() {
+			sc := bufio.NewScanner(bytes.NewReader(log.Bytes()))
+			for sc.Scan() {
+				var r Record
+				_ = json.Unmarshal(sc.Bytes(), &r)
+			}
+		}
+	})
+	b.Run("load", func(b *testing.B) {
+		for b.Loop() {
+			bk := NewBook(NewPrices(DefaultPrices()))
+			if err := bk.load(bytes.NewReader(log.Bytes()), "audit.log", nil); err != nil {
+				b.Fatal(err)
+			}
+			bk.mu.Lock()
+			bk.compact(time.Now())
+			b.ReportMetric(float64(len(bk.minutes)), "buckets")
+			bk.mu.Unlock()
+		}
+	})
 }
