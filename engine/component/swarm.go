@@ -86,7 +86,9 @@ func (s *Swarm) Spec() supervise.Spec {
 			}
 			return nil
 		}),
-		ReadyTimeout: 15 * time.Minute,
+		// The first build in a VM under emulation (vm.AgentImageTimeout),
+		// after downloading the runtime.
+		ReadyTimeout: 25 * time.Minute,
 	}
 }
 

@@ -344,6 +344,10 @@ func (l *Lima) copyIn(ctx context.Context, r io.Reader, dst string) error {
 	return nil
 }
 
+// AgentImageTimeout bounds copying the runtime into the VM and building
+// the agents' image there (a few seconds on a Mac; minutes under TCG).
+const AgentImageTimeout = 20 * time.Minute
+
 // GuestRuntimeDir holds the agents' runtimes on the guest's disk.
 const GuestRuntimeDir = "/var/lib/thesystem/runtimes"
 
@@ -356,6 +360,10 @@ const GuestRuntimeDir = "/var/lib/thesystem/runtimes"
 // reuses an image of the same packages and runtime. Its output goes to
 // log; it returns the image's name.
 func (l *Lima) AgentImage(ctx context.Context, runtime string, pkg sandbox.RuntimePackage, log io.Writer) (string, error) {
+	// Its own deadline: a call without one gets DefaultCallTimeout, and a
+	// first build under emulation (TCG) can take longer than that.
+	ctx, cancel := context.WithTimeout(ctx, AgentImageTimeout)
+	defer cancel()
 	dst := GuestRuntimeDir + "/" + filepath.Base(runtime)
 	args := []string{"sudo", GuestInitBinary, "guest-image", "--runtime", dst, "--install-missing"}
 	if pkg.Name != "" {

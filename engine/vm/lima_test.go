@@ -156,15 +156,17 @@ type guestSSH struct {
 	files map[string][]byte
 	calls []string
 	fail  error
-	// build is what `thesystem guest-image` prints.
-	build string
+	// build is what `thesystem guest-image` prints; buildLeft how long
+	// its call had before its deadline.
+	build     string
+	buildLeft time.Duration
 }
 
 func (g *guestSSH) Run(ctx context.Context, args ...string) ([]byte, error) {
 	return g.RunInput(ctx, nil, args...)
 }
 
-func (g *guestSSH) RunInput(_ context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+func (g *guestSSH) RunInput(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
 	if len(args) < 4 || args[0] != "-F" || args[2] != "lima-thesystem" {
 		return nil, fmt.Errorf("unexpected ssh %q", args)
 	}
@@ -184,6 +186,9 @@ func (g *guestSSH) RunInput(_ context.Context, stdin io.Reader, args ...string) 
 		return nil, nil
 	}
 	if strings.HasPrefix(cmd, "sudo "+GuestInitBinary+" guest-image ") {
+		if d, ok := ctx.Deadline(); ok {
+			g.buildLeft = time.Until(d)
+		}
 		return []byte(g.build), nil
 	}
 	if g.fail != nil {
@@ -234,6 +239,10 @@ func TestAgentImage(t *testing.T) {
 		if !strings.Contains(last, "--runtime "+GuestRuntimeDir+"/"+pkg.FileName()) || !strings.Contains(last, "--package "+pkg.Name+" --version 2.1.330") {
 			t.Errorf("build: %s", last)
 		}
+	}
+	// Longer than a call's default: a first build under TCG takes minutes.
+	if g.buildLeft < AgentImageTimeout-time.Minute || g.buildLeft <= DefaultCallTimeout {
+		t.Errorf("the build's deadline: %s", g.buildLeft)
 	}
 	if string(g.files[GuestRuntimeDir+"/"+pkg.FileName()]) != "TGZ" || !strings.Contains(log.String(), "copying "+pkg.FileName()+" into the VM") {
 		t.Errorf("in the guest: %v; log %q", g.files, log.String())
