@@ -224,7 +224,7 @@ func exportBranch(ctx context.Context, env *Env, agent, dst, repo string, force 
 	case err != nil:
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "created branch %s at %s in %s\n", x.Branch, shortSHA(x.Commit), x.Repo)
+	fmt.Fprintf(env.Stdout, "%s branch %s at %s in %s\n", x.Did(), x.Branch, shortSHA(x.Commit), x.Repo)
 	fmt.Fprintf(env.Stderr, "your working tree and current branch are unchanged (see it: git log %s; take it: git merge %s)\n", x.Branch, x.Branch)
 	return nil
 }

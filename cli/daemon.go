@@ -67,7 +67,14 @@ func (e *Env) client() *api.Client {
 // background (detached, logging to the state dir) when none runs.
 func ensureDaemon(ctx context.Context, env *Env, l *config.Loaded) (*api.Client, error) {
 	c := env.client()
-	if _, err := c.Status(ctx); err == nil {
+	if st, err := c.Status(ctx); err == nil {
+		if !st.Running {
+			// A daemon a failed start left: it keeps the environment it was
+			// started with (a registry, a key variable), which a user who
+			// fixed theirs would not expect.
+			fmt.Fprintf(env.Stderr, "using the engine that runs already (pid %d, since %s), with the environment it was started with; "+
+				"`thesystem stop` first to start one with this shell's\n", st.PID, st.Since.Local().Format("15:04:05"))
+		}
 		return c, nil
 	} else if !errors.Is(err, api.ErrNoDaemon) {
 		return nil, err

@@ -197,6 +197,10 @@ func (e *Engine) Start(ctx context.Context) error {
 		return api.ErrBusy
 	}
 	defer e.opMu.Unlock()
+	if e.opt.ForeignHost && e.opt.Sandbox && e.opt.Config.Config.VM.Driver == config.DriverNone {
+		return api.Errorf(api.ErrStartFailed, "vm.driver none runs the containers in this host's own podman, and this host is not Linux "+
+			"(or THESYSTEM_FOREIGN_HOST=1 says to treat it so): set vm.driver: lima in thesystem.yaml")
+	}
 	if err := e.proxy.Begin(ctx); err != nil {
 		return api.Errorf(api.ErrUnavailable, err.Error())
 	}

@@ -384,7 +384,7 @@ func (m *Menu) exportBranch(ctx context.Context, agent string) {
 		m.notify(ctx, title, "failed: "+firstLine(err.Error()))
 		return
 	}
-	m.notify(ctx, title, fmt.Sprintf("created branch %s at %.12s in %s; your working tree and current branch are unchanged", x.Branch, x.Commit, x.Repo))
+	m.notify(ctx, title, fmt.Sprintf("%s branch %s at %.12s in %s; your working tree and current branch are unchanged", x.Did(), x.Branch, x.Commit, x.Repo))
 }
 
 // unreachable shows that the engine does not answer.

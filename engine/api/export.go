@@ -8,11 +8,21 @@ import (
 	"strings"
 )
 
-// Exported is a branch an export created.
+// Exported is a branch an export created or updated.
 type Exported struct {
 	Branch string // the local branch
-	Commit string // its commit
+	Commit string // its commit, as the repository has it now
 	Repo   string // the repository's top directory
+	// Updated: the branch existed (and --force let it be overwritten).
+	Updated bool
+}
+
+// Did is "created" or "updated".
+func (x Exported) Did() string {
+	if x.Updated {
+		return "updated"
+	}
+	return "created"
 }
 
 // NotARepoError: the directory given for an export is in no repository.
@@ -34,7 +44,8 @@ func (e *BranchExistsError) Error() string {
 }
 
 // ExportBranch brings the agent's branch into the git repository that
-// holds dir as the local branch dst ("": the agent's own name for it),
+// holds dir as the local branch dst ("": thesystem/<agent>, named here,
+// never by the agent: an agent could claim another's name),
 // through its bundle: a fetch into refs/heads only, never a checkout or a
 // merge, which git itself refuses for the branch checked out. An existing
 // branch is overwritten only with force. It runs git as the caller: the
@@ -58,24 +69,34 @@ func (c *Client) ExportBranch(ctx context.Context, agent, dir, dst string, force
 		return Exported{}, err
 	}
 	if dst == "" {
-		dst = b.Branch
+		dst = "thesystem/" + agent
 	}
-	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", dst).Run(); err != nil || strings.HasPrefix(dst, "refs/") {
+	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", dst).Run(); err != nil || strings.HasPrefix(dst, "refs/") || strings.HasPrefix(dst, "-") {
 		return Exported{}, fmt.Errorf("%q is not a valid branch name", dst)
+	}
+	// The branch in the bundle is the agent's word: a plain branch name,
+	// or nothing is fetched.
+	if err := exec.CommandContext(ctx, "git", "-C", root, "check-ref-format", "--branch", b.Branch).Run(); err != nil || strings.HasPrefix(b.Branch, "-") || strings.HasPrefix(b.Branch, "refs/") {
+		return Exported{}, fmt.Errorf("%s's bundle names no plain branch (%q)", agent, b.Branch)
 	}
 	exists := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "--quiet", "refs/heads/"+dst).Run() == nil
 	if exists && !force {
 		return Exported{}, &BranchExistsError{Branch: dst, Repo: root}
 	}
-	spec := b.Branch + ":refs/heads/" + dst
+	spec := "refs/heads/" + b.Branch + ":refs/heads/" + dst
 	if force {
 		spec = "+" + spec
 	}
-	if out, err := exec.CommandContext(ctx, "git", "-C", root, "fetch", "--quiet", "--no-tags", f.Name(), spec).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "git", "-C", root, "fetch", "--quiet", "--no-tags", "--", f.Name(), spec).CombinedOutput(); err != nil {
 		if strings.Contains(string(out), "checked out") {
 			return Exported{}, fmt.Errorf("%s is checked out in %s: git never overwrites the branch you are on; export into another branch, or check out another one first", dst, root)
 		}
 		return Exported{}, fmt.Errorf("git fetch from %s's bundle: %w: %s", agent, err, strings.TrimSpace(string(out)))
 	}
-	return Exported{Branch: dst, Commit: b.Commit, Repo: root}, nil
+	// The commit the branch now has, as git says (not the agent).
+	commit, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "refs/heads/"+dst).Output()
+	if err != nil {
+		return Exported{}, fmt.Errorf("the exported branch %s: %w", dst, err)
+	}
+	return Exported{Branch: dst, Commit: strings.TrimSpace(string(commit)), Repo: root, Updated: exists}, nil
 }

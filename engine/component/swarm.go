@@ -190,7 +190,7 @@ func (s *Swarm) guestImage(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	supervise.Report(ctx, "building the agents' image in the VM, from its own packages (the first time: a few minutes)")
+	supervise.Report(ctx, "the agents' image in the VM: reused, or built from the VM's own packages (the first time: a few minutes)")
 	w := s.Logs.Writer(api.ComponentSwarm, "build")
 	defer func() { _ = w.Close() }()
 	t0 := time.Now()
@@ -215,12 +215,19 @@ func (s *Swarm) fetchRuntime(ctx context.Context, pkg sandbox.RuntimePackage) (s
 		s.note(api.ComponentSwarm, fmt.Sprintf("downloading %s@%s from %s", pkg.Name, pkg.Version, registry))
 	}
 	var last time.Time
+	// A mirror that stalls does not hold the start for ever.
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
 	file, err := pkg.Fetch(ctx, nil, registry, dir, func(done, total int64) {
-		if time.Since(last) < time.Second || total <= 0 {
+		if time.Since(last) < time.Second {
 			return
 		}
 		last = time.Now()
-		supervise.Report(ctx, "downloading the agents' runtime %s@%s: %d of %d MB", pkg.Name, pkg.Version, done>>20, total>>20)
+		if total > 0 {
+			supervise.Report(ctx, "downloading the agents' runtime %s@%s: %d of %d MB", pkg.Name, pkg.Version, done/1e6, total/1e6)
+		} else {
+			supervise.Report(ctx, "downloading the agents' runtime %s@%s: %d MB", pkg.Name, pkg.Version, done/1e6)
+		}
 	})
 	if err != nil {
 		return "", fmt.Errorf("the agents' runtime: %w", err)

@@ -134,7 +134,8 @@ func toolCheck(ctx context.Context, look func(string) (string, error), id, tool,
 	if err != nil {
 		return api.Check{ID: id, Status: api.CheckFail, Detail: fmt.Sprintf("%s --version failed: %v", path, err), Fix: fix}
 	}
-	return api.Check{ID: id, Status: api.CheckOK, Detail: strings.TrimSpace(string(b))}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n") // QEMU adds its copyright
+	return api.Check{ID: id, Status: api.CheckOK, Detail: strings.TrimSpace(first)}
 }
 
 func keysCheck(ctx context.Context, in Inputs) api.Check {

@@ -106,6 +106,9 @@ func (w WorkCopy) Diff(ctx context.Context, max int, statOnly bool) (string, err
 	if err != nil {
 		return "", err
 	}
+	if stat != "" {
+		stat = " " + stat // git indents each file's line; output trimmed the first
+	}
 	full, err := w.output(ctx, "diff", base)
 	if err != nil {
 		return "", err

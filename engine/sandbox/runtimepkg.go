@@ -31,6 +31,16 @@ type RuntimePackage struct {
 	Integrity string
 	// Member is the binary's path in the tarball.
 	Member string
+	// MaxSize bounds the download (0: 512 MiB): a mirror that streams
+	// without end fills no disk.
+	MaxSize int64
+}
+
+func (p RuntimePackage) maxSize() int64 {
+	if p.MaxSize > 0 {
+		return p.MaxSize
+	}
+	return 512 << 20
 }
 
 // claudeCodeIntegrity pins the platform packages of each claude-code
@@ -127,18 +137,25 @@ func (p RuntimePackage) Fetch(ctx context.Context, client *http.Client, registry
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("download %s@%s from %s: %s", p.Name, p.Version, url, resp.Status)
 	}
+	if resp.ContentLength > p.maxSize() {
+		return "", fmt.Errorf("download %s@%s from %s: %d bytes, more than the %d a runtime may be", p.Name, p.Version, url, resp.ContentLength, p.maxSize())
+	}
 	tmp, err := os.CreateTemp(dir, ".download-*")
 	if err != nil {
 		return "", err
 	}
 	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
 	h := sha512.New()
-	var body io.Reader = resp.Body
+	var body io.Reader = io.LimitReader(resp.Body, p.maxSize()+1)
 	if progress != nil {
-		body = &progressReader{r: resp.Body, total: resp.ContentLength, f: progress}
+		body = &progressReader{r: body, total: resp.ContentLength, f: progress}
 	}
-	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
+	n, err := io.Copy(io.MultiWriter(tmp, h), body)
+	if err != nil {
 		return "", fmt.Errorf("download %s@%s: %w", p.Name, p.Version, err)
+	}
+	if n > p.maxSize() {
+		return "", fmt.Errorf("download %s@%s from %s: more than the %d bytes a runtime may be (a broken mirror?)", p.Name, p.Version, url, p.maxSize())
 	}
 	if got := integrityString(h.Sum(nil)); got != p.Integrity {
 		return "", fmt.Errorf("%s@%s from %s: integrity %s, want %s: not the package this release pins (a broken mirror?)",

@@ -145,6 +145,34 @@ func TestRuntimePackageFetch(t *testing.T) {
 	}
 }
 
+// TestRuntimePackageBounded: a mirror that streams without end, or
+// announces too much, is cut off at the package's bound and leaves nothing.
+func TestRuntimePackageBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "announced") {
+			w.Header().Set("Content-Length", "999999999")
+			return
+		}
+		chunk := make([]byte, 64<<10)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	for _, name := range []string{"endless", "announced"} {
+		dir := t.TempDir()
+		p := RuntimePackage{Name: "@x/" + name, Version: "1.0.0", GOARCH: "amd64", Integrity: "sha512-x", Member: "package/claude", MaxSize: 1 << 20}
+		if _, err := p.Fetch(t.Context(), nil, srv.URL, dir, nil); err == nil || !strings.Contains(err.Error(), "a runtime may be") {
+			t.Errorf("%s: %v", name, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s: left %v", name, ents)
+		}
+	}
+}
+
 // TestClaudeCodePackage: claude-code's real linux package, served by a
 // registry on 127.0.0.1, passes the pinned integrity and is an ELF for
 // this machine; an architecture claude-code does not ship is refused.
