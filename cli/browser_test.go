@@ -74,7 +74,10 @@ func openBrowser(t testing.TB, url string) *browser {
 			t.Fatal("chromium has no page")
 		}
 	}
-	ws, _, err := websocket.Dial(t.Context(), wsURL, nil)
+	ws, resp, err := websocket.Dial(t.Context(), wsURL, nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,7 @@ func (p RuntimePackage) Fetch(ctx context.Context, client *http.Client, registry
 	}
 	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
 	h := sha512.New()
-	var body io.Reader = io.LimitReader(resp.Body, p.maxSize()+1)
+	body := io.LimitReader(resp.Body, p.maxSize()+1)
 	if progress != nil {
 		body = &progressReader{r: body, total: resp.ContentLength, f: progress}
 	}
