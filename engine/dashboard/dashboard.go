@@ -348,10 +348,21 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		delete(d.subs, ch)
 		d.mu.Unlock()
 	}()
+	streamEvents(w, r, ch, func() (any, error) { return d.Snapshot(), nil })
+}
+
+// streamEvents writes what snapshot says as server-sent events: now, at
+// every receive from changed, and every 15 s (which also tells the page
+// the link is alive), until the client goes or snapshot fails.
+func streamEvents(w http.ResponseWriter, r *http.Request, changed <-chan struct{}, snapshot func() (any, error)) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	rc := http.NewResponseController(w)
 	for {
-		b, _ := json.Marshal(d.Snapshot())
+		v, err := snapshot()
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(v)
 		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 			return
 		}
@@ -361,14 +372,17 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-ch:
+		case <-changed:
 		case <-time.After(15 * time.Second):
 		}
 	}
 }
 
 // Serve answers on ln until ctx ends.
-func (d *Dashboard) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+func (d *Dashboard) Serve(ctx context.Context, ln net.Listener) error { return serve(ctx, d, ln) }
+
+// serve answers h on ln until ctx ends.
+func serve(ctx context.Context, h http.Handler, ln net.Listener) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	return listeners.ServeHTTP(ctx, srv, ln)
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
-	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
 
@@ -173,36 +172,12 @@ func (f *Front) send(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]string{"sent": m.To})
 }
 
-// events streams the team as server-sent events, one per change (and one
-// every 15 s, which also tells the page the link is alive).
+// events streams the team as server-sent events, one per change.
 func (f *Front) events(w http.ResponseWriter, r *http.Request) {
 	changed, stop := f.Team.WatchTeam()
 	defer stop()
-	w.Header().Set("Content-Type", "text/event-stream")
-	rc := http.NewResponseController(w)
-	for {
-		t, err := f.Team.Team(r.Context())
-		if err != nil {
-			return
-		}
-		b, _ := json.Marshal(t)
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-			return
-		}
-		if rc.Flush() != nil {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-changed:
-		case <-time.After(15 * time.Second):
-		}
-	}
+	streamEvents(w, r, changed, func() (any, error) { return f.Team.Team(r.Context()) })
 }
 
 // Serve answers on ln until ctx ends.
-func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	return listeners.ServeHTTP(ctx, srv, ln)
-}
+func (f *Front) Serve(ctx context.Context, ln net.Listener) error { return serve(ctx, f, ln) }
