@@ -57,15 +57,13 @@ type Book struct {
 	prices Prices
 
 	mu      sync.Mutex
-	minutes map[int64]map[key]*Counts // by the minute's Unix time
-	seq     uint64
-	changed chan struct{} // closed and replaced at a change, once handed out
-	watched bool
+	minutes map[int64]map[key]*Counts // by the minute's Unix time (or the hour's, past two days)
+	adds    uint64                    // records counted, for compacting now and then
 }
 
 // NewBook is an empty account priced by prices.
 func NewBook(prices Prices) *Book {
-	return &Book{prices: prices, minutes: map[int64]map[key]*Counts{}, changed: make(chan struct{})}
+	return &Book{prices: prices, minutes: map[int64]map[key]*Counts{}}
 }
 
 // RefusedBudget is the audit log's mark of a request refused because its
@@ -105,12 +103,8 @@ func (b *Book) Add(r Record) {
 		rows[k] = &Counts{}
 	}
 	rows[k].add(c)
-	if b.seq++; b.seq%4096 == 0 {
+	if b.adds++; b.adds%4096 == 0 {
 		b.compact(time.Now())
-	}
-	if b.watched { // a channel is made again only when one was handed out
-		close(b.changed)
-		b.changed, b.watched = make(chan struct{}), false
 	}
 }
 
@@ -138,14 +132,6 @@ func (b *Book) compact(now time.Time) {
 		}
 		delete(b.minutes, m)
 	}
-}
-
-// Changed is closed at the next change; Seq counts the changes.
-func (b *Book) Changed() (<-chan struct{}, uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.watched = true
-	return b.changed, b.seq
 }
 
 // Load adds the records of the audit log files, oldest first. A line that
