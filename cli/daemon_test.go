@@ -112,6 +112,24 @@ func (d *daemonEnv) run(t testing.TB, args ...string) result {
 
 func (d *daemonEnv) client() *api.Client { return &api.Client{Socket: d.sock} }
 
+// startStack writes thesystem.yaml, stores key as the anthropic key and
+// starts the stack, which the test's end stops.
+func (d *daemonEnv) startStack(t testing.TB, yaml, key string) {
+	t.Helper()
+	write(t, filepath.Join(d.dir, "thesystem.yaml"), yaml)
+	if r := runIn(t, d.dir, d.env, key, "keys", "set", "anthropic"); r.code != 0 {
+		t.Fatalf("keys set: %+v", r)
+	}
+	if r := d.run(t, "start"); r.code != 0 {
+		t.Fatalf("start: %+v", r)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
+	})
+}
+
 func pidAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

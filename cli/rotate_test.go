@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -44,19 +43,8 @@ func TestAgentAfterTokenRotation(t *testing.T) {
 	fake := httptest.NewServer(up)
 	defer fake.Close()
 	d.env = append(d.env, "THESYSTEM_CLAUDE_BIN="+buildVMCheck(t)) // the last one wins
-	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 1\nchannels: ['#general']\n",
-		d.port, fake.URL, d.chatPort, d.dashPort))
-	if r := runIn(t, d.dir, d.env, planted, "keys", "set", "anthropic"); r.code != 0 {
-		t.Fatalf("keys set: %+v", r)
-	}
-	if r := d.run(t, "start"); r.code != 0 {
-		t.Fatalf("start: %+v", r)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
-	}()
+	d.startStack(t, fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 1\nchannels: ['#general']\n",
+		d.port, fake.URL, d.chatPort, d.dashPort), planted)
 	ask := func(when string) {
 		t.Helper()
 		answer := askAgent(t, d.env, "agent-1", "check", time.Minute)

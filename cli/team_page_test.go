@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -23,19 +22,9 @@ func TestTeamPage(t *testing.T) {
 	fake := httptest.NewServer(up)
 	defer fake.Close()
 	d.env = append(d.env, "THESYSTEM_CLAUDE_BIN="+buildVMCheck(t))
-	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n  budget:\n    tokens: 100\n"+
-		"server:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort))
-	if r := runIn(t, d.dir, d.env, "sk-ant-api03-PLANTEDteam0123456789abcdefghij", "keys", "set", "anthropic"); r.code != 0 {
-		t.Fatalf("keys set: %+v", r)
-	}
-	if r := d.run(t, "start"); r.code != 0 {
-		t.Fatalf("start: %+v", r)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
-	}()
+	d.startStack(t, fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n  budget:\n    tokens: 100\n"+
+		"server:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort),
+		"sk-ant-api03-PLANTEDteam0123456789abcdefghij")
 	r := d.run(t, "dashboard", "url")
 	if r.code != 0 {
 		t.Fatalf("dashboard url: %+v", r)

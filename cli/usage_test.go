@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,23 +66,9 @@ func TestUsage(t *testing.T) {
 	fake := httptest.NewServer(http.HandlerFunc(usageUpstream))
 	defer fake.Close()
 	d.env = append(d.env, "THESYSTEM_CLAUDE_BIN="+buildVMCheck(t))
-	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n  budget:\n    tokens: 10000\n"+
-		"server:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort))
-	if r := runIn(t, d.dir, d.env, "sk-ant-api03-PLANTEDusage0123456789abcdefgh", "keys", "set", "anthropic"); r.code != 0 {
-		t.Fatalf("keys set: %+v", r)
-	}
-	start := func() {
-		t.Helper()
-		if r := d.run(t, "start"); r.code != 0 {
-			t.Fatalf("start: %+v", r)
-		}
-	}
-	start()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
-	}()
+	d.startStack(t, fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n  budget:\n    tokens: 10000\n"+
+		"server:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort),
+		"sk-ant-api03-PLANTEDusage0123456789abcdefgh")
 	send := func(agent, model string, n int) {
 		t.Helper()
 		c := anthropic.NewClient(option.WithBaseURL(fmt.Sprintf("http://127.0.0.1:%d/anthropic", d.port)),
@@ -176,7 +161,9 @@ func TestUsage(t *testing.T) {
 	}
 	_, _ = io.WriteString(f, "{\"time\": \"2026-12-01T10:00:00Z\", \"agent\": trunc\n")
 	_ = f.Close()
-	start()
+	if r := d.run(t, "start"); r.code != 0 {
+		t.Fatalf("start again: %+v", r)
+	}
 	check("after a restart")
 	b, _ := os.ReadFile(filepath.Join(state, "daemon.log"))
 	if !strings.Contains(string(b), "audit.log:7: not an audit record, skipped") {

@@ -86,18 +86,10 @@ func TestVMStack(t *testing.T) {
 	write(t, filepath.Join(dir, "README"), "the project, read-only in the VM\n")
 	// The project is a git repository: the agent works on its own branch of
 	// it, and its work comes back as a branch.
-	gitIn := func(args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(t.Context(), "git", append([]string{"-C", dir, "-c", "user.name=u", "-c", "user.email=u@example.com"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	gitIn("init", "-q", "-b", "main")
-	gitIn("add", "README")
-	gitIn("commit", "-qm", "the project")
+	git := func(args ...string) string { t.Helper(); return gitIn(t, dir, args...) }
+	git("init", "-q", "-b", "main")
+	git("add", "README")
+	git("commit", "-qm", "the project")
 	write(t, filepath.Join(dir, "thesystem.yaml"), fmt.Sprintf(`vm:
   driver: lima
   cpus: 2
@@ -193,7 +185,7 @@ channels: ['#general']
 	// The agent's work comes back out of the VM (its workspace volume read
 	// through podman): diff shows it, export makes it a branch of the
 	// project, and the user's HEAD, branch and files stay as they were.
-	head, status := gitIn("rev-parse", "HEAD"), gitIn("status", "--porcelain")
+	head, status := git("rev-parse", "HEAD"), git("status", "--porcelain")
 	if r := runIn(t, dir, env, "", "agents", "diff", "agent-1", "--stat"); r.code != 0 || !strings.Contains(r.stdout, "proof.txt") {
 		t.Errorf("agents diff: %+v", r)
 	}
@@ -202,10 +194,10 @@ channels: ['#general']
 	} else {
 		t.Logf("agents export: %s", strings.TrimSpace(r.stdout))
 	}
-	if got := gitIn("log", "-1", "--format=%s", "thesystem/agent-1"); got != "proof" {
+	if got := git("log", "-1", "--format=%s", "thesystem/agent-1"); got != "proof" {
 		t.Errorf("the exported branch's last commit: %q", got)
 	}
-	if gitIn("rev-parse", "HEAD") != head || gitIn("rev-parse", "--abbrev-ref", "HEAD") != "main" || gitIn("status", "--porcelain") != status {
+	if git("rev-parse", "HEAD") != head || git("rev-parse", "--abbrev-ref", "HEAD") != "main" || git("status", "--porcelain") != status {
 		t.Error("export changed the user's HEAD, branch or files")
 	}
 

@@ -74,6 +74,18 @@ func (u *toolUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	anthropictest.Stream(w, a)
 }
 
+// gitIn runs git in dir (as a user "u") and returns what it printed,
+// trimmed; a failure fails the test.
+func gitIn(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "git", append([]string{"-C", dir, "-c", "user.name=u", "-c", "user.email=u@example.com"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // lastKey is the key of the last request.
 func (u *toolUpstream) lastKey() string {
 	u.mu.Lock()
@@ -222,15 +234,7 @@ func TestAgentWorks(t *testing.T) {
 	// Taken back: the branch, into a repository of the user's, without
 	// touching its working tree or its current branch.
 	scratch := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(t.Context(), "git", append([]string{"-C", scratch, "-c", "user.name=u", "-c", "user.email=u@x"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := func(args ...string) string { t.Helper(); return gitIn(t, scratch, args...) }
 	git("init", "-q", "-b", "main")
 	write(t, filepath.Join(scratch, "mine.txt"), "my work\n")
 	git("add", "mine.txt")
