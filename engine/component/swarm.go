@@ -183,7 +183,8 @@ func (s *Swarm) guestImage(ctx context.Context) (string, error) {
 	}
 	if runtimeFile == "" {
 		var err error
-		if pkg, err = sandbox.ClaudeCodePackage(ClaudeCodeVersion, runtime.GOARCH); err != nil {
+		// Lima runs the host's architecture: the guest's is runtime.GOARCH.
+		if pkg, err = runtimePackage(); err != nil {
 			return "", supervise.Permanent(err)
 		}
 		if runtimeFile, err = s.fetchRuntime(ctx, pkg); err != nil {
