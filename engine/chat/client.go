@@ -99,8 +99,14 @@ func Dial(ctx context.Context, url string, opt DialOptions) (*Client, error) {
 }
 
 // Send sends one frame (any value that marshals to one). It is safe to
-// call from several goroutines.
+// call from several goroutines. A context that has already ended sends
+// nothing and leaves the connection open (the websocket closes a
+// connection whose write's context ends, and would at random when it has
+// ended before the write began).
 func (c *Client) Send(ctx context.Context, v any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

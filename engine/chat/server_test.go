@@ -763,3 +763,47 @@ func TestStatusToObservers(t *testing.T) {
 		t.Errorf("a bystander got %+v", f)
 	}
 }
+
+// TestSendAfterCancel: a frame sent with a context that has already ended
+// is not sent and does not close the connection (a stopping agent still
+// says that its task was lost, on a fresh context, after its status calls
+// with the ended one).
+func TestSendAfterCancel(t *testing.T) {
+	url := "ws://" + startServer(t, Options{Channels: []string{"#general"}})
+	agent, err := Dial(t.Context(), url, DialOptions{Name: "agent-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	user, err := Dial(t.Context(), url, DialOptions{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close()
+	for _, c := range []*Client{agent, user} {
+		if err := c.Join(t.Context(), "#general"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	for range 200 { // the websocket's lock chose at random between the two
+		if err := agent.Status(ended, "idle", "", 0); !errors.Is(err, context.Canceled) {
+			t.Fatalf("a status on an ended context: %v", err)
+		}
+	}
+	if err := agent.Say(t.Context(), "#general", "still here"); err != nil {
+		t.Fatalf("the connection did not survive: %v", err)
+	}
+	ctx, stop := context.WithTimeout(t.Context(), 5*time.Second)
+	defer stop()
+	for {
+		f, err := user.Read(ctx)
+		if err != nil {
+			t.Fatalf("the user never heard it: %v", err)
+		}
+		if f.Type == TypeMsg && f.Content == "still here" {
+			return
+		}
+	}
+}
