@@ -36,25 +36,20 @@ func runAgent(ctx context.Context, run cli.AgentRun) error {
 	}
 	return guest.RunAgent(ctx, guest.RunnerOptions{Work: work,
 		Name: run.Name, Identity: run.Identity, ChatURL: os.Getenv("AGENTCHAT_URL"), Channels: run.Channels, Mission: run.Mission,
-		Session: run.Session, Ask: run.Ask, MaxHops: run.MaxHops, Argv: run.Argv, Env: os.Environ(), Log: os.Stderr,
+		Session: run.Session, Ask: run.Ask, MaxHops: run.MaxHops, Argv: run.Argv, Runtime: run.Runtime, Env: os.Environ(), Log: os.Stderr,
 	})
 }
 
 // buildGuestImage builds the agents' image from this system's packages,
 // into the podman service at opt.PodmanSocket (inside the VM).
 func buildGuestImage(ctx context.Context, opt cli.GuestImageBuild, log io.Writer) (string, error) {
-	g := sandbox.GuestImage{Runtime: opt.Runtime, Name: opt.Name, UID: opt.UID, GID: opt.GID, Log: log}
-	if opt.Package != "" {
-		// The package as this release pins it: its integrity was checked
-		// where it was downloaded; its binary is checked here.
-		pkg, err := sandbox.ClaudeCodePackage(opt.Version, runtime.GOARCH)
+	g := sandbox.GuestImage{UID: opt.UID, GID: opt.GID, Log: log}
+	for _, spec := range opt.Runtimes {
+		rt, err := parseRuntime(spec)
 		if err != nil {
 			return "", err
 		}
-		if pkg.Name != opt.Package {
-			return "", fmt.Errorf("--package %s: this machine (%s) runs %s", opt.Package, runtime.GOARCH, pkg.Name)
-		}
-		g.Package = pkg
+		g.Runtimes = append(g.Runtimes, rt)
 	}
 	if opt.Install {
 		g.Install = sandbox.AptInstall(log)
@@ -64,6 +59,26 @@ func buildGuestImage(ctx context.Context, opt cli.GuestImageBuild, log io.Writer
 		return "", err
 	}
 	return g.Build(ctx, p)
+}
+
+// parseRuntime reads --runtime COMMAND@VERSION=FILE (the package as this
+// release pins it: its integrity was checked where it was downloaded, its
+// binary is checked here) or COMMAND=FILE (a binary).
+func parseRuntime(spec string) (sandbox.Runtime, error) {
+	name, file, ok := strings.Cut(spec, "=")
+	if !ok || name == "" || file == "" {
+		return sandbox.Runtime{}, fmt.Errorf("--runtime %q: want COMMAND@VERSION=FILE or COMMAND=FILE", spec)
+	}
+	command, version, isPkg := strings.Cut(name, "@")
+	rt := sandbox.Runtime{Command: command, File: file}
+	if isPkg {
+		pkg, err := sandbox.PinnedPackage(command, version, runtime.GOARCH)
+		if err != nil {
+			return sandbox.Runtime{}, fmt.Errorf("--runtime %s: %w", spec, err)
+		}
+		rt.Package = pkg
+	}
+	return rt, nil
 }
 
 func runDashboard(ctx context.Context, opt cli.DashboardServe) error {

@@ -158,6 +158,8 @@ type AgentRun struct {
 	// Project, when set, is the read-only project the agent's working copy
 	// (on its own branch, in the workspace) is made from.
 	Project string
+	// Runtime is how the runtime is run and read: claude or codex.
+	Runtime string
 	Argv    []string
 }
 
@@ -184,6 +186,9 @@ conversation.`,
 			if env.RunAgent == nil {
 				return errors.New("this build has no agent runner")
 			}
+			if run.Runtime != "claude" && run.Runtime != "codex" {
+				return usagef("--runtime %q: claude or codex", run.Runtime)
+			}
 			if missionFile != "" {
 				b, err := os.ReadFile(missionFile)
 				if err != nil {
@@ -204,17 +209,18 @@ conversation.`,
 	cmd.Flags().StringVar(&run.Project, "project", "", "make the agent's working copy of this read-only project (a clone on branch thesystem/<name>) and work in it")
 	cmd.Flags().IntVar(&run.MaxHops, "max-hops", 8, "take at most this many tasks in a row from other agents, with none from a person")
 	cmd.Flags().StringVar(&missionFile, "mission-file", "", "read the mission from this file")
+	cmd.Flags().StringVar(&run.Runtime, "runtime", "claude", "how the runtime runs: claude (-p --output-format stream-json, --session-id/--resume) or codex (exec --json, resume)")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
 
 // GuestImageBuild is what `guest-image` was asked for.
 type GuestImageBuild struct {
-	// Runtime is the agents' runtime: an npm package tarball (Package,
-	// Version: which) or a linux binary.
-	Runtime, Package, Version string
-	Name                      string
-	UID, GID                  int
+	// Runtimes are the agents' runtimes, each "COMMAND@VERSION=FILE" (the
+	// pinned npm package of that runtime's release) or "COMMAND=FILE" (a
+	// linux binary).
+	Runtimes []string
+	UID, GID int
 	// PodmanSocket is the podman service the image goes into.
 	PodmanSocket string
 	// Install installs packages the system lacks (apt-get).
@@ -228,17 +234,18 @@ type GuestImageBuilder func(ctx context.Context, opt GuestImageBuild, log io.Wri
 func newGuestImageCommand(env *Env) *cobra.Command {
 	var opt GuestImageBuild
 	cmd := &cobra.Command{
-		Use:    "guest-image --runtime FILE",
+		Use:    "guest-image --runtime COMMAND[@VERSION]=FILE…",
 		Short:  "Build the agents' image from this system's own packages (run inside the VM)",
 		Hidden: true,
 		Long: `Runs inside TheSystem's VM, as root, when the stack starts: builds the
 agents' development image from the packages this system has installed
 (dpkg: bash, coreutils, git, ripgrep… and what they depend on) and the
-runtime staged into the VM (claude-code's linux package for this
-architecture, checked), unless an image of the same packages and
-runtime exists; prints the image's name. Progress goes to stderr.`,
-		Example: `  thesystem guest-image --runtime /var/lib/thesystem/runtimes/claude-code-linux-arm64-2.1.330-….tgz \
-    --package @anthropic-ai/claude-code-linux-arm64 --version 2.1.330`,
+runtimes staged into the VM (claude-code's and codex's linux packages for
+this architecture, checked against the integrity this release pins),
+unless an image of the same packages and runtimes exists; prints the
+image's name. Progress goes to stderr.`,
+		Example: `  thesystem guest-image --runtime claude@2.1.330=/var/lib/thesystem/runtimes/claude-code-linux-arm64-2.1.330-….tgz \
+    --runtime codex@0.171.0-linux-arm64=/var/lib/thesystem/runtimes/codex-0.171.0-linux-arm64-….tgz`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if env.BuildGuestImage == nil {
@@ -252,10 +259,7 @@ runtime exists; prints the image's name. Progress goes to stderr.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opt.Runtime, "runtime", "", "the runtime: claude-code's npm package tarball (with --package, --version) or a linux binary")
-	cmd.Flags().StringVar(&opt.Package, "package", "", "the npm package the --runtime tarball is (its binary is checked against the pinned integrity's release)")
-	cmd.Flags().StringVar(&opt.Version, "version", "", "the package's version")
-	cmd.Flags().StringVar(&opt.Name, "name", "claude", "the runtime's name on the image's PATH")
+	cmd.Flags().StringArrayVar(&opt.Runtimes, "runtime", nil, "a runtime, COMMAND@VERSION=FILE (its npm package's tarball) or COMMAND=FILE (a linux binary); repeatable")
 	cmd.Flags().IntVar(&opt.UID, "uid", 1000, "the agent user's uid")
 	cmd.Flags().IntVar(&opt.GID, "gid", 1000, "the agent user's gid")
 	cmd.Flags().StringVar(&opt.PodmanSocket, "podman-socket", "/run/podman/podman.sock", "the podman service the image goes into")

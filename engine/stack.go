@@ -56,7 +56,7 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	}
 	e.agentComps = map[string]*component.Agent{}
 	for _, a := range e.agents() {
-		agent := &component.Agent{Env: env, Name: a.Name, Backend: a.Group.Backend, Swarm: swarm, Tokens: agentTokens{e}, Chat: e.user}
+		agent := &component.Agent{Env: env, Name: a.Name, Backend: a.Group.Backend, Model: a.Group.Model, Swarm: swarm, Tokens: agentTokens{e}, Chat: e.user}
 		e.agentComps[a.Name] = agent
 		specs = append(specs, agent.Spec())
 	}

@@ -29,9 +29,12 @@ type Tokens interface {
 type Agent struct {
 	Env
 	Name, Backend string
-	Swarm         *Swarm
-	Tokens        Tokens
-	Chat          *UserChat
+	// Model is the model its runtime asks for ("" for the runtime's own
+	// default).
+	Model  string
+	Swarm  *Swarm
+	Tokens Tokens
+	Chat   *UserChat
 
 	current atomic.Pointer[string] // the container's id
 }
@@ -137,8 +140,8 @@ func (a *Agent) Spec() supervise.Spec {
 
 func (a *Agent) serve(ctx context.Context) error {
 	name := a.Name
-	if a.Backend != config.BackendClaude {
-		return supervise.Permanent(fmt.Errorf("backend %s: its runtime (@tjamescouch/gro) cannot be installed from this machine's registries; use backend claude", a.Backend))
+	if runtimeCommand(a.Backend) == "" {
+		return supervise.Permanent(fmt.Errorf("backend %s: its runtime cannot run in the agents' sandbox (it needs node, which the image does not have); use backend codex or claude", a.Backend))
 	}
 	ref, ok := a.Swarm.Image()
 	if !ok {
@@ -172,24 +175,17 @@ func (a *Agent) serve(ctx context.Context) error {
 		a.note(name, fmt.Sprintf("not forwarded: %s (%s)", d.Name, d.Reason))
 	}
 	env = append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1")
-	// The runner keeps the conversation in the workspace (claude keeps its
-	// sessions under $HOME, the workspace too): each task continues it.
+	// The runner keeps the conversation in the workspace (the runtimes
+	// keep their sessions under $HOME, the workspace too): each task
+	// continues it.
 	argv := []string{guest.InitPath, "sandbox-agent", "--name", name, "--channels", strings.Join(cfg.Channels, ","),
-		"--session-file", guest.WorkspaceDir + "/.thesystem/session", "--max-hops", strconv.Itoa(cfg.Swarm.MaxHops)}
+		"--session-file", guest.WorkspaceDir + "/.thesystem/session", "--max-hops", strconv.Itoa(cfg.Swarm.MaxHops),
+		"--runtime", runtimeCommand(a.Backend)}
 	if key != nil {
 		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
 	}
 	if a.Layout.ProjectDir != "" { // its own working copy, on its own branch
 		argv = append(argv, "--project", guest.ProjectPath)
-	}
-	// Its events as they come: the runner posts what it does as progress.
-	runtime := []string{"claude", "-p", "--output-format", "stream-json", "--verbose"}
-	if cfg.Swarm.Permissions == config.PermissionsAsk {
-		argv = append(argv, "--ask")
-	} else {
-		// The container is the boundary: no network, no keys, a read-only
-		// root, every capability dropped.
-		runtime = append(runtime, "--dangerously-skip-permissions")
 	}
 	mission := cfg.Swarm.Mission
 	if cfg.Swarm.MissionFile != "" {
@@ -199,9 +195,11 @@ func (a *Agent) serve(ctx context.Context) error {
 		}
 		mission = string(b)
 	}
-	if mission != "" { // the system prompt, not pasted before each message
-		runtime = append(runtime, "--append-system-prompt", mission)
+	ask := cfg.Swarm.Permissions == config.PermissionsAsk
+	if ask {
+		argv = append(argv, "--ask")
 	}
+	runtime := runtimeArgv(a.Backend, a.Model, mission, ask)
 	argv = append(append(argv, "--"), runtime...)
 	id, err := p.CreateAgent(sandbox.AgentSpec{
 		Agent: name, Stack: a.Stack, Image: ref, InitBinary: a.Layout.InitBinary,
@@ -214,4 +212,42 @@ func (a *Agent) serve(ctx context.Context) error {
 	}
 	a.current.Store(&id)
 	return a.runContainer(ctx, p, id, name)
+}
+
+// runtimeArgv is how a backend's runtime runs one task (the runner adds
+// the conversation and the prompt): its events as they come (the runner
+// posts what it does as progress), the model when one is set, the mission
+// as its system prompt. With ask, it keeps its own permission checks,
+// which in a task with no one to answer means it can neither edit nor run
+// anything; else the container is the boundary (no network, no keys, a
+// read-only root, every capability dropped) and it works without asking.
+func runtimeArgv(backend, model, mission string, ask bool) []string {
+	if backend == config.BackendCodex {
+		argv := []string{"codex", "exec", "--json", "--skip-git-repo-check", "--color", "never",
+			// Nothing to update from, and no one to tell.
+			"-c", "check_for_update_on_startup=false", "-c", "analytics.enabled=false"}
+		if ask {
+			argv = append(argv, "--sandbox", "read-only")
+		} else {
+			argv = append(argv, "--dangerously-bypass-approvals-and-sandbox")
+		}
+		if model != "" {
+			argv = append(argv, "--model", model)
+		}
+		if mission != "" {
+			argv = append(argv, "-c", "developer_instructions="+guest.TOMLString(mission))
+		}
+		return argv
+	}
+	argv := []string{"claude", "-p", "--output-format", "stream-json", "--verbose"}
+	if !ask {
+		argv = append(argv, "--dangerously-skip-permissions")
+	}
+	if model != "" {
+		argv = append(argv, "--model", model)
+	}
+	if mission != "" {
+		argv = append(argv, "--append-system-prompt", mission)
+	}
+	return argv
 }

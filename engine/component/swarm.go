@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,14 +23,39 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/supervise"
 )
 
-// ClaudeCodeVersion is the claude-code release the swarm installs.
-const ClaudeCodeVersion = "2.1.330"
+// The runtime releases the swarm installs: claude-code for backend
+// claude, OpenAI's Codex CLI for backend codex.
+const (
+	ClaudeCodeVersion = "2.1.330"
+	CodexVersion      = "0.171.0"
+)
+
+// runtimeCommand is the command a backend's runtime is on the agents'
+// PATH ("" for a backend without one in the image).
+func runtimeCommand(backend string) string {
+	switch backend {
+	case config.BackendClaude:
+		return "claude"
+	case config.BackendCodex:
+		return "codex"
+	}
+	return ""
+}
+
+// runtimeVersion is the release of a runtime's command the swarm installs.
+func runtimeVersion(command string) string {
+	if command == "codex" {
+		return CodexVersion
+	}
+	return ClaudeCodeVersion
+}
 
 // Swarm owns the agent image: it makes sure it exists (building it the
 // first time) and says which it is while it runs; the agents depend on it.
 type Swarm struct {
 	Env
-	// RuntimeBinary overrides the runtime (tests); "" installs claude-code.
+	// RuntimeBinary overrides every runtime (a test's stand-in, as claude
+	// and as codex); "" installs each backend's release.
 	RuntimeBinary string
 	// DebianBase is a prebuilt base for the agents' image; "" builds one
 	// into the state dir's image cache the first time.
@@ -55,7 +82,7 @@ type Swarm struct {
 // host file: claude-code's linux package for the guest, or a binary) is
 // copied in, the VM's own packages make the rest.
 type GuestImages interface {
-	AgentImage(ctx context.Context, runtime string, pkg sandbox.RuntimePackage, log io.Writer) (string, error)
+	AgentImage(ctx context.Context, runtimes []sandbox.Runtime, log io.Writer) (string, error)
 }
 
 // errForeign is what a host-side Linux step says on a foreign host.
@@ -151,43 +178,95 @@ func (s *Swarm) agentImage(ctx context.Context, p *sandbox.Podman) (string, erro
 	if s.Foreign {
 		return "", errForeign("vm.driver none (the agents' image from the host's podman, libraries and mmdebstrap)")
 	}
-	bin, err := s.runtimeBinary(ctx)
-	if err != nil {
-		return "", supervise.Permanent(err)
-	}
-	if s.RuntimeBinary == "" { // claude-code itself, not a test's stand-in
-		_, noTool := exec.LookPath("mmdebstrap")
-		if s.DebianBase != "" || noTool == nil || fileExists(sandbox.DefaultDevImage(bin).BaseFile(s.Paths.ImageCacheDir())) {
-			return s.devImage(ctx, p, bin)
+	bins := map[string]string{} // the minimal image's: command → binary
+	if s.RuntimeBinary != "" {
+		for _, c := range s.commands() {
+			bins[c] = s.RuntimeBinary
 		}
-		s.note(api.ComponentSwarm, "mmdebstrap is not installed: the agents get claude-code's own files only, no shell, no git "+
+	} else {
+		runtimes, err := s.fetchRuntimes(ctx)
+		if err != nil {
+			return "", err
+		}
+		_, noTool := exec.LookPath("mmdebstrap")
+		if s.DebianBase != "" || noTool == nil || fileExists(sandbox.DefaultDevImage().BaseFile(s.Paths.ImageCacheDir())) {
+			return s.devImage(ctx, p, runtimes)
+		}
+		s.note(api.ComponentSwarm, "mmdebstrap is not installed: the agents get their runtimes' own files only, no shell, no git "+
 			"(install mmdebstrap, then `thesystem reinstall`, for their Debian userland)")
+		for _, r := range runtimes {
+			if bins[r.Command], err = unpackRuntime(r, s.Paths.RuntimesDir()); err != nil {
+				return "", fmt.Errorf("the agents' runtime: %w", err)
+			}
+		}
 	}
-	ref, err := contentRef("localhost/thesystem-agent-claude", bin)
-	if err != nil {
-		return "", err
+	h := sha256.New()
+	for _, c := range slices.Sorted(maps.Keys(bins)) {
+		ref, err := contentRef(c, bins[c])
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(h, ref)
+	}
+	ref := "localhost/thesystem-agent-min:" + hex.EncodeToString(h.Sum(nil))[:12]
+	if ok, err := p.ImageExists(ref); err != nil || ok {
+		return ref, err
 	}
 	supervise.Report(ctx, "preparing the agent image %s", ref)
 	return ref, p.ImportImageFrom(ref, func(w io.Writer) error {
-		return sandbox.RuntimeRootfs(ctx, bin, "claude", agentUID, agentGID, w)
+		return sandbox.RuntimeRootfs(ctx, bins, agentUID, agentGID, w)
 	})
 }
 
-// guestImage builds the agents' image inside the VM: claude-code's linux
+// commands are the runtimes the swarm's agents run, by command (claude,
+// codex), each once, in the order of swarm.backends.
+func (s *Swarm) commands() []string {
+	var out []string
+	for _, g := range s.Config.Config.Swarm.AgentGroups() {
+		if c := runtimeCommand(g.Backend); c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"claude"}
+	}
+	return out
+}
+
+// fetchRuntimes makes sure each runtime's linux package for this
+// machine's architecture (the guest's: Lima runs the host's) is in the
+// state dir, checked, and names them.
+func (s *Swarm) fetchRuntimes(ctx context.Context) ([]sandbox.Runtime, error) {
+	var out []sandbox.Runtime
+	for _, c := range s.commands() {
+		pkg, err := sandbox.PinnedPackage(c, runtimeVersion(c), runtime.GOARCH)
+		if err != nil {
+			return nil, supervise.Permanent(err)
+		}
+		file, err := s.fetchRuntime(ctx, pkg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sandbox.Runtime{Command: c, File: file, Package: pkg})
+	}
+	return out, nil
+}
+
+// guestImage builds the agents' image inside the VM: each runtime's linux
 // package for the guest's architecture (Lima runs the host's), or the
 // runtime override, copied in; the VM's own packages for the rest.
 func (s *Swarm) guestImage(ctx context.Context) (string, error) {
-	runtimeFile, pkg := s.RuntimeBinary, sandbox.RuntimePackage{}
-	if runtimeFile != "" && s.Foreign {
-		return "", errForeign("a runtime binary of the host's (THESYSTEM_CLAUDE_BIN)")
-	}
-	if runtimeFile == "" {
-		var err error
-		// Lima runs the host's architecture: the guest's is runtime.GOARCH.
-		if pkg, err = runtimePackage(); err != nil {
-			return "", supervise.Permanent(err)
+	var runtimes []sandbox.Runtime
+	if s.RuntimeBinary != "" {
+		if s.Foreign {
+			return "", errForeign("a runtime binary of the host's (THESYSTEM_CLAUDE_BIN)")
 		}
-		if runtimeFile, err = s.fetchRuntime(ctx, pkg); err != nil {
+		for _, c := range s.commands() {
+			runtimes = append(runtimes, sandbox.Runtime{Command: c, File: s.RuntimeBinary})
+		}
+	} else {
+		var err error
+		if runtimes, err = s.fetchRuntimes(ctx); err != nil {
 			return "", err
 		}
 	}
@@ -195,7 +274,7 @@ func (s *Swarm) guestImage(ctx context.Context) (string, error) {
 	w := s.Logs.Writer(api.ComponentSwarm, "build")
 	defer func() { _ = w.Close() }()
 	t0 := time.Now()
-	ref, err := s.Guest.AgentImage(ctx, runtimeFile, pkg, w)
+	ref, err := s.Guest.AgentImage(ctx, runtimes, w)
 	if err != nil {
 		return "", err
 	}
@@ -237,10 +316,10 @@ func (s *Swarm) fetchRuntime(ctx context.Context, pkg sandbox.RuntimePackage) (s
 }
 
 // devImage makes sure the agents' development image exists: Debian with
-// a shell, coreutils, git, ripgrep, make… and claude-code, built from the
+// a shell, coreutils, git, ripgrep, make… and the runtimes, built from the
 // Debian archive (no registry), named after what goes into it.
-func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (string, error) {
-	d := sandbox.DefaultDevImage(bin)
+func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, runtimes []sandbox.Runtime) (string, error) {
+	d := sandbox.DefaultDevImage(runtimes...)
 	d.Base, d.CacheDir = s.DebianBase, s.Paths.ImageCacheDir()
 	ref, err := d.Ref()
 	if err != nil {
@@ -268,7 +347,7 @@ func (s *Swarm) devImage(ctx context.Context, p *sandbox.Podman, bin string) (st
 	return ref, p.TagImage(ref, sandbox.DevRepo, "latest")
 }
 
-// contentRef names an image after a file's content (the runtime binary,
+// contentRef names an image after a file's content (a runtime binary,
 // the Containerfile), so a change gets a new image and no change reuses it.
 func contentRef(repo, file string) (string, error) {
 	f, err := os.Open(file)
@@ -283,31 +362,19 @@ func contentRef(repo, file string) (string, error) {
 	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// runtimePackage is claude-code's linux package for this machine.
-func runtimePackage() (sandbox.RuntimePackage, error) {
-	return sandbox.ClaudeCodePackage(ClaudeCodeVersion, runtime.GOARCH)
-}
-
-// claudeBinary is where the runtime's binary is unpacked in dir.
-func claudeBinary(dir string, pkg sandbox.RuntimePackage) string {
-	return filepath.Join(dir, strings.TrimSuffix(pkg.FileName(), ".tgz"), "claude")
-}
-
-// InstalledRuntime is the agent runtime if it is there already: the
-// override, or claude-code's package downloaded into the state dir (its
-// binary, once unpacked for the host's podman); "" otherwise.
+// InstalledRuntime is the agents' default runtime (claude-code) if it is
+// there already: the override, or its package downloaded into the state
+// dir; "" otherwise.
 func InstalledRuntime(paths config.Paths, override string) string {
 	if override != "" {
 		return override
 	}
-	pkg, err := runtimePackage()
+	pkg, err := sandbox.PinnedPackage("claude", ClaudeCodeVersion, runtime.GOARCH)
 	if err != nil {
 		return ""
 	}
-	for _, p := range []string{claudeBinary(paths.RuntimesDir(), pkg), filepath.Join(paths.RuntimesDir(), pkg.FileName())} {
-		if fileExists(p) {
-			return p
-		}
+	if p := filepath.Join(paths.RuntimesDir(), pkg.FileName()); fileExists(p) {
+		return p
 	}
 	return ""
 }
@@ -317,58 +384,38 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// runtimeBinary finds claude-code's binary for this machine: the
-// override, or its linux package downloaded into the state dir (checked)
-// and unpacked there the first time.
-func (s *Swarm) runtimeBinary(ctx context.Context) (string, error) {
-	if s.RuntimeBinary != "" {
-		return s.RuntimeBinary, nil
-	}
-	pkg, err := runtimePackage()
-	if err != nil {
-		return "", err
-	}
-	bin := claudeBinary(s.Paths.RuntimesDir(), pkg)
+// unpackRuntime writes the package's binary into dir the first time (a
+// directory named after the package, through a temporary file renamed
+// into place) and returns its path.
+func unpackRuntime(r sandbox.Runtime, dir string) (string, error) {
+	bin := filepath.Join(dir, strings.TrimSuffix(r.Package.FileName(), ".tgz"), r.Command)
 	if fileExists(bin) {
 		return bin, nil
 	}
-	tgz, err := s.fetchRuntime(ctx, pkg)
+	f, err := os.Open(r.File)
 	if err != nil {
 		return "", err
 	}
-	if err := unpackRuntime(tgz, pkg, bin); err != nil {
-		return "", fmt.Errorf("the agents' runtime: %w", err)
-	}
-	return bin, nil
-}
-
-// unpackRuntime writes the package's binary to bin (through a temporary
-// file renamed into place).
-func unpackRuntime(tgz string, pkg sandbox.RuntimePackage, bin string) error {
-	f, err := os.Open(tgz)
-	if err != nil {
-		return err
-	}
 	defer func() { _ = f.Close() }()
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return err
+		return "", err
 	}
 	out, err := os.CreateTemp(filepath.Dir(bin), ".unpack-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() { _ = out.Close(); _ = os.Remove(out.Name()) }()
-	if err := pkg.Open(f, func(r io.Reader, _ int64) error {
+	if err := r.Package.Open(f, func(r io.Reader, _ int64) error {
 		_, err := io.Copy(out, r)
 		return err
 	}); err != nil {
-		return err
+		return "", err
 	}
 	if err := out.Chmod(0o755); err != nil {
-		return err
+		return "", err
 	}
 	if err := out.Close(); err != nil {
-		return err
+		return "", err
 	}
-	return os.Rename(out.Name(), bin)
+	return bin, os.Rename(out.Name(), bin)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -79,12 +80,11 @@ func (panicTokens) Revoke(string) {}
 // guestRecorder stands in for the VM (the real one: the real-VM test): it
 // records what it was given to build with.
 type guestRecorder struct {
-	runtime string
-	pkg     sandbox.RuntimePackage
+	runtimes []sandbox.Runtime
 }
 
-func (g *guestRecorder) AgentImage(_ context.Context, runtime string, pkg sandbox.RuntimePackage, _ io.Writer) (string, error) {
-	g.runtime, g.pkg = runtime, pkg
+func (g *guestRecorder) AgentImage(_ context.Context, runtimes []sandbox.Runtime, _ io.Writer) (string, error) {
+	g.runtimes = runtimes
 	return sandbox.DevRepo + ":guest", nil
 }
 
@@ -105,25 +105,35 @@ func TestForeignHost(t *testing.T) {
 		t.Errorf("a host runtime binary on a foreign host: %v", err)
 	}
 
-	tgz := os.Getenv("THESYSTEM_TEST_CLAUDE_PKG")
-	if tgz == "" {
-		t.Skip("THESYSTEM_TEST_CLAUDE_PKG not set (make runtimes packs claude-code's linux package)")
+	tgz, codexTgz := os.Getenv("THESYSTEM_TEST_CLAUDE_PKG"), os.Getenv("THESYSTEM_TEST_CODEX_PKG")
+	if tgz == "" || codexTgz == "" {
+		t.Skip("THESYSTEM_TEST_CLAUDE_PKG and THESYSTEM_TEST_CODEX_PKG not set (make runtimes packs the runtimes' linux packages)")
 	}
 	pkg, err := sandbox.ClaudeCodePackage(ClaudeCodeVersion, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codex, err := sandbox.CodexPackage(CodexVersion, runtime.GOARCH)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var requests atomic.Int32
 	registry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		if r.URL.Path != pkg.TarballURL("") {
+		switch r.URL.Path {
+		case pkg.TarballURL(""):
+			http.ServeFile(w, r, tgz)
+		case codex.TarballURL(""):
+			http.ServeFile(w, r, codexTgz)
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		http.ServeFile(w, r, tgz)
 	}))
 	defer registry.Close()
 	g := &guestRecorder{}
+	mixed := &config.Loaded{Config: config.Config{Swarm: config.Swarm{Backends: []config.BackendGroup{
+		{Backend: config.BackendClaude, Count: 1}, {Backend: config.BackendCodex, Count: 1}, {Backend: config.BackendClaude, Count: 1}}}}}
+	env.Config = mixed
 	s = &Swarm{Env: env, Foreign: true, Guest: g, Registry: registry.URL}
 	for range 2 {
 		ref, err := s.agentImage(t.Context(), nil)
@@ -131,7 +141,9 @@ func TestForeignHost(t *testing.T) {
 			t.Fatalf("in the VM: %s %v", ref, err)
 		}
 	}
-	if g.pkg.Name != pkg.Name || g.runtime != filepath.Join(paths.RuntimesDir(), pkg.FileName()) || requests.Load() != 1 {
-		t.Errorf("the VM got %s (%s), %d downloads", g.runtime, g.pkg.Name, requests.Load())
+	want := []sandbox.Runtime{{Command: "claude", File: filepath.Join(paths.RuntimesDir(), pkg.FileName()), Package: pkg},
+		{Command: "codex", File: filepath.Join(paths.RuntimesDir(), codex.FileName()), Package: codex}}
+	if !reflect.DeepEqual(g.runtimes, want) || requests.Load() != 2 {
+		t.Errorf("the VM got %+v, %d downloads", g.runtimes, requests.Load())
 	}
 }

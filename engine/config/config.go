@@ -19,9 +19,25 @@ const (
 
 // Agent runtimes (swarm backends).
 const (
-	BackendClaude = "claude" // @anthropic-ai/claude-code
-	BackendGro    = "gro"    // multi-provider runtime
+	BackendClaude = "claude" // @anthropic-ai/claude-code, provider anthropic
+	BackendCodex  = "codex"  // @openai/codex, provider openai
+	BackendGro    = "gro"    // @tjamescouch/gro, multi-provider (when installed)
 )
+
+// Backends are the agent runtimes swarm.backend accepts.
+func Backends() []string { return []string{BackendClaude, BackendCodex, BackendGro} }
+
+// BackendProvider is the provider a backend talks to when none is given
+// ("" when it must be given: gro talks to any).
+func BackendProvider(backend string) string {
+	switch backend {
+	case BackendClaude:
+		return "anthropic"
+	case BackendCodex:
+		return "openai"
+	}
+	return ""
+}
 
 // VM drivers.
 const (
@@ -168,6 +184,5 @@ func (s Swarm) AgentGroups() []BackendGroup {
 	if len(s.Backends) > 0 {
 		return s.Backends
 	}
-	provider := "anthropic"
-	return []BackendGroup{{Backend: s.Backend, Provider: provider, Count: s.Agents}}
+	return []BackendGroup{{Backend: s.Backend, Provider: BackendProvider(s.Backend), Count: s.Agents}}
 }

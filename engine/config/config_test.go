@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,8 +20,9 @@ func env(kv ...string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// opts are a Linux host's, where every command is installed (gro's too).
 func opts(kv ...string) Options {
-	return Options{LookupEnv: env(kv...), GOOS: "linux", Home: "/home/u"}
+	return Options{LookupEnv: env(kv...), GOOS: "linux", Home: "/home/u", LookPath: func(name string) (string, error) { return "/usr/bin/" + name, nil }}
 }
 
 func parse(t *testing.T, yaml string, o Options) (*Loaded, error) {
@@ -183,7 +185,7 @@ func TestValidationErrors(t *testing.T) {
 		{"client bad remote", "mode: client\nclient:\n  remote: ftp://x\n",
 			nil, []string{`thesystem.yaml:3: client.remote: must be a ws://, wss://, http:// or https:// URL with a host, got "ftp://x"`}},
 		{"backend", "swarm:\n  backend: cursor\n",
-			nil, []string{`thesystem.yaml:2: swarm.backend: must be one of claude, gro, got "cursor"`}},
+			nil, []string{`thesystem.yaml:2: swarm.backend: must be one of claude, codex, gro, got "cursor"`}},
 		{"max hops", "swarm:\n  max_hops: 0\n",
 			nil, []string{"thesystem.yaml:2: swarm.max_hops: must be 1..100 (agent-to-agent hand-offs in a row), got 0"}},
 		{"permissions", "swarm:\n  permissions: sometimes\n",
@@ -194,8 +196,12 @@ func TestValidationErrors(t *testing.T) {
 			nil, []string{"thesystem.yaml:3: swarm.backends[0].provider: is required for backend gro"}},
 		{"group claude non-anthropic", "swarm:\n  backends:\n    - backend: claude\n      provider: openai\n      count: 1\n",
 			nil, []string{`thesystem.yaml:4: swarm.backends[0].provider: backend claude talks only to anthropic, got "openai"`}},
+		{"codex non-openai", "swarm:\n  backends:\n    - backend: codex\n      provider: anthropic\n      count: 1\n",
+			nil, []string{`thesystem.yaml:4: swarm.backends[0].provider: backend codex talks only to openai, got "anthropic"`}},
+		{"model not a name", "swarm:\n  backends:\n    - backend: codex\n      count: 1\n      model: '-c x=1'\n",
+			nil, []string{`thesystem.yaml:5: swarm.backends[0].model: is not a model name`}},
 		{"group bad backend", "swarm:\n  backends:\n    - backend: vim\n      count: 1\n",
-			nil, []string{`thesystem.yaml:3: swarm.backends[0].backend: must be one of claude, gro, got "vim"`}},
+			nil, []string{`thesystem.yaml:3: swarm.backends[0].backend: must be one of claude, codex, gro, got "vim"`}},
 		{"group count", "swarm:\n  backends:\n    - count: 0\n",
 			nil, []string{"thesystem.yaml:3: swarm.backends[0].count: must be 1..64, got 0"}},
 		{"group sum over limit", "swarm:\n  backends:\n    - count: 40\n    - count: 30\n",
@@ -370,9 +376,44 @@ func TestBackendGroups(t *testing.T) {
 	if s.Agents != 5 || !reflect.DeepEqual(s.AgentGroups(), want) {
 		t.Errorf("got agents=%d groups=%+v", s.Agents, s.AgentGroups())
 	}
+	l, err = parse(t, "swarm:\n  backends:\n    - count: 1\n    - backend: codex\n      count: 2\n      model: gpt-5.1-codex\n", opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []BackendGroup{{Backend: "claude", Provider: "anthropic", Count: 1}, {Backend: "codex", Provider: "openai", Count: 2, Model: "gpt-5.1-codex"}}
+	if !reflect.DeepEqual(l.Config.Swarm.AgentGroups(), want) {
+		t.Errorf("a mixed swarm: %+v", l.Config.Swarm.AgentGroups())
+	}
+	l, err = parse(t, "swarm:\n  backend: codex\n  agents: 3\n", opts())
+	if err != nil || !reflect.DeepEqual(l.Config.Swarm.AgentGroups(), []BackendGroup{{Backend: "codex", Provider: "openai", Count: 3}}) {
+		t.Errorf("backend codex: %v %+v", err, l)
+	}
 	plain := Default().Swarm
 	if got := plain.AgentGroups(); len(got) != 1 || got[0].Count != 2 || got[0].Backend != "claude" {
 		t.Errorf("plain swarm groups = %+v", got)
+	}
+}
+
+// TestGroNotInstalled: backend gro is refused when its runtime is not
+// installed, at validation (start), not per agent as each starts.
+func TestGroNotInstalled(t *testing.T) {
+	o := opts()
+	o.LookPath = func(name string) (string, error) { return "", fmt.Errorf("%s: not found", name) }
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"backend", "swarm:\n  backend: gro\n", "thesystem.yaml:2: swarm.backend: gro's runtime is not installed (no gro command on PATH: npm install -g @tjamescouch/gro); " +
+			"for agents not tied to Anthropic use backend: codex"},
+		{"group", "swarm:\n  backends:\n    - count: 1\n    - backend: gro\n      provider: groq\n      count: 1\n",
+			"thesystem.yaml:4: swarm.backends[1].backend: gro's runtime is not installed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.yaml, o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := parse(t, "swarm:\n  backend: codex\n", o); err != nil {
+		t.Errorf("codex needs nothing installed on the host: %v", err)
 	}
 }
 
@@ -547,7 +588,7 @@ func TestErrorsQuoteOnlyNames(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"short name shown", "swarm:\n  backend: clade\n", `must be one of claude, gro, got "clade"`},
+		{"short name shown", "swarm:\n  backend: clade\n", `must be one of claude, codex, gro, got "clade"`},
 		{"long value hidden", "swarm:\n  backend: " + secretish + "\n", "got (value not shown)"},
 		{"number", "proxy:\n  port: " + secretish + "\n", "got (value not shown)"},
 		{"upstream with credentials", "proxy:\n  upstreams:\n    anthropic: https://u:hunter2@x.example\n", "got (value not shown)"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -65,6 +66,9 @@ type Options struct {
 	GOOS string
 	// Home expands a leading ~ in paths; "" means os.UserHomeDir.
 	Home string
+	// LookPath finds a command (swarm.backend gro needs its own); nil
+	// means exec.LookPath.
+	LookPath func(string) (string, error)
 }
 
 func (o Options) withDefaults() Options {
@@ -76,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Home == "" {
 		o.Home, _ = os.UserHomeDir()
+	}
+	if o.LookPath == nil {
+		o.LookPath = exec.LookPath
 	}
 	return o
 }

@@ -167,15 +167,17 @@ func (d *decoder) checkRemote(remote string) {
 }
 
 func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
-	if !slices.Contains([]string{BackendClaude, BackendGro}, s.Backend) {
-		d.errorf(d.lineOf("swarm.backend"), "swarm.backend", "must be one of claude, gro, got %s", redact.Quote(s.Backend))
+	if !slices.Contains(Backends(), s.Backend) {
+		d.errorf(d.lineOf("swarm.backend"), "swarm.backend", "must be one of %s, got %s", strings.Join(Backends(), ", "), redact.Quote(s.Backend))
+	} else if len(s.Backends) == 0 {
+		d.checkGro("swarm.backend", s.Backend, opt)
 	}
 	if len(s.Backends) == 0 {
 		if s.Agents < 1 || s.Agents > MaxAgents {
 			d.errorf(d.lineOf("swarm.agents"), "swarm.agents", "must be 1..%d, got %d", MaxAgents, s.Agents)
 		}
 	} else {
-		d.checkGroups(s)
+		d.checkGroups(s, opt)
 	}
 	if !slices.Contains([]string{PermissionsAuto, PermissionsAsk}, s.Permissions) {
 		d.errorf(d.lineOf("swarm.permissions"), "swarm.permissions", "must be auto (agents work without asking, inside their sandbox) or ask, got %s", redact.Quote(s.Permissions))
@@ -198,7 +200,7 @@ func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {
 	}
 }
 
-func (d *decoder) checkGroups(s *Swarm) {
+func (d *decoder) checkGroups(s *Swarm, opt Options) {
 	sum := 0
 	for i := range s.Backends {
 		g := &s.Backends[i]
@@ -206,18 +208,24 @@ func (d *decoder) checkGroups(s *Swarm) {
 		if g.Backend == "" {
 			g.Backend = s.Backend
 		}
-		if g.Provider == "" && g.Backend == BackendClaude {
-			g.Provider = "anthropic"
+		if g.Provider == "" {
+			g.Provider = BackendProvider(g.Backend)
 		}
 		switch {
-		case !slices.Contains([]string{BackendClaude, BackendGro}, g.Backend):
-			d.errorf(d.lineOf(key+".backend"), key+".backend", "must be one of claude, gro, got %s", redact.Quote(g.Backend))
+		case !slices.Contains(Backends(), g.Backend):
+			d.errorf(d.lineOf(key+".backend"), key+".backend", "must be one of %s, got %s", strings.Join(Backends(), ", "), redact.Quote(g.Backend))
+		case !d.checkGro(key+".backend", g.Backend, opt):
 		case g.Provider == "":
 			d.errorf(d.lineOf(key), key+".provider", "is required for backend %s (one of %s)", g.Backend, strings.Join(provider.Names(), ", "))
 		case !known(g.Provider):
 			d.errorf(d.lineOf(key+".provider"), key+".provider", "unknown provider %s (known: %s)", redact.Quote(g.Provider), strings.Join(provider.Names(), ", "))
 		case g.Backend == BackendClaude && g.Provider != "anthropic":
-			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend claude talks only to anthropic, got %s (use backend: gro for other providers)", redact.Quote(g.Provider))
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend claude talks only to anthropic, got %s (backend codex talks to openai)", redact.Quote(g.Provider))
+		case g.Backend == BackendCodex && g.Provider != "openai":
+			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend codex talks only to openai, got %s (backend claude talks to anthropic)", redact.Quote(g.Provider))
+		}
+		if strings.ContainsAny(g.Model, " \t\n\"'=") || strings.HasPrefix(g.Model, "-") {
+			d.errorf(d.lineOf(key+".model"), key+".model", "is not a model name: %s", redact.Quote(g.Model))
 		}
 		if g.Count < 1 || g.Count > MaxAgents {
 			d.errorf(d.lineOf(key+".count"), key+".count", "must be 1..%d, got %d", MaxAgents, g.Count)
@@ -232,6 +240,20 @@ func (d *decoder) checkGroups(s *Swarm) {
 	default:
 		s.Agents = sum
 	}
+}
+
+// checkGro refuses backend gro unless its runtime is installed: the
+// check is here, at start, not in each agent as it starts.
+func (d *decoder) checkGro(key, backend string, opt Options) bool {
+	if backend != BackendGro {
+		return true
+	}
+	if _, err := opt.LookPath("gro"); err != nil {
+		d.errorf(d.lineOf(key), key, "gro's runtime is not installed (no gro command on PATH: npm install -g @tjamescouch/gro); "+
+			"for agents not tied to Anthropic use backend: codex (OpenAI's Codex CLI, provider openai)")
+		return false
+	}
+	return true
 }
 
 func known(name string) bool {

@@ -24,6 +24,9 @@ type Stream struct {
 	Denied []string
 	// Tools is how many tools it used.
 	Tools int
+	// Session is the conversation the runtime said it ran in (codex's
+	// thread; claude's is chosen beforehand).
+	Session string
 }
 
 // streamEvent is the part of a stream-json event the runner reads.
@@ -99,16 +102,7 @@ func describeTool(name string, input json.RawMessage) string {
 		URL         string `json:"url"`
 	}
 	_ = json.Unmarshal(input, &in)
-	short := func(s string) string {
-		s = strings.TrimSpace(s)
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			s = s[:i] + " …"
-		}
-		if len(s) > 100 {
-			s = s[:100] + "…"
-		}
-		return s
-	}
+	short := shortLine
 	file := in.FilePath
 	if file == "" {
 		file = in.Path

@@ -48,8 +48,11 @@ type RunnerOptions struct {
 	// neither edit nor run anything; each answer says so.
 	Ask bool
 	// Argv is the runtime; the prompt is appended as its last argument
-	// (claude -p …).
+	// (claude -p …, codex exec …).
 	Argv []string
+	// Runtime says how the runtime is run and read: RuntimeClaude (the
+	// default) or RuntimeCodex.
+	Runtime string
 	// Env is the runtime's environment.
 	Env []string
 	// Timeout bounds one run of the runtime; 0 means 10 minutes.
@@ -585,7 +588,7 @@ func runOnceAnswer(ctx context.Context, opt RunnerOptions, f chat.Frame, progres
 		prompt = fmt.Sprintf("Your task is long, so it is in the file %s (%d bytes): read all of it first, then do what it says.", path, len(prompt))
 	}
 	st, stderr, err := runRuntime(ctx, opt, prompt, progress)
-	if err != nil && strings.Contains(stderr, "No conversation found") {
+	if err != nil && (strings.Contains(stderr, "No conversation found") || strings.Contains(stderr, "no rollout found for thread id")) {
 		// The runtime lost the conversation (a new workspace, a reset by
 		// hand): a new one, once.
 		_ = os.Remove(opt.Session)
@@ -631,12 +634,23 @@ func runOnceAnswer(ctx context.Context, opt RunnerOptions, f chat.Frame, progres
 // the agent's conversation when it keeps one.
 func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress func(string)) (Stream, string, error) {
 	argv := append([]string(nil), opt.Argv...)
-	id, resume, err := session(opt.Session)
+	codex := opt.Runtime == RuntimeCodex
+	id, resume, err := session(opt.Session, !codex)
 	if err != nil {
 		return Stream{}, "", fmt.Errorf("the conversation could not be kept: %w", err)
 	}
+	read := ReadStream
+	if codex {
+		// Its provider: the proxy (options before its resume command).
+		read, argv = ReadCodexStream, append(argv, codexProvider(opt.Env)...)
+		if err := codexHome(opt.Env); err != nil {
+			return Stream{}, "", fmt.Errorf("codex's home: %w", err)
+		}
+	}
 	switch {
 	case id == "":
+	case codex:
+		argv = append(argv, "resume", id)
 	case resume:
 		argv = append(argv, "--resume", id)
 	default:
@@ -682,15 +696,21 @@ func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress 
 			}
 		}
 	}()
-	read := make(chan Stream, 1)
+	streamed := make(chan Stream, 1)
 	go func() {
-		read <- ReadStream(stdout, func(line string) { mu.Lock(); th.line(line); mu.Unlock() })
+		streamed <- read(stdout, func(line string) { mu.Lock(); th.line(line); mu.Unlock() })
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	err = cmd.Wait()
 	_ = pw.Close()
-	st := <-read
+	st := <-streamed
 	close(done)
+	if codex && st.Session != "" && st.Session != id && opt.Session != "" {
+		// The conversation codex started: the next task resumes it.
+		if werr := writeSession(opt.Session, st.Session); werr != nil {
+			return st, errb.String() + "\n(the conversation could not be kept: " + werr.Error() + ")", err
+		}
+	}
 	return st, errb.String(), err
 }
 
@@ -709,12 +729,15 @@ func isCommand(content, agent, cmd string) bool {
 // session is the conversation id kept in file, made the first time (a
 // new UUID, written before the first run uses it); resume says the runtime
 // has it already. No file: no conversation ("").
-func session(file string) (id string, resume bool, err error) {
+func session(file string, choose bool) (id string, resume bool, err error) {
 	if file == "" {
 		return "", false, nil
 	}
 	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) == 36 {
 		return strings.TrimSpace(string(b)), true, nil
+	}
+	if !choose { // the runtime names the conversation it starts
+		return "", false, nil
 	}
 	var u [16]byte
 	if _, err := rand.Read(u[:]); err != nil {
@@ -723,10 +746,15 @@ func session(file string) (id string, resume bool, err error) {
 	u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80 // version 4, RFC 4122 variant
 	h := hex.EncodeToString(u[:])
 	id = h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	return id, false, writeSession(file, id)
+}
+
+// writeSession keeps the conversation's id in file.
+func writeSession(file, id string) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return "", false, err
+		return err
 	}
-	return id, false, os.WriteFile(file, []byte(id+"\n"), 0o600)
+	return os.WriteFile(file, []byte(id+"\n"), 0o600)
 }
 
 // resetSession forgets the conversation: the next task starts a new one.

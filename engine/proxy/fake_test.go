@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/thesystem-dev/thesystem/engine/provider/openaitest"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
 
@@ -105,6 +106,8 @@ func (f *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 				"message": map[string]any{"role": "assistant", "content": "Hello from the fake"}}},
 			"usage": map[string]any{"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
 		})
+	case strings.HasSuffix(r.URL.Path, "/v1/responses") && req.Stream:
+		openaitest.Stream(w, openaitest.Answer{Model: req.Model, InputTokens: 40, CachedTokens: 30, OutputTokens: 9, Text: "Hello from the responses"})
 	case strings.Contains(r.URL.Path, ":generateContent"):
 		writeJSON(w, map[string]any{
 			"candidates":    []any{map[string]any{"content": map[string]any{"parts": []any{map[string]any{"text": "hi"}}}}},

@@ -18,6 +18,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
 	ooption "github.com/openai/openai-go/v3/option"
 
 	"github.com/thesystem-dev/thesystem/engine/secrets"
@@ -154,6 +155,25 @@ func TestOpenAISDK(t *testing.T) {
 		if r.In != 11 || r.Out != 7 || r.Model != "gpt-test" || r.Provider != "openai" {
 			t.Errorf("audit %d: %+v", i, r)
 		}
+	}
+
+	// The Responses API, streamed (what the Codex CLI speaks): its usage
+	// counted, the cached part of the input apart.
+	rs := c.Responses.NewStreaming(t.Context(), responses.ResponseNewParams{Model: "gpt-test",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hello")}})
+	text := ""
+	for rs.Next() {
+		if ev := rs.Current(); ev.Type == "response.completed" {
+			text = ev.Response.OutputText()
+		}
+	}
+	if err := rs.Err(); err != nil || text != "Hello from the responses" {
+		t.Fatalf("responses: %q %v", text, err)
+	}
+	checkInjected(t, h.up.last(), "Authorization", "Bearer "+openaiKey, tok)
+	recs := h.audit()
+	if r := recs[len(recs)-1]; r.In != 40 || r.CacheRead != 30 || r.Out != 9 || r.Path != "/openai/v1/responses" {
+		t.Errorf("the responses' audit record: %+v", r)
 	}
 }
 

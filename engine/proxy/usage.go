@@ -42,6 +42,14 @@ type usageFields struct {
 	CacheRead        int64 `json:"cache_read_input_tokens"`
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
+	// OpenAI counts cache reads within the input (Responses) or prompt
+	// (Chat Completions) tokens, and says how many apart.
+	InputDetails  *cachedFields `json:"input_tokens_details"`
+	PromptDetails *cachedFields `json:"prompt_tokens_details"`
+}
+
+type cachedFields struct {
+	Cached int64 `json:"cached_tokens"`
 }
 
 // merge folds a report into u. Streams repeat cumulative counts, so the
@@ -53,6 +61,11 @@ func (u *Usage) merge(f *usageFields) {
 	u.In = max(u.In, f.InputTokens+f.CacheCreation+f.CacheRead, f.PromptTokens)
 	u.Out = max(u.Out, f.OutputTokens, f.CompletionTokens)
 	u.CacheRead = max(u.CacheRead, f.CacheRead)
+	for _, d := range []*cachedFields{f.InputDetails, f.PromptDetails} {
+		if d != nil {
+			u.CacheRead = max(u.CacheRead, d.Cached)
+		}
+	}
 	u.CacheWrite = max(u.CacheWrite, f.CacheCreation)
 }
 

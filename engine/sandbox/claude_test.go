@@ -82,7 +82,7 @@ func TestClaudeCodeInContainer(t *testing.T) {
 	}
 	tarPath := filepath.Join(t.TempDir(), "claude.tar")
 	f, _ := os.Create(tarPath)
-	if err := RuntimeRootfs(t.Context(), claudeBin, "claude", 1000, 1000, f); err != nil {
+	if err := RuntimeRootfs(t.Context(), map[string]string{"claude": claudeBin}, 1000, 1000, f); err != nil {
 		t.Fatal(err)
 	}
 	_ = f.Close()

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/thesystem-dev/thesystem/engine/guest"
@@ -27,13 +28,13 @@ func DevPackages() []string {
 
 // DevImage says how the agents' development image is built: Debian's
 // Suite from Mirror with DevPackages (the base, made once by mmdebstrap
-// and cached), the agent user and the runtime binary layered on it.
+// and cached), the agent user and the runtimes layered on it.
 type DevImage struct {
 	Suite, Mirror string
-	// Runtime is the agent runtime's binary on the host, Name its name on
-	// the image's PATH (/usr/local/bin).
-	Runtime, Name string
-	UID, GID      int
+	// Runtimes are the agent runtimes on the host (packages or binaries),
+	// each put on the image's PATH (/usr/local/bin) as its command.
+	Runtimes []Runtime
+	UID, GID int
 	// Base is a Debian base root filesystem (a tarball, BuildBase's) to
 	// use instead of building one: made elsewhere for a machine without
 	// the archive, or beforehand. "" builds it into CacheDir the first
@@ -43,8 +44,8 @@ type DevImage struct {
 }
 
 // DefaultDevImage is Debian 12 from the Debian archive.
-func DefaultDevImage(runtime string) DevImage {
-	return DevImage{Suite: "bookworm", Mirror: "http://deb.debian.org/debian", Runtime: runtime, Name: "claude", UID: 1000, GID: 1000}
+func DefaultDevImage(runtimes ...Runtime) DevImage {
+	return DevImage{Suite: "bookworm", Mirror: "http://deb.debian.org/debian", Runtimes: runtimes, UID: 1000, GID: 1000}
 }
 
 // baseKey names the base after what goes into it.
@@ -59,21 +60,17 @@ func (d DevImage) BaseFile(dir string) string {
 }
 
 // Ref names the image after what goes into it (the suite, the packages,
-// the runtime's content): the same inputs reuse it, a new runtime or
-// package list builds a new one. The archive's own updates do not: `thesystem
+// the runtimes): the same inputs reuse it, a new runtime or package list
+// builds a new one. The archive's own updates do not: `thesystem
 // reinstall` rebuilds.
 func (d DevImage) Ref() (string, error) {
-	f, err := os.Open(d.Runtime)
+	rt, err := runtimesID(d.Runtimes, goruntime.GOARCH)
 	if err != nil {
 		return "", fmt.Errorf("agent image: %w", err)
 	}
-	defer func() { _ = f.Close() }()
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%d:%d\n%s\n", d.Suite, strings.Join(DevPackages(), ","), d.UID, d.GID, d.Name)
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "localhost/thesystem-agent-dev:" + hex.EncodeToString(h.Sum(nil))[:12], nil
+	fmt.Fprintf(h, "dev-image/2\n%s\n%s\n%d:%d\n%s\n", d.Suite, strings.Join(DevPackages(), ","), d.UID, d.GID, rt)
+	return DevRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 // BuildBase writes the base root filesystem as a tarball to w: a minimal
@@ -142,19 +139,10 @@ func (d DevImage) EnsureBase(ctx context.Context, log io.Writer) (string, error)
 // Build writes the image's root filesystem as a tarball to w: the Debian
 // base (built once, see EnsureBase), with the agent user (home /workspace) in
 // /etc/passwd and /etc/group, the agent container's mount points, and the
-// runtime at /usr/local/bin/<Name>. Only the base needs the archive: a
-// new runtime is layered on the cached base without a network.
+// runtimes at /usr/local/bin/<command>. Only the base needs the archive:
+// a new runtime is layered on the cached base without a network.
 func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
 	basePath, err := d.EnsureBase(ctx, log)
-	if err != nil {
-		return err
-	}
-	runtime, err := os.Open(d.Runtime) // follows symlinks: the image holds the real file
-	if err != nil {
-		return fmt.Errorf("agent image: %w", err)
-	}
-	defer func() { _ = runtime.Close() }()
-	rfi, err := runtime.Stat()
 	if err != nil {
 		return err
 	}
@@ -203,8 +191,8 @@ func (d DevImage) Build(ctx context.Context, w, log io.Writer) error {
 		}
 	}
 	dirs := &tarDirs{tw: tw, prefix: "./", seen: seen}
-	if err := agentLayer(tw, dirs, d.Name, runtime, rfi.Size()); err != nil {
-		return fmt.Errorf("runtime %s: %w", d.Runtime, err)
+	if err := agentLayer(tw, dirs, d.Runtimes, goruntime.GOARCH); err != nil {
+		return err
 	}
 	return tw.Close()
 }
@@ -216,9 +204,9 @@ func agentUser(uid, gid int) (passwd, group string) {
 }
 
 // agentLayer writes what the agents' image adds to its base: the agent
-// container's mount points, the init's, and the runtime (size bytes of
-// runtime) at /usr/local/bin/<name>.
-func agentLayer(tw *tar.Writer, dirs *tarDirs, name string, runtime io.Reader, size int64) error {
+// container's mount points, the init's, and each runtime's binary (for
+// goarch) at /usr/local/bin/<command>.
+func agentLayer(tw *tar.Writer, dirs *tarDirs, runtimes []Runtime, goarch string) error {
 	mkdir := func(p string) error { return dirs.mkdir(strings.TrimPrefix(p, "/"), 0o755) }
 	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, "/usr/local/bin", path.Dir(guest.InitPath)} {
 		if err := mkdir(m); err != nil {
@@ -228,9 +216,17 @@ func agentLayer(tw *tar.Writer, dirs *tarDirs, name string, runtime io.Reader, s
 	if err := tw.WriteHeader(&tar.Header{Name: dirs.prefix + strings.TrimPrefix(guest.InitPath, "/"), Mode: 0o755}); err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: dirs.prefix + "usr/local/bin/" + name, Mode: 0o755, Size: size}); err != nil {
-		return err
+	for _, r := range runtimes {
+		err := r.open(goarch, func(rd io.Reader, size int64) error {
+			if err := tw.WriteHeader(&tar.Header{Name: dirs.prefix + "usr/local/bin/" + r.Command, Mode: 0o755, Size: size}); err != nil {
+				return err
+			}
+			_, err := io.CopyN(tw, rd, size)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("runtime %s: %w", r.Command, err)
+		}
 	}
-	_, err := io.CopyN(tw, runtime, size)
-	return err
+	return nil
 }

@@ -25,7 +25,7 @@ func TestDevImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := DefaultDevImage("/bin/true") // the runtime stand-in, as claude
+	d := DefaultDevImage(Runtime{Command: "claude", File: "/bin/true"}) // the runtime stand-in, as claude
 	d.Base = base
 	ref, err := d.Ref()
 	if err != nil {
@@ -91,7 +91,7 @@ func TestDevImageLayers(t *testing.T) {
 	if err := os.WriteFile(runtime, []byte("RUNTIME"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := DefaultDevImage(runtime)
+	d := DefaultDevImage(Runtime{Command: "claude", File: runtime}, Runtime{Command: "codex", File: runtime})
 	d.CacheDir = filepath.Join(dir, "cache")
 	if err := os.MkdirAll(d.CacheDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -122,6 +122,7 @@ func TestDevImageLayers(t *testing.T) {
 		"./etc/group":            "root:x:0:\nagent:x:1000:\n",
 		"./usr/bin/git":          "GIT",
 		"./usr/local/bin/claude": "RUNTIME",
+		"./usr/local/bin/codex":  "RUNTIME",
 		"./workspace/":           "",
 		"./project/":             "",
 	} {
@@ -154,7 +155,7 @@ func BenchmarkAgentImage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := DefaultDevImage(claude)
+	d := DefaultDevImage(Runtime{Command: "claude", File: claude})
 	d.Base = base
 	size := func(ref string) float64 {
 		out, err := svc.podman(b.Context(), "image", "inspect", "--format", "{{.Size}}", ref).Output()
@@ -175,7 +176,7 @@ func BenchmarkAgentImage(b *testing.B) {
 		}
 		dev += time.Since(t0)
 		t0 = time.Now()
-		if err := p.ImportImageFrom(minRef, func(w io.Writer) error { return RuntimeRootfs(b.Context(), claude, "claude", 1000, 1000, w) }); err != nil {
+		if err := p.ImportImageFrom(minRef, func(w io.Writer) error { return RuntimeRootfs(b.Context(), map[string]string{"claude": claude}, 1000, 1000, w) }); err != nil {
 			b.Fatal(err)
 		}
 		minimal += time.Since(t0)

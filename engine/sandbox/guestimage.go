@@ -27,12 +27,9 @@ func GuestBasePackages() []string {
 // is a linux package or binary staged into the VM. Nothing comes from the
 // host, which may be a Mac.
 type GuestImage struct {
-	// Runtime is the runtime: an npm package tarball (.tgz, Package says
-	// which) or a linux binary.
-	Runtime string
-	Package RuntimePackage
-	// Name is the runtime's name on the image's PATH.
-	Name     string
+	// Runtimes are the runtimes, staged into this system: npm package
+	// tarballs or linux binaries, each on the image's PATH as its command.
+	Runtimes []Runtime
 	UID, GID int
 	// Packages are the image's packages (nil: GuestBasePackages and
 	// DevPackages).
@@ -86,51 +83,25 @@ func (g GuestImage) Build(ctx context.Context, p *Podman) (string, error) {
 			return "", fmt.Errorf("the agents' image needs packages still missing after apt-get install: %s", strings.Join(missing, " "))
 		}
 	}
-	rt, err := g.runtimeID()
+	rt, err := runtimesID(g.Runtimes, runtime.GOARCH)
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "guest-image/1\n%s\n%s\n%s\n%d:%d\n", closure.Key(), rt, g.Name, g.UID, g.GID)
+	fmt.Fprintf(h, "guest-image/2\n%s\n%s\n%d:%d\n", closure.Key(), rt, g.UID, g.GID)
 	ref := DevRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	if ok, err := p.ImageExists(ref); err != nil {
 		return "", err
 	} else if ok {
 		return ref, p.TagImage(ref, DevRepo, "latest")
 	}
-	g.logf("building %s from this system's packages: %d of them (%s …), and %s", ref, len(closure), strings.Join(pkgs, " "), rt)
+	g.logf("building %s from this system's packages: %d of them (%s …), and %s", ref, len(closure), strings.Join(pkgs, " "), strings.ReplaceAll(rt, "\n", ", "))
 	t0 := time.Now()
 	if err := p.ImportImageFrom(ref, func(w io.Writer) error { return g.write(closure, db, w) }); err != nil {
 		return "", err
 	}
 	g.logf("built %s in %s", ref, time.Since(t0).Round(100*time.Millisecond))
 	return ref, p.TagImage(ref, DevRepo, "latest")
-}
-
-// runtimeID names the runtime: a package by its name, version and
-// integrity (checked when it was fetched), a binary by its content.
-func (g GuestImage) runtimeID() (string, error) {
-	if g.Package.Name != "" {
-		return g.Package.Name + "@" + g.Package.Version + " " + g.Package.Integrity, nil
-	}
-	f, err := os.Open(g.Runtime)
-	if err != nil {
-		return "", fmt.Errorf("the agents' runtime: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	var head [64]byte
-	n, _ := io.ReadFull(f, head[:])
-	if err := CheckELF(head[:n], runtime.GOARCH); err != nil {
-		return "", fmt.Errorf("the agents' runtime %s: %w", g.Runtime, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // write writes the image's root filesystem: the packages' files, the
@@ -142,26 +113,9 @@ func (g GuestImage) write(closure Packages, db *Dpkg, w io.Writer) error {
 	if err := db.WriteRootfs(closure, tw, dirs, passwd, group); err != nil {
 		return err
 	}
-	f, err := os.Open(g.Runtime)
-	if err != nil {
-		return fmt.Errorf("the agents' runtime: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	if g.Package.Name == "" {
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if err := agentLayer(tw, dirs, g.Name, f, fi.Size()); err != nil {
-			return err
-		}
-		return tw.Close()
-	}
-	// The package is checked again here, where it runs: a linux binary for
-	// this machine.
-	pkg := g.Package
-	pkg.GOARCH = runtime.GOARCH
-	if err := pkg.Open(f, func(r io.Reader, size int64) error { return agentLayer(tw, dirs, g.Name, r, size) }); err != nil {
+	// Each package is checked again here, where it runs: a linux binary
+	// for this machine.
+	if err := agentLayer(tw, dirs, g.Runtimes, runtime.GOARCH); err != nil {
 		return err
 	}
 	return tw.Close()

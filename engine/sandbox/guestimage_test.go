@@ -27,15 +27,24 @@ func TestGuestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := GuestImage{Name: "claude", UID: 1000, GID: 1000, Runtime: "/bin/true"}
+	g := GuestImage{UID: 1000, GID: 1000, Runtimes: []Runtime{{Command: "claude", File: "/bin/true"}}}
 	version := "/bin/true && echo no-claude"
 	if tgz := os.Getenv("THESYSTEM_TEST_CLAUDE_PKG"); tgz != "" {
-		if g.Package, err = ClaudeCodePackage("2.1.330", runtime.GOARCH); err != nil {
+		pkg, err := ClaudeCodePackage("2.1.330", runtime.GOARCH)
+		if err != nil {
 			t.Fatal(err)
 		}
-		g.Runtime, version = tgz, "claude --version"
+		g.Runtimes, version = []Runtime{{Command: "claude", File: tgz, Package: pkg}}, "claude --version"
 	} else if os.Getenv("THESYSTEM_TEST_CLAUDE") != "" {
 		t.Fatal("THESYSTEM_TEST_CLAUDE is set but THESYSTEM_TEST_CLAUDE_PKG is not (make runtimes packs it)")
+	}
+	if tgz := os.Getenv("THESYSTEM_TEST_CODEX_PKG"); tgz != "" { // the second runtime beside the first
+		pkg, err := CodexPackage("0.171.0", runtime.GOARCH)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Runtimes = append(g.Runtimes, Runtime{Command: "codex", File: tgz, Package: pkg})
+		version += " && codex --version"
 	}
 	var log bytes.Buffer
 	g.Log = &log
@@ -74,8 +83,10 @@ id -un && test -z "$(find / -xdev -perm /6000 2>/dev/null)" && echo no-setuid &&
 	if !strings.Contains(string(out), want) {
 		t.Errorf("in the image:\n%s\nwant:\n%s", out, want)
 	}
-	if g.Package.Name != "" && !strings.Contains(string(out), "2.1.330") {
-		t.Errorf("claude --version in the image:\n%s", out)
+	for _, r := range g.Runtimes {
+		if v := strings.TrimSuffix(r.Package.Version, "-linux-x64"); r.Package.Name != "" && !strings.Contains(string(out), strings.TrimSuffix(v, "-linux-arm64")) {
+			t.Errorf("%s --version in the image:\n%s", r.Command, out)
+		}
 	}
 
 	// A package the system lacks: named, or installed when it may be.

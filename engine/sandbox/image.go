@@ -7,9 +7,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -39,14 +41,23 @@ func sharedLibraries(ctx context.Context, binary string) ([]string, error) {
 
 // RuntimeRootfs writes a root filesystem tarball for an agent runtime
 // that is one dynamically linked binary (claude-code ships as one): the
-// binary as /usr/local/bin/<name>, the shared libraries it needs, an
+// binaries as /usr/local/bin/<name> (bins: name → the binary), the
+// shared libraries they need, an
 // /etc/passwd naming the agent user with /workspace as home, a /tmp with
 // mode 1777, and the mount points of the agent container. No registry is
 // needed: podman imports the tarball.
-func RuntimeRootfs(ctx context.Context, binary, name string, uid, gid int, w io.Writer) error {
-	libs, err := sharedLibraries(ctx, binary)
-	if err != nil {
-		return err
+func RuntimeRootfs(ctx context.Context, bins map[string]string, uid, gid int, w io.Writer) error {
+	var libs []string
+	for _, name := range slices.Sorted(maps.Keys(bins)) {
+		l, err := sharedLibraries(ctx, bins[name])
+		if err != nil {
+			return err
+		}
+		for _, lib := range l {
+			if !slices.Contains(libs, lib) {
+				libs = append(libs, lib)
+			}
+		}
 	}
 	tw := tar.NewWriter(w)
 	mkdir := (&tarDirs{tw: tw, seen: map[string]bool{}}).mkdir
@@ -103,8 +114,10 @@ func RuntimeRootfs(ctx context.Context, binary, name string, uid, gid int, w io.
 			return fmt.Errorf("library %s: %w", lib, err)
 		}
 	}
-	if err := copyFile(binary, "usr/local/bin/"+name, 0o755); err != nil {
-		return fmt.Errorf("runtime %s: %w", binary, err)
+	for _, name := range slices.Sorted(maps.Keys(bins)) {
+		if err := copyFile(bins[name], "usr/local/bin/"+name, 0o755); err != nil {
+			return fmt.Errorf("runtime %s: %w", bins[name], err)
+		}
 	}
 	return tw.Close()
 }

@@ -24,7 +24,7 @@ func TestRuntimeRootfsLibraries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := RuntimeRootfs(t.Context(), tc.bin, "claude", 1000, 1000, &buf); err != nil {
+			if err := RuntimeRootfs(t.Context(), map[string]string{"claude": tc.bin}, 1000, 1000, &buf); err != nil {
 				t.Fatal(err)
 			}
 			var names []string

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +69,122 @@ func ClaudeCodePackage(version, goarch string) (RuntimePackage, error) {
 	}
 	return RuntimePackage{Name: "@anthropic-ai/claude-code-linux-" + npmArch, Version: version, GOARCH: goarch,
 		Integrity: sum, Member: "package/claude"}, nil
+}
+
+// codexIntegrity pins the linux packages of each Codex CLI release the
+// engine knows (npm view @openai/codex@<v>-linux-<arch> dist.integrity):
+// npm ships them as versions of @openai/codex itself.
+func codexIntegrity(version, goarch string) string {
+	switch version + "/" + goarch {
+	case "0.171.0/amd64":
+		return "sha512-l66NZkQgdk2C3pbcfULDz42yEUB581MVA6I+Y43Wp4OIqEy73HCdmZ0GTjeAHY2ycuH4N00d9VsLrwT1jxshTw=="
+	case "0.171.0/arm64":
+		return "sha512-9z17t4bbUJ9UCIb49O4PoA+ki+45q3rd8nZ8PeH6sYnlKkBld/Xpo/OS3h3Ti954+foshX4o7k5TCU8N7zzqQA=="
+	}
+	return ""
+}
+
+// CodexPackage is OpenAI's Codex CLI for linux on goarch: its static
+// (musl) binary is the only file used; the package's sandbox helper,
+// voice libraries and bundled ripgrep are not (the container is the
+// sandbox, the image has ripgrep).
+func CodexPackage(version, goarch string) (RuntimePackage, error) {
+	npmArch := map[string]string{"amd64": "x64", "arm64": "arm64"}[goarch]
+	triple := map[string]string{"amd64": "x86_64-unknown-linux-musl", "arm64": "aarch64-unknown-linux-musl"}[goarch]
+	if npmArch == "" {
+		return RuntimePackage{}, fmt.Errorf("codex ships no linux binary for %s (amd64 and arm64 only)", goarch)
+	}
+	sum := codexIntegrity(version, goarch)
+	if sum == "" {
+		return RuntimePackage{}, fmt.Errorf("codex %s: no pinned integrity for linux-%s", version, npmArch)
+	}
+	return RuntimePackage{Name: "@openai/codex", Version: version + "-linux-" + npmArch, GOARCH: goarch,
+		Integrity: sum, Member: "package/vendor/" + triple + "/bin/codex"}, nil
+}
+
+// PinnedPackage is the linux package of the runtime whose command is
+// command ("claude", "codex") at version, for goarch.
+func PinnedPackage(command, version, goarch string) (RuntimePackage, error) {
+	switch command {
+	case "claude":
+		return ClaudeCodePackage(version, goarch)
+	case "codex":
+		return CodexPackage(strings.TrimSuffix(strings.TrimSuffix(version, "-linux-x64"), "-linux-arm64"), goarch)
+	}
+	return RuntimePackage{}, fmt.Errorf("no runtime package is known for the command %q (claude, codex)", command)
+}
+
+// Runtime is one agent runtime in the agents' image: its command on the
+// image's PATH (/usr/local/bin/<Command>) and the file it comes from, an
+// npm package's tarball (Package says which; its binary is checked and
+// extracted) or a linux binary (Package zero).
+type Runtime struct {
+	Command string
+	File    string
+	Package RuntimePackage
+}
+
+// ID names the runtime's content: a package by its name, version and
+// integrity (checked when it was fetched), a binary by its sha256 (after
+// checking it is a linux binary for goarch).
+func (r Runtime) ID(goarch string) (string, error) {
+	if r.Package.Name != "" {
+		return r.Command + "=" + r.Package.Name + "@" + r.Package.Version + " " + r.Package.Integrity, nil
+	}
+	f, err := os.Open(r.File)
+	if err != nil {
+		return "", fmt.Errorf("the agents' runtime %s: %w", r.Command, err)
+	}
+	defer func() { _ = f.Close() }()
+	var head [64]byte
+	n, _ := io.ReadFull(f, head[:])
+	if err := CheckELF(head[:n], goarch); err != nil {
+		return "", fmt.Errorf("the agents' runtime %s (%s): %w", r.Command, r.File, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return r.Command + "=sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// runtimesID names a list of runtimes (see Runtime.ID).
+func runtimesID(rs []Runtime, goarch string) (string, error) {
+	if len(rs) == 0 {
+		return "", errors.New("the agents' image needs a runtime")
+	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		id, err := r.ID(goarch)
+		if err != nil {
+			return "", err
+		}
+		ids[i] = id
+	}
+	return strings.Join(ids, "\n"), nil
+}
+
+// open hands use the runtime's binary (its content and size): a
+// package's, checked to be a linux ELF for goarch, or the file itself.
+func (r Runtime) open(goarch string, use func(r io.Reader, size int64) error) error {
+	f, err := os.Open(r.File) // follows symlinks: the image holds the real file
+	if err != nil {
+		return fmt.Errorf("the agents' runtime %s: %w", r.Command, err)
+	}
+	defer func() { _ = f.Close() }()
+	if r.Package.Name == "" {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		return use(f, fi.Size())
+	}
+	pkg := r.Package
+	pkg.GOARCH = goarch
+	return pkg.Open(f, use)
 }
 
 // DefaultNPMRegistry is where packages come from unless the environment

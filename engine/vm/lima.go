@@ -353,36 +353,34 @@ const GuestRuntimeDir = "/var/lib/thesystem/runtimes"
 
 // AgentImage builds the agents' image inside the VM, from the guest's own
 // packages (its dpkg: bash, git, ripgrep… and what they need), with the
-// runtime: claude-code's linux package for the guest (pkg; a tarball on
-// the host whose name carries its integrity, copied onto the guest's disk
-// once), or a linux binary (pkg zero; copied when its content changed).
-// The guest's own thesystem (staged by the VM component) builds it and
-// reuses an image of the same packages and runtime. Its output goes to
-// log; it returns the image's name.
-func (l *Lima) AgentImage(ctx context.Context, runtime string, pkg sandbox.RuntimePackage, log io.Writer) (string, error) {
+// runtimes: each a linux package for the guest (a tarball on the host
+// whose name carries its integrity, copied onto the guest's disk once), or
+// a linux binary (copied when its content changed). The guest's own
+// thesystem (staged by the VM component) builds it and reuses an image of
+// the same packages and runtimes. Its output goes to log; it returns the
+// image's name.
+func (l *Lima) AgentImage(ctx context.Context, runtimes []sandbox.Runtime, log io.Writer) (string, error) {
 	// Its own deadline: a call without one gets DefaultCallTimeout, and a
 	// first build under emulation (TCG) can take longer than that.
 	ctx, cancel := context.WithTimeout(ctx, AgentImageTimeout)
 	defer cancel()
-	dst := GuestRuntimeDir + "/" + filepath.Base(runtime)
-	args := []string{"sudo", GuestInitBinary, "guest-image", "--runtime", dst, "--install-missing"}
-	if pkg.Name != "" {
-		args = append(args, "--package", pkg.Name, "--version", pkg.Version)
-		if _, err := l.ssh(ctx, l.sshHost(), "sudo", "test", "-f", dst); err != nil {
-			f, err := os.Open(runtime)
-			if err != nil {
-				return "", fmt.Errorf("the agents' runtime: %w", err)
-			}
-			defer func() { _ = f.Close() }()
-			fmt.Fprintf(log, "copying %s into the VM\n", filepath.Base(runtime))
-			t0 := time.Now()
-			if err := l.copyIn(ctx, f, dst); err != nil {
+	args := []string{"sudo", GuestInitBinary, "guest-image", "--install-missing"}
+	for _, rt := range runtimes {
+		dst := GuestRuntimeDir + "/" + filepath.Base(rt.File)
+		if rt.Package.Name == "" {
+			if _, err := l.Stage(ctx, rt.File, dst); err != nil {
 				return "", err
 			}
-			fmt.Fprintf(log, "copied in %s\n", time.Since(t0).Round(100*time.Millisecond))
+			args = append(args, "--runtime", rt.Command+"="+dst)
+			continue
 		}
-	} else if _, err := l.Stage(ctx, runtime, dst); err != nil {
-		return "", err
+		args = append(args, "--runtime", rt.Command+"@"+rt.Package.Version+"="+dst)
+		if _, err := l.ssh(ctx, l.sshHost(), "sudo", "test", "-f", dst); err == nil {
+			continue // copied by an earlier start (its name carries its integrity)
+		}
+		if err := l.copyRuntime(ctx, rt.File, dst, log); err != nil {
+			return "", err
+		}
 	}
 	r := l.SSH
 	if er, ok := r.(ExecRunner); ok {
@@ -400,6 +398,22 @@ func (l *Lima) AgentImage(ctx context.Context, runtime string, pkg sandbox.Runti
 		return "", fmt.Errorf("build the agents' image in the VM: it said %q, not an image's name", last)
 	}
 	return last, nil
+}
+
+// copyRuntime copies a runtime's package onto the guest's disk.
+func (l *Lima) copyRuntime(ctx context.Context, file, dst string, log io.Writer) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("the agents' runtime: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	fmt.Fprintf(log, "copying %s into the VM\n", filepath.Base(file))
+	t0 := time.Now()
+	if err := l.copyIn(ctx, f, dst); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "copied in %s\n", time.Since(t0).Round(100*time.Millisecond))
+	return nil
 }
 
 // sshHost is the instance's host name in Lima's ssh.config.

@@ -222,7 +222,7 @@ func TestAgentImage(t *testing.T) {
 	var log strings.Builder
 	for i := range 2 {
 		g.calls = nil
-		ref, err := l.AgentImage(t.Context(), tgz, pkg, &log)
+		ref, err := l.AgentImage(t.Context(), []sandbox.Runtime{{Command: "claude", File: tgz, Package: pkg}}, &log)
 		if err != nil || ref != "localhost/thesystem-agent-dev:abc" {
 			t.Fatalf("AgentImage = %q, %v (calls %q)", ref, err, g.calls)
 		}
@@ -236,7 +236,7 @@ func TestAgentImage(t *testing.T) {
 			t.Errorf("run %d: %d copies: %q", i, copies, g.calls)
 		}
 		last := g.calls[len(g.calls)-1]
-		if !strings.Contains(last, "--runtime "+GuestRuntimeDir+"/"+pkg.FileName()) || !strings.Contains(last, "--package "+pkg.Name+" --version 2.1.330") {
+		if !strings.Contains(last, "--runtime claude@2.1.330="+GuestRuntimeDir+"/"+pkg.FileName()) {
 			t.Errorf("build: %s", last)
 		}
 	}
@@ -251,11 +251,12 @@ func TestAgentImage(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("\x7fELF"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.AgentImage(t.Context(), bin, sandbox.RuntimePackage{}, &log); err != nil || string(g.files[GuestRuntimeDir+"/vmcheck"]) != "\x7fELF" {
+	if _, err := l.AgentImage(t.Context(), []sandbox.Runtime{{Command: "claude", File: bin}, {Command: "codex", File: bin}}, &log); err != nil ||
+		string(g.files[GuestRuntimeDir+"/vmcheck"]) != "\x7fELF" || !strings.Contains(g.calls[len(g.calls)-1], "--runtime claude="+GuestRuntimeDir+"/vmcheck --runtime codex="+GuestRuntimeDir+"/vmcheck") {
 		t.Errorf("a binary: %v", err)
 	}
 	g.build = "thesystem: the agents' image needs packages this system does not have: ripgrep\n"
-	if _, err := l.AgentImage(t.Context(), tgz, pkg, &log); err == nil || !strings.Contains(err.Error(), "ripgrep") {
+	if _, err := l.AgentImage(t.Context(), []sandbox.Runtime{{Command: "claude", File: tgz, Package: pkg}}, &log); err == nil || !strings.Contains(err.Error(), "ripgrep") {
 		t.Errorf("a failed build: %v", err)
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	d := sandbox.DefaultDevImage("")
+	d := sandbox.DefaultDevImage()
 	d.CacheDir = *dir
 	file := d.BaseFile(*dir)
 	if _, err := os.Stat(file); err != nil {
