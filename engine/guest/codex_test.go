@@ -52,10 +52,10 @@ func TestReadCodexStream(t *testing.T) {
 
 func TestTOMLString(t *testing.T) {
 	for in, want := range map[string]string{
-		`plain`:              `"plain"`,
+		`plain`:               `"plain"`,
 		"two\nlines\t\"q\"\\": `"two\nlines\t\"q\"\\"`,
-		"bell\a":             `"bell\u0007"`,
-		"ünïcode ✓":          `"ünïcode ✓"`,
+		"bell\a":              `"bell\u0007"`,
+		"ünïcode ✓":           `"ünïcode ✓"`,
 	} {
 		if got := TOMLString(in); got != want {
 			t.Errorf("TOMLString(%q) = %s, want %s", in, got, want)

@@ -176,7 +176,9 @@ func BenchmarkAgentImage(b *testing.B) {
 		}
 		dev += time.Since(t0)
 		t0 = time.Now()
-		if err := p.ImportImageFrom(minRef, func(w io.Writer) error { return RuntimeRootfs(b.Context(), map[string]string{"claude": claude}, 1000, 1000, w) }); err != nil {
+		if err := p.ImportImageFrom(minRef, func(w io.Writer) error {
+			return RuntimeRootfs(b.Context(), map[string]string{"claude": claude}, 1000, 1000, w)
+		}); err != nil {
 			b.Fatal(err)
 		}
 		minimal += time.Since(t0)
