@@ -32,6 +32,11 @@ CLAUDE := $(RUNTIMES)/node_modules/@anthropic-ai/claude-code-linux-$(ARCH)/claud
 # The same release's linux package as the engine downloads it (the tests
 # serve it from 127.0.0.1 or put it where the engine keeps it).
 CLAUDE_PKG := $(RUNTIMES)/anthropic-ai-claude-code-linux-$(ARCH)-$(CLAUDE_CODE_VERSION).tgz
+# The second runtime (swarm.backend codex): OpenAI's Codex CLI, its linux
+# package as the engine downloads it (npm ships it as a version of
+# @openai/codex).
+CODEX_VERSION := 0.171.0
+CODEX_PKG := $(RUNTIMES)/openai-codex-$(CODEX_VERSION)-linux-$(ARCH).tgz
 
 all: build
 
@@ -39,8 +44,8 @@ all: build
 deps:
 	@.ci/deps
 
-## runtimes: claude-code $(CLAUDE_CODE_VERSION) from npm into bin/runtimes
-runtimes: $(CLAUDE) $(CLAUDE_PKG)
+## runtimes: claude-code $(CLAUDE_CODE_VERSION) and codex $(CODEX_VERSION) from npm into bin/runtimes
+runtimes: $(CLAUDE) $(CLAUDE_PKG) $(CODEX_PKG)
 
 $(CLAUDE):
 	npm install --prefix $(RUNTIMES) --no-audit --no-fund --ignore-scripts --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
@@ -49,6 +54,11 @@ $(CLAUDE):
 $(CLAUDE_PKG):
 	mkdir -p $(RUNTIMES)
 	cd $(RUNTIMES) && npm pack --silent @anthropic-ai/claude-code-linux-$(ARCH)@$(CLAUDE_CODE_VERSION) >/dev/null
+	@test -s $@ || { echo "npm pack did not write $@" >&2; exit 1; }
+
+$(CODEX_PKG):
+	mkdir -p $(RUNTIMES)
+	cd $(RUNTIMES) && npm pack --silent @openai/codex@$(CODEX_VERSION)-linux-$(ARCH) >/dev/null
 	@test -s $@ || { echo "npm pack did not write $@" >&2; exit 1; }
 
 ## build: the thesystem binary in bin/
@@ -80,7 +90,7 @@ test: deps unit fuzz lint cross e2e-vm
 DEBIAN_BASE ?= /var/tmp/thesystem-debian-base
 unit: runtimes
 	THESYSTEM_DEBIAN_BASE=$$($(GO) run ./packaging/debianbase -dir $(DEBIAN_BASE)) && export THESYSTEM_DEBIAN_BASE && \
-	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_QEMU=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) THESYSTEM_TEST_CLAUDE_PKG=$(CLAUDE_PKG) .ci/with-keyring $(GO) test -race -count=1 ./...
+	THESYSTEM_TEST_PODMAN=1 THESYSTEM_TEST_CHROMIUM=1 THESYSTEM_TEST_QEMU=1 THESYSTEM_TEST_CLAUDE=$(CLAUDE) THESYSTEM_TEST_CLAUDE_PKG=$(CLAUDE_PKG) THESYSTEM_TEST_CODEX_PKG=$(CODEX_PKG) .ci/with-keyring $(GO) test -race -count=1 ./...
 	# The real menu over D-Bus, without -race: fyne.io/systray races on its own.
 	THESYSTEM_TEST_KEYRING=1 .ci/with-keyring $(GO) test -count=1 -run '^TestMenuOverDBus$$' ./menubar/
 

@@ -130,19 +130,45 @@ func toolResult(msgs []struct {
 
 // startWorkStack starts a stack of n agents that run the real claude-code
 // (its linux package THESYSTEM_TEST_CLAUDE_PKG, where the engine keeps
-// what it downloads) in the
-// agents' Debian image (on the prebuilt base, THESYSTEM_DEBIAN_BASE)
-// against a toolUpstream on 127.0.0.1, with a planted key stored; it is
-// stopped when the test ends.
+// what it downloads) in the agents' Debian image (on the prebuilt base,
+// THESYSTEM_DEBIAN_BASE) against a toolUpstream on 127.0.0.1, with a
+// planted key stored; it is stopped when the test ends.
 func startWorkStack(t testing.TB, agents int) (d *daemonEnv, up *toolUpstream, planted string) {
 	t.Helper()
-	claudePkg := os.Getenv("THESYSTEM_TEST_CLAUDE_PKG")
-	if claudePkg == "" {
+	d, up, planted = startRuntimeStack(t, fmt.Sprintf("  agents: %d\n", agents), nil)
+	return d, up, planted
+}
+
+// runtimePackage puts a runtime's linux package (a file make runtimes
+// packed, named by the variable pkgVar) where the engine keeps what it
+// downloaded (it checks and uses it); not an override, which gets the
+// minimal image of a test's stand-in.
+func runtimePackage(t testing.TB, d *daemonEnv, pkgVar string, pkg sandbox.RuntimePackage) {
+	t.Helper()
+	file := os.Getenv(pkgVar)
+	if file == "" {
 		if os.Getenv("THESYSTEM_TEST_CLAUDE") != "" {
-			t.Fatal("THESYSTEM_TEST_CLAUDE is set but THESYSTEM_TEST_CLAUDE_PKG is not (make runtimes packs claude-code's linux package)")
+			t.Fatalf("THESYSTEM_TEST_CLAUDE is set but %s is not (make runtimes packs the runtimes' linux packages)", pkgVar)
 		}
-		t.Skip("THESYSTEM_TEST_CLAUDE_PKG not set (make runtimes packs claude-code's linux package)")
+		t.Skipf("%s not set (make runtimes packs the runtimes' linux packages)", pkgVar)
 	}
+	state := envValue(d.env, "THESYSTEM_STATE_DIR")
+	downloaded := filepath.Join(state, "runtimes", pkg.FileName())
+	if err := os.MkdirAll(filepath.Dir(downloaded), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(file, downloaded); err != nil {
+		if out, err := exec.CommandContext(t.Context(), "cp", file, downloaded).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+}
+
+// startRuntimeStack starts a stack whose swarm section is swarm (under
+// "swarm:"), with claude-code's package and, when codex is not nil,
+// codex's, that upstream as openai's and a planted OpenAI key.
+func startRuntimeStack(t testing.TB, swarm string, codex *codexUpstream) (d *daemonEnv, up *toolUpstream, planted string) {
+	t.Helper()
 	base := os.Getenv("THESYSTEM_DEBIAN_BASE") // built by make unit: no test reaches the Debian archive
 	if base == "" {
 		if os.Getenv("THESYSTEM_TEST_PODMAN") == "1" {
@@ -151,22 +177,21 @@ func startWorkStack(t testing.TB, agents int) (d *daemonEnv, up *toolUpstream, p
 		t.Skip("THESYSTEM_DEBIAN_BASE not set (go run ./packaging/debianbase builds it)")
 	}
 	d = newDaemonEnv(t)
-	// claude-code's package where the engine keeps what it downloaded (the
-	// engine checks and unpacks it); not an override, which gets the
-	// minimal image of a test's stand-in.
 	pkg, err := sandbox.ClaudeCodePackage(component.ClaudeCodeVersion, runtime.GOARCH)
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := envValue(d.env, "THESYSTEM_STATE_DIR")
-	downloaded := filepath.Join(state, "runtimes", pkg.FileName())
-	if err := os.MkdirAll(filepath.Dir(downloaded), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(claudePkg, downloaded); err != nil {
-		if out, err := exec.CommandContext(t.Context(), "cp", claudePkg, downloaded).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v %s", err, out)
+	runtimePackage(t, d, "THESYSTEM_TEST_CLAUDE_PKG", pkg)
+	upstreams := ""
+	if codex != nil {
+		cpkg, err := sandbox.CodexPackage(component.CodexVersion, runtime.GOARCH)
+		if err != nil {
+			t.Fatal(err)
 		}
+		runtimePackage(t, d, "THESYSTEM_TEST_CODEX_PKG", cpkg)
+		fake := httptest.NewServer(codex)
+		t.Cleanup(fake.Close)
+		upstreams = "    openai: " + fake.URL + "\n"
 	}
 	d.env = append(d.env, "THESYSTEM_CLAUDE_BIN=", "THESYSTEM_DEBIAN_BASE="+base) // the last one wins
 	planted = "sk-ant-api03-PLANTEDworkKEY0123456789abcdefgh"
@@ -174,10 +199,15 @@ func startWorkStack(t testing.TB, agents int) (d *daemonEnv, up *toolUpstream, p
 	fake := httptest.NewServer(up)
 	t.Cleanup(fake.Close)
 	up.url = fake.URL
-	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\nserver:\n  port: %d\n  dashboard: %d\n"+
-		"swarm:\n  agents: %d\n  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, d.chatPort, d.dashPort, agents))
+	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n%sserver:\n  port: %d\n  dashboard: %d\n"+
+		"swarm:\n%s  mission: MISSION-w0rk keep the tests green\nchannels: ['#general']\n", d.port, fake.URL, upstreams, d.chatPort, d.dashPort, swarm))
 	if r := runIn(t, d.dir, d.env, planted, "keys", "set", "anthropic"); r.code != 0 {
 		t.Fatalf("keys set: %+v", r)
+	}
+	if codex != nil {
+		if r := runIn(t, d.dir, d.env, codex.key, "keys", "set", "openai"); r.code != 0 {
+			t.Fatalf("keys set openai: %+v", r)
+		}
 	}
 	t0 := time.Now()
 	if r := d.run(t, "start"); r.code != 0 {

@@ -147,3 +147,51 @@ func TestForeignHost(t *testing.T) {
 		t.Errorf("the VM got %+v, %d downloads", g.runtimes, requests.Load())
 	}
 }
+
+// TestRuntimeArgv: each backend's runtime, with the model of its line of
+// swarm.backends, the mission as its system prompt, and without asking
+// unless swarm.permissions is ask.
+func TestRuntimeArgv(t *testing.T) {
+	for _, tc := range []struct {
+		name, backend, model, mission string
+		ask                           bool
+		want                          string
+	}{
+		{"claude", config.BackendClaude, "", "", false, "claude -p --output-format stream-json --verbose --dangerously-skip-permissions"},
+		{"claude model mission", config.BackendClaude, "claude-sonnet-4-5", "be brief", false,
+			"claude -p --output-format stream-json --verbose --dangerously-skip-permissions --model claude-sonnet-4-5 --append-system-prompt be brief"},
+		{"claude ask", config.BackendClaude, "", "", true, "claude -p --output-format stream-json --verbose"},
+		{"codex", config.BackendCodex, "gpt-5-codex", "say \"hi\"\nthen stop", false,
+			"codex exec --json --skip-git-repo-check --color never -c check_for_update_on_startup=false -c analytics.enabled=false " +
+				"--dangerously-bypass-approvals-and-sandbox --model gpt-5-codex -c developer_instructions=\"say \\\"hi\\\"\\nthen stop\""},
+		{"codex ask", config.BackendCodex, "", "", true,
+			"codex exec --json --skip-git-repo-check --color never -c check_for_update_on_startup=false -c analytics.enabled=false --sandbox read-only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(runtimeArgv(tc.backend, tc.model, tc.mission, tc.ask), " "); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSwarmCommands: the image holds each runtime the swarm's backends
+// run, once.
+func TestSwarmCommands(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		swarm config.Swarm
+		want  string
+	}{
+		{"default", config.Swarm{Backend: config.BackendClaude, Agents: 2}, "claude"},
+		{"codex", config.Swarm{Backend: config.BackendCodex, Agents: 2}, "codex"},
+		{"mixed", config.Swarm{Backends: []config.BackendGroup{{Backend: "codex", Count: 1}, {Backend: "claude", Count: 1}, {Backend: "codex", Count: 2}}}, "codex claude"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Swarm{Env: Env{Config: &config.Loaded{Config: config.Config{Swarm: tc.swarm}}}}
+			if got := strings.Join(s.commands(), " "); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -605,3 +605,24 @@ func TestErrorsQuoteOnlyNames(t *testing.T) {
 		})
 	}
 }
+
+// TestWithBackend: the default file with another runtime parses to the
+// defaults but for swarm.backend (what a guided init writes).
+func TestWithBackend(t *testing.T) {
+	b, err := WithBackend(BackendCodex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Parse("thesystem.yaml", b, t.TempDir(), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Swarm.Backend = BackendCodex
+	if !reflect.DeepEqual(l.Config.Swarm, want.Swarm) {
+		t.Errorf("swarm %+v, want %+v", l.Config.Swarm, want.Swarm)
+	}
+	if _, err := WithBackend("vim"); err == nil {
+		t.Error("an unknown backend was written")
+	}
+}

@@ -179,8 +179,11 @@ func ReadCodexStream(r io.Reader, progress func(string)) Stream {
 func codexCommand(c string) string {
 	for _, sh := range []string{"/bin/bash -lc ", "bash -lc ", "/bin/sh -c ", "sh -c "} {
 		if rest, ok := strings.CutPrefix(c, sh); ok {
-			if len(rest) >= 2 && rest[0] == '\'' && rest[len(rest)-1] == '\'' {
+			switch {
+			case len(rest) >= 2 && rest[0] == '\'' && rest[len(rest)-1] == '\'':
 				rest = strings.ReplaceAll(rest[1:len(rest)-1], `'\''`, `'`)
+			case len(rest) >= 2 && rest[0] == '"' && rest[len(rest)-1] == '"':
+				rest = strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`, "\\`", "`").Replace(rest[1 : len(rest)-1])
 			}
 			return rest
 		}

@@ -50,6 +50,19 @@ func TestReadCodexStream(t *testing.T) {
 	}
 }
 
+func TestCodexCommand(t *testing.T) {
+	for in, want := range map[string]string{
+		`/bin/bash -lc 'make test'`:                                           "make test",
+		`/bin/bash -lc 'echo '\''hi'\'''`:                                     "echo 'hi'",
+		`/bin/bash -lc "git log -1 --format='%s' && echo \"\$HOME\" \\ done"`: `git log -1 --format='%s' && echo "$HOME" \ done`,
+		`ls -la`: "ls -la",
+	} {
+		if got := codexCommand(in); got != want {
+			t.Errorf("codexCommand(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 func TestTOMLString(t *testing.T) {
 	for in, want := range map[string]string{
 		`plain`:               `"plain"`,

@@ -45,6 +45,7 @@ func DefaultPrices() []Price {
 		anthropic("claude-3-5-haiku", 0.8, 4),
 		anthropic("claude-3-haiku", 0.25, 1.25),
 		openai("gpt-5", 1.25, 10, 0.125),
+		openai("gpt-5-codex", 1.25, 10, 0.125),
 		openai("gpt-5-mini", 0.25, 2, 0.025),
 		openai("gpt-5-nano", 0.05, 0.4, 0.005),
 		openai("gpt-4.1", 2, 8, 0.5),
