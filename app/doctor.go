@@ -18,5 +18,5 @@ func runDoctor(ctx context.Context, l *config.Loaded, keyService string) []api.C
 	home, _ := os.UserHomeDir()
 	paths := config.HostPaths(os.LookupEnv, home)
 	return doctor.Run(ctx, doctor.Inputs{Config: l, Store: store, StoreErr: err, Version: version,
-		Runtime: component.InstalledRuntime(paths, os.Getenv("THESYSTEM_CLAUDE_BIN")), LookPath: engine.LookTool(os.Getenv("THESYSTEM_LIMACTL"))})
+		MissingRuntimes: component.MissingRuntimes(paths, l.Config, os.Getenv("THESYSTEM_CLAUDE_BIN")), LookPath: engine.LookTool(os.Getenv("THESYSTEM_LIMACTL"))})
 }

@@ -563,7 +563,7 @@ func (e *Engine) Doctor(ctx context.Context) []api.Check {
 		}
 	}
 	in := doctor.Inputs{Config: e.opt.Config, Store: store, StoreErr: err, Version: e.opt.Version, Ours: ours,
-		Runtime: component.InstalledRuntime(e.opt.Paths, e.opt.RuntimeBinary)}
+		MissingRuntimes: component.MissingRuntimes(e.opt.Paths, e.opt.Config.Config, e.opt.RuntimeBinary)}
 	in.LookPath = LookTool(e.opt.Limactl)
 	if st, err := e.tier.Status(ctx); err == nil {
 		in.VM = strings.TrimSpace(string(st.State) + " " + st.Detail)

@@ -362,21 +362,22 @@ func contentRef(repo, file string) (string, error) {
 	return repo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// InstalledRuntime is the agents' default runtime (claude-code) if it is
-// there already: the override, or its package downloaded into the state
-// dir; "" otherwise.
-func InstalledRuntime(paths config.Paths, override string) string {
+// MissingRuntimes are the runtimes cfg's swarm runs whose packages are
+// not downloaded yet (the first start downloads them), by package and
+// version; none with an override.
+func MissingRuntimes(paths config.Paths, cfg config.Config, override string) []string {
 	if override != "" {
-		return override
+		return nil
 	}
-	pkg, err := sandbox.PinnedPackage("claude", ClaudeCodeVersion, runtime.GOARCH)
-	if err != nil {
-		return ""
+	var missing []string
+	s := &Swarm{Env: Env{Config: &config.Loaded{Config: cfg}}}
+	for _, c := range s.commands() {
+		pkg, err := sandbox.PinnedPackage(c, runtimeVersion(c), runtime.GOARCH)
+		if err != nil || !fileExists(filepath.Join(paths.RuntimesDir(), pkg.FileName())) {
+			missing = append(missing, pkg.Name+"@"+pkg.Version)
+		}
 	}
-	if p := filepath.Join(paths.RuntimesDir(), pkg.FileName()); fileExists(p) {
-		return p
-	}
-	return ""
+	return missing
 }
 
 func fileExists(p string) bool {

@@ -33,9 +33,9 @@ type Inputs struct {
 	Ours map[int]bool
 	// LookPath finds tools; nil means exec.LookPath.
 	LookPath func(string) (string, error)
-	// Runtime is the agent runtime's binary if it is installed, "" if not
-	// yet (the first start installs it).
-	Runtime string
+	// MissingRuntimes are the agents' runtimes not downloaded yet (the
+	// first start downloads them), by npm package and version.
+	MissingRuntimes []string
 	// VM is the Lima VM's state (vm.driver lima), "" if unknown.
 	VM string
 	// GOOS is the host's OS; "" means runtime.GOOS.
@@ -96,11 +96,11 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 		add(c)
 	}
 
-	if in.Runtime != "" {
-		add(api.Check{ID: "provisioning", Status: api.CheckOK, Detail: "agent runtime installed: " + in.Runtime})
+	if len(in.MissingRuntimes) == 0 {
+		add(api.Check{ID: "provisioning", Status: api.CheckOK, Detail: "the agents' runtimes are downloaded"})
 	} else {
-		add(api.Check{ID: "provisioning", Status: api.CheckWarn, Detail: "claude-code is not installed yet",
-			Fix: "the first `thesystem start` downloads claude-code's linux package (175 MB) from the npm registry ($npm_config_registry, else registry.npmjs.org)"})
+		add(api.Check{ID: "provisioning", Status: api.CheckWarn, Detail: "not downloaded yet: " + strings.Join(in.MissingRuntimes, ", "),
+			Fix: "the first `thesystem start` downloads them (about 175 MB each) from the npm registry ($npm_config_registry, else registry.npmjs.org)"})
 	}
 
 	add(keysCheck(ctx, in))

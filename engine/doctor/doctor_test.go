@@ -63,21 +63,21 @@ func TestChecks(t *testing.T) {
 		in   Inputs
 		want map[string]string // id → status (+ substring of detail or fix after "|")
 	}{
-		{"bare machine", Inputs{Config: l, StoreErr: errors.New("no D-Bus"), LookPath: noTools},
+		{"bare machine", Inputs{Config: l, StoreErr: errors.New("no D-Bus"), LookPath: noTools, MissingRuntimes: []string{"@openai/codex@0.171.0-linux-x64"}},
 			map[string]string{
 				"config": "ok", "compat": "ok",
 				"tool.podman":  "fail|apt-get install podman", // needed by vm.driver none
 				"tool.limactl": "warn|brew install lima",
 				"vm":           "warn|without the VM firebreak",
-				"provisioning": "warn|npm_config_registry",
+				"provisioning": "warn|@openai/codex@0.171.0-linux-x64",
 				"keys":         "fail|no D-Bus",
 				"port.chat":    "fail|change server.port",
 				"port.proxy":   "ok",
 			}},
-		{"ready machine", Inputs{Config: l, Store: mapStore{"anthropic": "x"}, LookPath: echoTool, Runtime: "/opt/claude",
+		{"ready machine", Inputs{Config: l, Store: mapStore{"anthropic": "x"}, LookPath: echoTool,
 			Ours: map[int]bool{busyPort: true}},
 			map[string]string{
-				"tool.podman": "ok|echo", "provisioning": "ok|/opt/claude", "keys": "ok|anthropic",
+				"tool.podman": "ok|echo", "provisioning": "ok|downloaded", "keys": "ok|anthropic",
 				"port.chat": "ok|held by this engine",
 			}},
 		{"no keys", Inputs{Config: l, Store: mapStore{}, LookPath: echoTool},
