@@ -30,7 +30,7 @@ func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logr
 	return engine.New(engine.Options{
 		Config: l, Paths: paths, KeyService: keyService, Version: version, Log: log,
 		OnShutdown: onShutdown, ExitOnStop: exitOnStop,
-		Sandbox:       l.Config.Mode == config.ModeServer,
+		Sandbox:       true, // mode client too: its agents run here, its chat is remote
 		InitBinary:    guestBinary(self),
 		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
 		PodmanConf:    os.Getenv("THESYSTEM_CONTAINERS_CONF"),

@@ -60,9 +60,9 @@ func health(state string) string {
 	}
 }
 
-// notInStack explains a component missing from the stack: in client
-// mode only the proxy runs here.
-const notInStack = "not in this stack: mode client runs only the proxy here"
+// notInStack explains a component missing from the stack (an engine
+// without its container tier).
+const notInStack = "not in this stack"
 
 func printStatus(w io.Writer, st api.Status) {
 	byName := map[string]api.Component{}

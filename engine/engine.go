@@ -259,7 +259,7 @@ func (e *Engine) Restart(ctx context.Context, name string) error {
 // and the podman service keep running.
 func (e *Engine) Reinstall(ctx context.Context) error {
 	if !e.opt.Sandbox {
-		return api.Errorf(api.ErrBadRequest, "no container tier in this stack (mode client)")
+		return api.Errorf(api.ErrBadRequest, "no container tier in this stack")
 	}
 	if !e.opMu.TryLock() {
 		return api.ErrBusy
@@ -292,7 +292,7 @@ func (e *Engine) Reinstall(ctx context.Context) error {
 // thesystem.yaml and the audit log stay; the next start rebuilds the rest.
 func (e *Engine) Destroy(ctx context.Context) error {
 	if !e.opt.Sandbox {
-		return api.Errorf(api.ErrBadRequest, "nothing to destroy without the container tier (mode client)")
+		return api.Errorf(api.ErrBadRequest, "nothing to destroy without the container tier")
 	}
 	if !e.opMu.TryLock() {
 		return api.ErrBusy

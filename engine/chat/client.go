@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -68,11 +69,16 @@ type DialOptions struct {
 	// identity).
 	Name string
 	Key  ed25519.PrivateKey
+	// TLS verifies a wss:// server (nil: the system's roots).
+	TLS *tls.Config
 }
 
 // Dial connects to the chat server at url (ws://…) and identifies.
 func Dial(ctx context.Context, url string, opt DialOptions) (*Client, error) {
 	var wo *websocket.DialOptions
+	if opt.TLS != nil {
+		wo = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: opt.TLS}}}
+	}
 	if opt.Socket != "" {
 		sock := opt.Socket
 		wo = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{

@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
+	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/guest"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
@@ -156,15 +158,23 @@ func (a *Agent) serve(ctx context.Context) error {
 		return err
 	}
 	defer a.Tokens.Revoke(name)
-	key, err := a.Chat.AdmitAgent(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := a.Chat.RevokeAgent(name); err != nil {
-			a.note(name, err.Error())
+	var key ed25519.PrivateKey
+	if a.Config.Config.Mode == config.ModeClient {
+		// A remote server: the agent's lasting identity, which its admin
+		// admits (or an open server takes as proved).
+		if key, err = chat.LoadOrCreateKey(a.Paths.AgentIdentity(name)); err != nil {
+			return fmt.Errorf("%s's chat identity: %w", name, err)
 		}
-	}()
+	} else {
+		if key, err = a.Chat.AdmitAgent(ctx, name); err != nil {
+			return err
+		}
+		defer func() {
+			if err := a.Chat.RevokeAgent(name); err != nil {
+				a.note(name, err.Error())
+			}
+		}()
+	}
 	tokDir, err := a.writeAgentToken(name, tok, key)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package component
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,10 +18,12 @@ import (
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
+	"github.com/thesystem-dev/thesystem/engine/chat"
 	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/dashboard"
 	"github.com/thesystem-dev/thesystem/engine/guest"
+	"github.com/thesystem-dev/thesystem/engine/listeners"
 	"github.com/thesystem-dev/thesystem/engine/relay"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
@@ -35,6 +39,8 @@ type Chat struct {
 	Prepare    func() error
 	Identities *Identities
 	User       *UserChat
+
+	bridge *chat.Bridge // mode client: the relay to the remote server
 }
 
 // Spec is the chat server's component: it depends on the tier.
@@ -42,6 +48,9 @@ func (c *Chat) Spec() supervise.Spec {
 	cfg, t := c.Config.Config, c.Layout
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
 	health := supervise.HTTPProbe{URL: "http://" + addr + "/health", Timeout: t.ProbeTimeout}
+	if cfg.Mode == config.ModeClient {
+		return c.remoteSpec(addr)
+	}
 	return supervise.Spec{
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
 		Service: supervise.ServiceFunc(c.serve),
@@ -95,6 +104,97 @@ func (c *Chat) prepare(ctx context.Context, p *sandbox.Podman) error {
 	// The chat server's and the dashboard's containers run from it.
 	supervise.Report(ctx, "preparing the base image")
 	return p.ImportImageFrom(BaseImage, sandbox.BaseRootfs)
+}
+
+// remoteSpec is the chat component with mode client: no chat server of
+// the stack's own, the host's bridge to the remote one (client.remote)
+// instead, where the agents, the dashboard and the user (their sockets,
+// server.port) reach it. Healthy while the remote answers; a remote that
+// is lost shows the component degraded with the reason, not restarted:
+// the bridge tries it again on its own, with a backoff, and the agents,
+// whose connections it cut, come back with theirs.
+func (c *Chat) remoteSpec(addr string) supervise.Spec {
+	cfg, t := c.Config.Config, c.Layout
+	tlsConfig, tlsErr := clientTLS(cfg.Client.CAFile)
+	c.bridge = &chat.Bridge{Remote: cfg.Client.Remote, TLS: tlsConfig,
+		// Web pages are refused as by the embedded server: the host's
+		// relay, the agents' in-container one; the dashboard's page.
+		Guard: webguard.Guard{Ports: []int{cfg.Server.Port, guest.ChatPort}, Origins: webguard.LocalOrigins(cfg.Server.Dashboard)},
+		Logf:  func(format string, args ...any) { c.note(api.ComponentChat, fmt.Sprintf(format, args...)) }}
+	health := supervise.ProbeFunc(func(ctx context.Context) error {
+		if h := c.bridge.Health(); h.Status == "healthy" && h.Relays > 0 {
+			return nil // its clients' connections say it answers
+		}
+		return c.bridge.Probe(ctx)
+	})
+	return supervise.Spec{
+		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
+		Service: supervise.ServiceFunc(func(ctx context.Context) error {
+			if tlsErr != nil {
+				return supervise.Permanent(tlsErr)
+			}
+			return c.serveRemote(ctx, addr)
+		}),
+		Ready:   health, ReadyTimeout: t.StartTimeout,
+		Live: health, LiveInterval: 10 * time.Second, DegradedAfter: 1, NeverRestart: true,
+		Ports: []int{cfg.Server.Port},
+	}
+}
+
+// serveRemote prepares the tier as for a server of its own (the
+// dashboard's image, the services' dirs), then serves the bridge on the
+// services' socket and server.port.
+func (c *Chat) serveRemote(ctx context.Context, addr string) error {
+	p, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.prepare(ctx, p); err != nil {
+		return err
+	}
+	if _, err := c.Identities.Issue(); err != nil { // the lasting identities
+		return err
+	}
+	sock := c.Layout.ChatSocket
+	_ = os.Remove(sock) // an earlier run's
+	var lc net.ListenConfig
+	unixLn, err := lc.Listen(ctx, "unix", sock)
+	if err != nil {
+		return fmt.Errorf("the chat socket: %w", err)
+	}
+	// The directory decides who reaches it (the agents' uid's).
+	if err := os.Chmod(sock, 0o666); err != nil {
+		_ = unixLn.Close()
+		return err
+	}
+	tcpLn, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		_ = unixLn.Close()
+		return fmt.Errorf("server.port: %w", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.User.Watch(wctx)
+	supervise.Report(ctx, "relaying the team's chat to %s", c.bridge.Remote)
+	return listeners.Serve(ctx, c.bridge.Serve, unixLn, tcpLn)
+}
+
+// clientTLS verifies a remote server against the certificates of caFile,
+// or ("") the system's roots.
+func clientTLS(caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("client.ca_file: %w", err)
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("client.ca_file %s: no PEM certificate in it", caFile)
+	}
+	return cfg, nil
 }
 
 // runUpstream runs the agentchat npm package's server on the host, after

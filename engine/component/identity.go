@@ -20,7 +20,8 @@ const (
 
 // Identities are the chat identities of a run of the embedded chat
 // server with server.allowlist on: the user's (the server's admin, which
-// admits each run of an agent) and the dashboard's.
+// admits each run of an agent) and the dashboard's; with mode client, the
+// same lasting identities, which the remote server's admin admits.
 type Identities struct {
 	Env   Env
 	admin atomic.Pointer[ed25519.PrivateKey]
@@ -44,7 +45,8 @@ func (ids *Identities) UserKey() ed25519.PrivateKey {
 // the dashboard's container mounts.
 func (ids *Identities) Issue() ([]string, error) {
 	cfg, paths := ids.Env.Config.Config, ids.Env.Paths
-	if !cfg.Server.Allowlist || cfg.Server.Chat == config.ChatUpstream {
+	client := cfg.Mode == config.ModeClient
+	if !client && (!cfg.Server.Allowlist || cfg.Server.Chat == config.ChatUpstream) {
 		ids.admin.Store(nil)
 		return nil, nil
 	}
@@ -65,6 +67,9 @@ func (ids *Identities) Issue() ([]string, error) {
 		return nil, fmt.Errorf("the dashboard's identity: %w", err)
 	}
 	ids.admin.Store(&user)
+	if client { // the remote server admits whom it will: no arguments
+		return nil, nil
+	}
 	return []string{"--allow", UserChatName + "=" + chat.PublicText(user), "--allow", DashboardChatName + "=" + chat.PublicText(dash),
 		// Nothing said to an agent is hidden from the user.
 		"--observer", UserChatName, "--observer", DashboardChatName,

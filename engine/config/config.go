@@ -79,9 +79,14 @@ const (
 	ChatUpstream = "upstream"
 )
 
-// Client configures the remote chat server (mode: client).
+// Client configures the remote chat server (mode: client): the agents
+// and the dashboard join it through the host, which alone dials out.
 type Client struct {
+	// Remote is the server's wss:// URL (ws:// only to the loopback).
 	Remote string `yaml:"remote" json:"remote"`
+	// CAFile, when set, holds the PEM certificates a wss:// server's
+	// certificate must chain to, instead of the system's roots.
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
 }
 
 // Swarm is the set of agents to run.

@@ -626,3 +626,39 @@ func TestWithBackend(t *testing.T) {
 		t.Error("an unknown backend was written")
 	}
 }
+
+// TestClientRemote: mode client needs a wss:// server (ws:// only on the
+// loopback; http(s):// are taken as ws(s)://) and, when given, a CA file
+// of PEM certificates.
+func TestClientRemote(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	write("junk.pem", "not a certificate\n")
+	for _, tc := range []struct{ name, client, remote, err string }{
+		{"wss", "remote: wss://chat.example.com/team", "wss://chat.example.com/team", ""},
+		{"https", "remote: https://chat.example.com", "wss://chat.example.com", ""},
+		{"loopback ws", "remote: ws://127.0.0.1:7000", "ws://127.0.0.1:7000", ""},
+		{"ca file", "remote: wss://chat.example.com\n  ca_file: ca.pem", "wss://chat.example.com", ""},
+		{"plain ws", "remote: ws://chat.example.com", "", `thesystem.yaml:4: client.remote: "ws://chat.example.com" would carry the team's chat unencrypted: use wss://`},
+		{"missing ca", "remote: wss://x.example\n  ca_file: nope.pem", "", "thesystem.yaml:5: client.ca_file: " + filepath.Join(dir, "nope.pem") + " does not exist"},
+		{"junk ca", "remote: wss://x.example\n  ca_file: junk.pem", "", "thesystem.yaml:5: client.ca_file: " + filepath.Join(dir, "junk.pem") + " holds no PEM certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Parse("thesystem.yaml", []byte("mode: client\n\nclient:\n  "+tc.client+"\n"), dir, opts())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || l.Config.Client.Remote != tc.remote {
+				t.Errorf("got %v %+v, want remote %s", err, l, tc.remote)
+			}
+		})
+	}
+}

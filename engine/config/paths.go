@@ -62,6 +62,13 @@ func (p Paths) AgentsDir() string { return filepath.Join(p.RuntimeDir, "agents")
 // dashboard's compose box speak as "user" with it.
 func (p Paths) UserIdentity() string { return filepath.Join(p.StateDir, "identity.pem") }
 
+// AgentIdentity is an agent's lasting chat key (0600) with mode client:
+// the identity a remote server's admin admits (with the embedded server,
+// each run of an agent gets a key of its own instead).
+func (p Paths) AgentIdentity(agent string) string {
+	return filepath.Join(p.StateDir, "identities", agent+".pem")
+}
+
 // DashboardIdentity is the dashboard's chat key, kept here (0600) and
 // copied into DashboardIdentityDir for its container.
 func (p Paths) DashboardIdentity() string { return filepath.Join(p.StateDir, "dashboard-identity.pem") }

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"maps"
 	"net/url"
 	"os"
@@ -56,9 +58,6 @@ func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 		if !between(p.key, p.port, 1, 65535) {
 			continue
 		}
-		if cfg.Mode == ModeClient && strings.HasPrefix(p.key, "server.") {
-			continue // the local chat server does not run
-		}
 		if other, clash := used[p.port]; clash {
 			key := p.key
 			if !d.explicit[key] && d.explicit[other] {
@@ -70,7 +69,7 @@ func (d *decoder) validate(cfg *Config, dir string, opt Options) {
 	}
 
 	if cfg.Mode == ModeClient {
-		d.checkRemote(cfg.Client.Remote)
+		d.checkRemote(&cfg.Client, dir, opt)
 	}
 	d.checkProxy(&cfg.Proxy)
 
@@ -154,16 +153,52 @@ func (b Budget) BudgetPeriod() time.Duration {
 	return d
 }
 
-func (d *decoder) checkRemote(remote string) {
+// checkRemote checks client.remote, a ws:// or wss:// URL (http:// and
+// https:// are taken as those): plain ws:// only to this machine's
+// loopback (anything else would carry the team's chat in the clear), and
+// client.ca_file, a file of PEM certificates when set.
+func (d *decoder) checkRemote(c *Client, dir string, opt Options) {
 	const key = "client.remote"
-	if remote == "" {
+	if c.Remote == "" {
 		d.errorf(d.lineOf(key), key, "is required when mode is client (e.g. wss://chat.example.com)")
 		return
 	}
-	u, err := url.Parse(remote)
+	u, err := url.Parse(c.Remote)
 	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
-		d.errorf(d.lineOf(key), key, "must be a ws://, wss://, http:// or https:// URL with a host, got %s", redact.Quote(remote))
+		d.errorf(d.lineOf(key), key, "must be a ws://, wss://, http:// or https:// URL with a host, got %s", redact.Quote(c.Remote))
+		return
 	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	}
+	if u.Scheme == "ws" && !isLoopback(u.Hostname()) {
+		d.errorf(d.lineOf(key), key, "%s would carry the team's chat unencrypted: use wss:// (plain ws:// only to this machine's loopback)", redact.Quote(c.Remote))
+		return
+	}
+	c.Remote = u.String()
+	if c.CAFile != "" {
+		abs, ok := d.existing("client.ca_file", c.CAFile, dir, opt.Home, false)
+		if !ok {
+			return
+		}
+		c.CAFile = abs
+		b, err := os.ReadFile(abs)
+		if err != nil || !bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) {
+			d.errorf(d.lineOf("client.ca_file"), "client.ca_file", "%s holds no PEM certificate", abs)
+		}
+	}
+}
+
+// isLoopback: host names this machine's loopback.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (d *decoder) checkSwarm(s *Swarm, dir string, opt Options) {

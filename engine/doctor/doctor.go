@@ -191,6 +191,9 @@ func proxyCheck(ctx context.Context, port int) api.Check {
 // local process or agent can speak under any name.
 func chatCheck(cfg config.Config) api.Check {
 	switch {
+	case cfg.Mode == config.ModeClient:
+		return api.Check{ID: "chat.allowlist", Status: api.CheckOK, Detail: "mode client: the remote server " + cfg.Client.Remote + " admits whom its admin admits; " +
+			"this stack's agents prove their lasting identities (the state dir's identities/) to it"}
 	case cfg.Server.Chat == config.ChatUpstream:
 		return api.Check{ID: "chat.allowlist", Status: api.CheckWarn, Detail: "server.chat upstream: the agentchat package's server admits any name",
 			Fix: "set server.chat: embedded for a server that admits only the identities TheSystem issues"}

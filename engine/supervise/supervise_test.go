@@ -709,3 +709,51 @@ func TestLineWriterBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestLivenessNeverRestart: a component that heals itself stays up,
+// degraded with the probe's reason, however long its probe fails, and is
+// healthy again when it passes.
+func TestLivenessNeverRestart(t *testing.T) {
+	logs := NewLogs(100)
+	a, _ := proc(t, logs, "chat", nil)
+	var mu sync.Mutex
+	down := false
+	a.Live = ProbeFunc(func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return errors.New("remote wss://chat.example: connection refused")
+		}
+		return nil
+	})
+	a.LiveInterval, a.DegradedAfter, a.NeverRestart = 20*time.Millisecond, 1, true
+	s, _ := New([]Spec{a}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	setDown := func(v bool) { mu.Lock(); down = v; mu.Unlock() }
+	wait := func(what string, cond func(ComponentStatus) bool) ComponentStatus {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			st := s.Status().Components[0]
+			if cond(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %+v", what, st)
+			}
+		}
+	}
+	setDown(true)
+	st := wait("degraded", func(st ComponentStatus) bool { return st.State == StateDegraded })
+	if !strings.Contains(st.Detail, "connection refused") {
+		t.Errorf("degraded without the reason: %+v", st)
+	}
+	time.Sleep(300 * time.Millisecond) // fifteen failures: more than LiveFailures
+	if st := s.Status().Components[0]; st.State != StateDegraded || st.Restarts != 0 {
+		t.Errorf("after many failures: %+v", st)
+	}
+	setDown(false)
+	wait("healthy again", func(st ComponentStatus) bool { return st.State == StateHealthy })
+}

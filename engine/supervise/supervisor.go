@@ -26,11 +26,13 @@ type Spec struct {
 	ReadyTimeout time.Duration // default 30 s
 	// Live is polled while the component runs: DegradedAfter failures in
 	// a row show it degraded (a single miss on a loaded machine is only
-	// logged), LiveFailures in a row restart it.
+	// logged), LiveFailures in a row restart it (NeverRestart: it stays
+	// degraded until the probe passes, for a component that heals itself).
 	Live          Probe
 	LiveInterval  time.Duration // default 5 s
 	DegradedAfter int           // default 2
 	LiveFailures  int           // default 3
+	NeverRestart  bool
 	Backoff       Backoff
 	Ports         []int
 }
@@ -605,7 +607,10 @@ func (s *Supervisor) watch(ctx context.Context, c *component, exited <-chan erro
 			case err != nil && ctx.Err() == nil:
 				fails++
 				msg := fmt.Sprintf("liveness failed %d/%d: %v", fails, c.spec.LiveFailures, err)
-				if fails >= c.spec.LiveFailures {
+				if c.spec.NeverRestart {
+					msg = fmt.Sprintf("liveness failed (%d in a row): %v", fails, err)
+				}
+				if fails >= c.spec.LiveFailures && !c.spec.NeverRestart {
 					return fmt.Errorf("liveness probe failed %d times: %w", fails, err)
 				}
 				if fails < c.spec.DegradedAfter {

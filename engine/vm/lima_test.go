@@ -29,7 +29,7 @@ func fakeLima(t *testing.T) (*Lima, string) {
 	return &Lima{
 		Instance: "thesystem", Home: home, Runner: ExecRunner{Path: bin, Home: home},
 		Template: func() (*limatype.LimaYAML, error) {
-			return Template(cfg, TemplateOptions{Forwards: SocketForwards("/s/agentauth.sock", filepath.Join(home, "thesystem", "sock", "podman.sock"), "/f")})
+			return Template(cfg, TemplateOptions{Forwards: SocketForwards("/s/agentauth.sock", filepath.Join(home, "thesystem", "sock", "podman.sock"), "/f", false)})
 		},
 	}, home
 }

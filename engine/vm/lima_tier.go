@@ -12,6 +12,7 @@ import (
 
 	"github.com/lima-vm/lima/v2/pkg/limatype"
 
+	"github.com/thesystem-dev/thesystem/engine/config"
 	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/supervise"
 )
@@ -44,7 +45,7 @@ func newLimaTier(opt Options) *Lima {
 		logw = opt.Logs.Writer(opt.Component, "limactl")
 	}
 	l.Runner = ExecRunner{Path: opt.Limactl, Home: home, Log: logw}
-	l.Forwards = SocketForwards(paths.ProxySocket(), l.PodmanSocket(), paths.VMForwardDir())
+	l.Forwards = SocketForwards(paths.ProxySocket(), l.PodmanSocket(), paths.VMForwardDir(), opt.Config.Mode == config.ModeClient)
 	l.Template = func() (*limatype.LimaYAML, error) {
 		env, _ := sandbox.ForwardEnv(os.Environ())
 		return Template(opt.Config, TemplateOptions{

@@ -79,12 +79,13 @@ func (f Forward) String() string {
 // SocketForwards are the stack's forwards: the guest's podman socket to
 // the host, the host's proxy socket into the guest, and the chat server's
 // and dashboard's sockets to forwardDir on the host (the host relays its
-// loopback ports to them).
-func SocketForwards(proxySocket, podmanSocket, forwardDir string) []Forward {
+// loopback ports to them). With a remote chat server (client), the chat
+// socket is the host's bridge to it, forwarded into the guest instead.
+func SocketForwards(proxySocket, podmanSocket, forwardDir string, client bool) []Forward {
 	return []Forward{
 		{Guest: GuestPodmanSocket, Host: podmanSocket},
 		{Guest: GuestSocketDir + "/agentauth.sock", Host: proxySocket, Reverse: true},
-		{Guest: GuestServiceDir + "/chat.sock", Host: filepath.Join(forwardDir, "chat.sock")},
+		{Guest: GuestServiceDir + "/chat.sock", Host: filepath.Join(forwardDir, "chat.sock"), Reverse: client},
 		{Guest: GuestDashboardDir + "/dashboard.sock", Host: filepath.Join(forwardDir, "dashboard.sock")},
 	}
 }

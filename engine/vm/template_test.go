@@ -27,7 +27,7 @@ func TestTemplateValidates(t *testing.T) {
 	const planted = "sk-ant-api03-PLANTEDvmKEY0123456789abcdef"
 	env, _ := sandbox.ForwardEnv([]string{"ANTHROPIC_MODEL=claude-x", "ANTHROPIC_API_KEY=" + planted, "THESYSTEM_NOTE=" + planted, "HOME=/root"})
 	y, err := Template(cfg, TemplateOptions{
-		Forwards: SocketForwards("/run/user/1/thesystem/sockets/agentauth.sock", "/run/user/1/thesystem/podman.sock", "/run/user/1/thesystem/vm"),
+		Forwards: SocketForwards("/run/user/1/thesystem/sockets/agentauth.sock", "/run/user/1/thesystem/podman.sock", "/run/user/1/thesystem/vm", false),
 		Mounts:   []Mount{{Host: "/run/user/1/thesystem/agents", Guest: GuestShareDir + "/agents"}},
 		Env:      env,
 	})
@@ -81,7 +81,7 @@ func TestTemplateValidates(t *testing.T) {
 
 func TestWriteTemplateRefusesInvalid(t *testing.T) {
 	cfg := testConfig(t)
-	y, _ := Template(cfg, TemplateOptions{Forwards: SocketForwards("/s/agentauth.sock", "/p", "/f")})
+	y, _ := Template(cfg, TemplateOptions{Forwards: SocketForwards("/s/agentauth.sock", "/p", "/f", false)})
 	y.Images = nil // Lima needs at least one image
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	err := WriteTemplate(t.Context(), y, path)
@@ -113,6 +113,25 @@ func TestTemplateDirectKernelBoot(t *testing.T) {
 	for _, want := range []string{"kernel:", "cmdline: root=/dev/vda console=ttyS0", "initrd:", "legacyBIOS: true", "disk.qcow2"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("template lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// TestSocketForwardsClient: with a remote chat server the chat socket is
+// the host's bridge, forwarded into the guest; the rest is as with a
+// server of the stack's own.
+func TestSocketForwardsClient(t *testing.T) {
+	server, client := SocketForwards("/s/agentauth.sock", "/p", "/f", false), SocketForwards("/s/agentauth.sock", "/p", "/f", true)
+	for i := range server {
+		wantReverse := server[i].Reverse
+		if server[i].Guest == GuestServiceDir+"/chat.sock" {
+			if server[i].Reverse {
+				t.Error("the chat socket goes into the guest with a server of the stack's own")
+			}
+			wantReverse = true
+		}
+		if client[i].Guest != server[i].Guest || client[i].Host != server[i].Host || client[i].Reverse != wantReverse {
+			t.Errorf("forward %d: %+v with a remote, %+v without", i, client[i], server[i])
 		}
 	}
 }
