@@ -135,7 +135,7 @@ func (c *Chat) remoteSpec(addr string) supervise.Spec {
 			}
 			return c.serveRemote(ctx, addr)
 		}),
-		Ready:   health, ReadyTimeout: t.StartTimeout,
+		Ready: health, ReadyTimeout: t.StartTimeout,
 		Live: health, LiveInterval: 10 * time.Second, DegradedAfter: 1, NeverRestart: true,
 		Ports: []int{cfg.Server.Port},
 	}

@@ -3,8 +3,8 @@ package config
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
