@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
@@ -40,7 +41,8 @@ type Chat struct {
 	Identities *Identities
 	User       *UserChat
 
-	bridge *chat.Bridge // mode client: the relay to the remote server
+	bridge  *chat.Bridge // mode client: the relay to the remote server
+	serving atomic.Bool  // mode client: the bridge listens
 }
 
 // Spec is the chat server's component: it depends on the tier.
@@ -122,6 +124,9 @@ func (c *Chat) remoteSpec(addr string) supervise.Spec {
 		Guard: webguard.Guard{Ports: []int{cfg.Server.Port, guest.ChatPort}, Origins: webguard.LocalOrigins(cfg.Server.Dashboard)},
 		Logf:  func(format string, args ...any) { c.note(api.ComponentChat, fmt.Sprintf(format, args...)) }}
 	health := supervise.ProbeFunc(func(ctx context.Context) error {
+		if !c.serving.Load() {
+			return errors.New("preparing")
+		}
 		if h := c.bridge.Health(); h.Status == "healthy" && h.Relays > 0 {
 			return nil // its clients' connections say it answers
 		}
@@ -176,7 +181,11 @@ func (c *Chat) serveRemote(ctx context.Context, addr string) error {
 	defer cancel()
 	go c.User.Watch(wctx)
 	supervise.Report(ctx, "relaying the team's chat to %s", c.bridge.Remote)
-	return listeners.Serve(ctx, c.bridge.Serve, unixLn, tcpLn)
+	c.serving.Store(true)
+	defer c.serving.Store(false)
+	// Each connection is one to the remote: a bounded number, whoever
+	// opens them (an agent in a loop).
+	return listeners.Serve(ctx, c.bridge.Serve, listeners.Limit(unixLn, listeners.MaxConns), listeners.Limit(tcpLn, listeners.MaxConns))
 }
 
 // clientTLS verifies a remote server against the certificates of caFile,
