@@ -784,6 +784,19 @@ func TestSendAfterCancel(t *testing.T) {
 		if err := c.Join(t.Context(), "#general"); err != nil {
 			t.Fatal(err)
 		}
+		// Joined before anything is said (two connections' frames may be
+		// handled in any order).
+		jctx, jcancel := context.WithTimeout(t.Context(), 5*time.Second)
+		for {
+			f, err := c.Read(jctx)
+			if err != nil {
+				t.Fatalf("join: %v", err)
+			}
+			if f.Type == TypeJoined {
+				break
+			}
+		}
+		jcancel()
 	}
 	ended, cancel := context.WithCancel(t.Context())
 	cancel()
