@@ -145,10 +145,12 @@ lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-## cross: everything but the cgo files builds and vets for macOS
+## cross: everything but the cgo files builds and vets for macOS, and
+## everything with them (the darwin && cgo files) type-checks for it
 cross:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./...
+	$(GO) run ./packaging/darwincheck ./...
 
 clean:
 	rm -rf $(BIN)
