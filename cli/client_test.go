@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -54,21 +53,7 @@ func TestClientMode(t *testing.T) {
 		defer cancel()
 		_ = newCmd(ctx, d.dir, d.env, "stop").Run()
 	})
-	component := func(name string) api.Component {
-		t.Helper()
-		r := d.run(t, "status", "--json")
-		var st api.Status
-		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-			t.Fatalf("status --json: %v %+v", err, r)
-		}
-		for _, c := range st.Components {
-			if c.Name == name {
-				return c
-			}
-		}
-		t.Fatalf("no %s in %+v", name, st.Components)
-		return api.Component{}
-	}
+	component := func(name string) api.Component { t.Helper(); return componentOf(t, d, name) }
 	for _, name := range []string{api.ComponentChat, api.ComponentDashboard, "agent-1"} {
 		if c := component(name); c.State != api.StateHealthy {
 			t.Errorf("%s: %+v", name, c)

@@ -130,7 +130,7 @@ func (c *Chat) remoteSpec(addr string) supervise.Spec {
 		if h := c.bridge.Health(); h.Status == "healthy" && h.Relays > 0 {
 			return nil // its clients' connections say it answers
 		}
-		return c.bridge.Probe(ctx)
+		return supervise.Degraded(c.bridge.Probe(ctx))
 	})
 	return supervise.Spec{
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
@@ -141,7 +141,7 @@ func (c *Chat) remoteSpec(addr string) supervise.Spec {
 			return c.serveRemote(ctx, addr)
 		}),
 		Ready: health, ReadyTimeout: t.StartTimeout,
-		Live: health, LiveInterval: 10 * time.Second, DegradedAfter: 1, NeverRestart: true,
+		Live: health, LiveInterval: 10 * time.Second,
 		Ports: []int{cfg.Server.Port},
 	}
 }

@@ -36,7 +36,16 @@ func (p *Proxy) BudgetSpent(_, msg string) {
 func (p *Proxy) Spec() supervise.Spec {
 	cfg := p.Config.Config
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Proxy.Port))
-	health := supervise.HTTPProbe{URL: "http://" + addr + "/agentauth/health"}
+	serving := supervise.HTTPProbe{URL: "http://" + addr + "/agentauth/health"}
+	// Serving, and with its keys: a key store it cannot read shows it
+	// degraded with the reason (it serves on, without keys; keys set
+	// later reload it), never restarted for it.
+	health := supervise.ProbeFunc(func(ctx context.Context) error {
+		if err := serving.Check(ctx); err != nil {
+			return err
+		}
+		return supervise.Degraded(p.Host.StoreProblem())
+	})
 	return supervise.Spec{
 		Name: api.ComponentProxy,
 		Service: supervise.ServiceFunc(func(ctx context.Context) error {
@@ -62,7 +71,7 @@ func (p *Proxy) Spec() supervise.Spec {
 			defer p.budgetNote.Store(nil)
 			return p.Host.ServeListeners(ctx, tcp, sock)
 		}),
-		Ready: health, ReadyTimeout: 10 * time.Second,
+		Ready: serving, ReadyTimeout: 10 * time.Second,
 		Live: health, LiveInterval: 5 * time.Second,
 		Ports: []int{cfg.Proxy.Port},
 	}

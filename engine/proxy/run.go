@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,17 @@ type Host struct {
 	Store func(ctx context.Context) (secrets.Store, error)
 	// TokenFile receives the user token (mode 0600).
 	TokenFile string
+
+	storeErr atomic.Pointer[error] // why the last read of the keys failed
+}
+
+// StoreProblem is why the key store could not be read the last time (the
+// proxy then runs with the keys it had, none at first); nil once it was.
+func (h *Host) StoreProblem() error {
+	if p := h.storeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // NewHost makes the proxy with opt, auditing to auditFile.
@@ -43,11 +55,12 @@ func NewHost(opt Options, store func(context.Context) (secrets.Store, error), to
 	return &Host{Proxy: p, Store: store, TokenFile: tokenFile}, nil
 }
 
-// Begin loads the keys and issues a fresh user token into TokenFile.
+// Begin loads the keys and issues a fresh user token into TokenFile. A
+// key store that cannot be read does not stop it: the proxy runs without
+// keys (its requests refused as for a provider without one) and
+// StoreProblem says why, until a Reload reads it.
 func (h *Host) Begin(ctx context.Context) error {
-	if err := h.Reload(ctx); err != nil {
-		return err
-	}
+	_ = h.Reload(ctx)
 	return h.IssueUserTokenFile(h.TokenFile)
 }
 
@@ -58,9 +71,19 @@ func (h *Host) End() { _ = os.Remove(h.TokenFile) }
 // requests in flight keep the key they were sent with. On an error the
 // current keys stay.
 func (h *Host) Reload(ctx context.Context) error {
+	err := h.reload(ctx)
+	if err != nil {
+		h.storeErr.Store(&err)
+	} else {
+		h.storeErr.Store(nil)
+	}
+	return err
+}
+
+func (h *Host) reload(ctx context.Context) error {
 	store, err := h.Store(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("no key store (%w)", err)
 	}
 	keys, err := secrets.LoadAll(ctx, store)
 	if err != nil {
@@ -215,6 +238,9 @@ func Run(ctx context.Context, ro RunOptions) error {
 	out := ro.Out
 	if out == nil {
 		out = io.Discard
+	}
+	if err := h.StoreProblem(); err != nil {
+		fmt.Fprintf(out, "agentauth: running without keys: %v (`thesystem doctor` says more; `thesystem keys set` reloads)\n", err)
 	}
 	reload := func() (string, error) {
 		if err := h.Reload(ctx); err != nil {

@@ -72,8 +72,50 @@ func (s *secretService) attrs(provider string) ss.Attributes {
 	return ss.Attributes{"service": s.service, "account": provider}
 }
 
+// collection is the service's default collection (its "default" alias:
+// gnome-keyring's login keyring, KWallet's own), "" when it has none: a
+// new account, a headless session, KDE without gnome-keyring's login
+// keyring. s.mu is held.
+func (s *secretService) collection() (dbus.ObjectPath, error) {
+	var path dbus.ObjectPath
+	if err := s.srv.ServiceObj().Call("org.freedesktop.Secret.Service.ReadAlias", ss.NilFlags, "default").Store(&path); err != nil {
+		return "", fmt.Errorf("secret service: the default keyring: %w", err)
+	}
+	if path == "/" {
+		return "", nil
+	}
+	return path, nil
+}
+
+// createCollection makes a default collection, through the service's
+// own prompt for its password (a desktop's); s.mu is held.
+func (s *secretService) createCollection() (dbus.ObjectPath, error) {
+	props := map[string]dbus.Variant{"org.freedesktop.Secret.Collection.Label": dbus.MakeVariant("Default keyring")}
+	var coll, prompt dbus.ObjectPath
+	err := s.srv.ServiceObj().Call("org.freedesktop.Secret.Service.CreateCollection", ss.NilFlags, props, "default").Store(&coll, &prompt)
+	if err == nil && coll == "/" {
+		var v *dbus.Variant
+		if v, err = s.srv.PromptAndWait(prompt); err == nil && v != nil {
+			coll, _ = v.Value().(dbus.ObjectPath)
+		}
+	}
+	if err == nil && (coll == "" || coll == "/") {
+		err = errors.New("no collection was made")
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: the Secret Service has no default keyring and could not make one (%w): it asks for the new keyring's password "+
+			"on the desktop; without one, start gnome-keyring with a password on stdin (`gnome-keyring-daemon --unlock`), "+
+			"or create the keyring in Seahorse (Passwords and Keys) or KWalletManager", ErrUnavailable, err)
+	}
+	return coll, nil
+}
+
 func (s *secretService) find(provider string) ([]dbus.ObjectPath, error) {
-	items, err := s.srv.SearchCollection(ss.DefaultCollection, s.attrs(provider))
+	coll, err := s.collection()
+	if err != nil || coll == "" {
+		return nil, err // no default keyring: no key
+	}
+	items, err := s.srv.SearchCollection(coll, s.attrs(provider))
 	if err != nil {
 		return nil, fmt.Errorf("secret service: %w", err)
 	}
@@ -116,16 +158,25 @@ func (s *secretService) Set(ctx context.Context, provider string, key Key) error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.srv.Unlock([]dbus.ObjectPath{ss.DefaultCollection}); err != nil {
+	coll, err := s.collection()
+	if err != nil {
+		return err
+	}
+	if coll == "" {
+		if coll, err = s.createCollection(); err != nil {
+			return err
+		}
+	}
+	if err := s.srv.Unlock([]dbus.ObjectPath{coll}); err != nil {
 		return fmt.Errorf("secret service: unlock the default keyring: %w", err)
 	}
 	props := ss.NewSecretProperties("TheSystem: "+provider+" API key", s.attrs(provider))
-	err := s.withSession(func() error {
+	err = s.withSession(func() error {
 		secret, err := s.session.NewSecret([]byte(key.Reveal()))
 		if err != nil {
 			return err
 		}
-		_, err = s.srv.CreateItem(ss.DefaultCollection, props, secret, ss.ReplaceBehaviorReplace)
+		_, err = s.srv.CreateItem(coll, props, secret, ss.ReplaceBehaviorReplace)
 		return err
 	})
 	if err != nil {
@@ -161,7 +212,11 @@ func (s *secretService) List(ctx context.Context) ([]string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	items, err := s.srv.SearchCollection(ss.DefaultCollection, ss.Attributes{"service": s.service})
+	coll, err := s.collection()
+	if err != nil || coll == "" {
+		return nil, err // no default keyring: no keys
+	}
+	items, err := s.srv.SearchCollection(coll, ss.Attributes{"service": s.service})
 	if err != nil {
 		return nil, fmt.Errorf("secret service: %w", err)
 	}

@@ -37,6 +37,22 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // Permanent wraps err so the supervisor does not restart the service.
 func Permanent(err error) error { return &PermanentError{Err: err} }
 
+// DegradedError is a liveness probe's failure that a restart would not
+// fix (a remote server away, a key store the user must unlock): the
+// component shows degraded with it, at once, and is not restarted for it.
+type DegradedError struct{ Err error }
+
+func (e *DegradedError) Error() string { return e.Err.Error() }
+func (e *DegradedError) Unwrap() error { return e.Err }
+
+// Degraded wraps a probe's err as a DegradedError (nil stays nil).
+func Degraded(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &DegradedError{Err: err}
+}
+
 // IsPermanent reports whether err asks not to be restarted.
 func IsPermanent(err error) bool {
 	var p *PermanentError

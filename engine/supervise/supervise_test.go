@@ -710,10 +710,10 @@ func TestLineWriterBounded(t *testing.T) {
 	}
 }
 
-// TestLivenessNeverRestart: a component that heals itself stays up,
-// degraded with the probe's reason, however long its probe fails, and is
-// healthy again when it passes.
-func TestLivenessNeverRestart(t *testing.T) {
+// TestLivenessDegraded: a probe's DegradedError (a failure a restart
+// would not fix) shows the component degraded with the reason at once,
+// however long it lasts, without a restart; healthy again when it passes.
+func TestLivenessDegraded(t *testing.T) {
 	logs := NewLogs(100)
 	a, _ := proc(t, logs, "chat", nil)
 	var mu sync.Mutex
@@ -722,11 +722,11 @@ func TestLivenessNeverRestart(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if down {
-			return errors.New("remote wss://chat.example: connection refused")
+			return Degraded(errors.New("remote wss://chat.example: connection refused"))
 		}
 		return nil
 	})
-	a.LiveInterval, a.DegradedAfter, a.NeverRestart = 20*time.Millisecond, 1, true
+	a.LiveInterval = 20 * time.Millisecond
 	s, _ := New([]Spec{a}, logs)
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -747,7 +747,7 @@ func TestLivenessNeverRestart(t *testing.T) {
 	}
 	setDown(true)
 	st := wait("degraded", func(st ComponentStatus) bool { return st.State == StateDegraded })
-	if !strings.Contains(st.Detail, "connection refused") {
+	if st.Detail != "remote wss://chat.example: connection refused" {
 		t.Errorf("degraded without the reason: %+v", st)
 	}
 	time.Sleep(300 * time.Millisecond) // fifteen failures: more than LiveFailures

@@ -26,13 +26,12 @@ type Spec struct {
 	ReadyTimeout time.Duration // default 30 s
 	// Live is polled while the component runs: DegradedAfter failures in
 	// a row show it degraded (a single miss on a loaded machine is only
-	// logged), LiveFailures in a row restart it (NeverRestart: it stays
-	// degraded until the probe passes, for a component that heals itself).
+	// logged), LiveFailures in a row restart it. A DegradedError (see
+	// Degraded) shows it degraded at once and never restarts it.
 	Live          Probe
 	LiveInterval  time.Duration // default 5 s
 	DegradedAfter int           // default 2
 	LiveFailures  int           // default 3
-	NeverRestart  bool
 	Backoff       Backoff
 	Ports         []int
 }
@@ -605,12 +604,19 @@ func (s *Supervisor) watch(ctx context.Context, c *component, exited <-chan erro
 				s.note(c, "liveness probe passed again after %d failure(s)", fails)
 				fails = 0
 			case err != nil && ctx.Err() == nil:
+				var degraded *DegradedError
+				if errors.As(err, &degraded) {
+					// Not the component's fault: shown, never restarted.
+					if fails == 0 {
+						s.note(c, "degraded: %v", err)
+					}
+					fails = max(fails+1, c.spec.DegradedAfter)
+					s.setState(c, StateDegraded, err.Error())
+					continue
+				}
 				fails++
 				msg := fmt.Sprintf("liveness failed %d/%d: %v", fails, c.spec.LiveFailures, err)
-				if c.spec.NeverRestart {
-					msg = fmt.Sprintf("liveness failed (%d in a row): %v", fails, err)
-				}
-				if fails >= c.spec.LiveFailures && !c.spec.NeverRestart {
+				if fails >= c.spec.LiveFailures {
 					return fmt.Errorf("liveness probe failed %d times: %w", fails, err)
 				}
 				if fails < c.spec.DegradedAfter {
