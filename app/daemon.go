@@ -31,6 +31,7 @@ func newEngine(l *config.Loaded, paths config.Paths, keyService string, log logr
 		Config: l, Paths: paths, KeyService: keyService, Version: version, Log: log,
 		OnShutdown: onShutdown, ExitOnStop: exitOnStop,
 		Sandbox:       true, // mode client too: its agents run here, its chat is remote
+		LogFile:       paths.EngineLog(),
 		InitBinary:    guestBinary(self),
 		PodmanArgs:    strings.Fields(os.Getenv("THESYSTEM_PODMAN_ARGS")),
 		PodmanConf:    os.Getenv("THESYSTEM_CONTAINERS_CONF"),

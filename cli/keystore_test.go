@@ -123,3 +123,24 @@ func componentOf(t *testing.T, d *daemonEnv, name string) api.Component {
 	t.Fatalf("no %s in %+v", name, st.Components)
 	return api.Component{}
 }
+
+// TestFailedStartNamesItsCause: a component that exits before it is ready
+// (the podman service, given a flag it does not know) fails the start
+// with its own last lines in the error, and `thesystem logs` shows them
+// after the daemon is gone, from what it kept on disk.
+func TestFailedStartNamesItsCause(t *testing.T) {
+	d := newDaemonEnv(t)
+	args := envValue(d.env, "THESYSTEM_PODMAN_ARGS")
+	d.env = append(d.env, "THESYSTEM_PODMAN_ARGS="+args+" --no-such-flag-thesystem")
+	r := d.run(t, "start")
+	if r.code == 0 || !strings.Contains(r.stderr, "exited before it was ready") || !strings.Contains(r.stderr, "its last output: ") ||
+		!strings.Contains(r.stderr, "no-such-flag-thesystem") {
+		t.Fatalf("start: %+v", r)
+	}
+	_ = d.run(t, "stop") // the daemon, if it stayed
+	logs := d.run(t, "logs", "vm", "-n", "50")
+	if logs.code != 0 || !strings.Contains(logs.stdout, "no-such-flag-thesystem") || !strings.Contains(logs.stderr, "the engine is not running: its last lines, from ") {
+		t.Errorf("logs after the failed start: %+v", logs)
+	}
+	t.Logf("$ thesystem start\n%s\n$ thesystem logs vm\n%s", r.stderr[max(0, len(r.stderr)-600):], logs.stdout)
+}

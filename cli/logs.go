@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -58,6 +59,17 @@ component, or only one component's. -f follows new lines as they come.`,
 				return c.FollowLogs(cmd.Context(), comp, lines, print)
 			}
 			ls, err := c.Logs(cmd.Context(), comp, lines)
+			if errors.Is(err, api.ErrNoDaemon) {
+				// What the last daemon wrote: why a failed start failed.
+				file := env.paths().EngineLog()
+				if ls, err = api.ReadLogFile([]string{file + ".1", file}, comp, lines); err != nil {
+					return err
+				}
+				if len(ls) == 0 {
+					return fmt.Errorf("%w (and no log of an earlier one in %s)", api.ErrNoDaemon, displayPath(env, file))
+				}
+				fmt.Fprintf(env.Stderr, "the engine is not running: its last lines, from %s\n", displayPath(env, file))
+			}
 			if err != nil {
 				return err
 			}

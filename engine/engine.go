@@ -74,6 +74,10 @@ type Options struct {
 	DebianBase string
 	// Sandbox adds the container tier (podman, chat, swarm) to the stack.
 	Sandbox bool
+	// LogFile, when set, keeps every component's lines on disk too
+	// (config.Paths.EngineLog): `thesystem logs` reads them when no engine
+	// runs. The previous one becomes LogFile.1.
+	LogFile string
 	// Limactl is the limactl binary for vm.driver lima; "" finds it
 	// (bundled beside this binary, else on PATH).
 	Limactl string
@@ -149,6 +153,14 @@ func New(opt Options) (*Engine, error) {
 	e.proxySpec.Host = p
 	e.carryBudgets(time.Now())
 	logs := supervise.NewLogs(2000)
+	if opt.LogFile != "" {
+		// Kept on disk too: a failed start's lines outlive its daemon.
+		lf, err := supervise.OpenLogFile(opt.LogFile)
+		if err != nil {
+			return nil, err
+		}
+		logs.KeepIn(lf)
+	}
 	if e.tier, err = vm.New(vm.Options{
 		Config: cfg, Paths: opt.Paths, Stack: e.stackName(), Component: api.ComponentVM, InitBinary: opt.InitBinary, Logs: logs,
 		PodmanArgs: opt.PodmanArgs, PodmanConf: opt.PodmanConf, Root: os.Geteuid() == 0,

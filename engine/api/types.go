@@ -1,7 +1,11 @@
 package api
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -55,6 +59,43 @@ type LogLine struct {
 	Component string    `json:"component"`
 	Stream    string    `json:"stream"`
 	Text      string    `json:"text"`
+}
+
+// ReadLogFile reads the last n lines of component ("" for all) that an
+// engine kept on disk (files, the oldest first: EngineLog.1, EngineLog),
+// for when none runs. A missing file has no lines.
+func ReadLogFile(files []string, component string, n int) ([]LogLine, error) {
+	var out []LogLine
+	for _, name := range files {
+		f, err := os.Open(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			var l LogLine
+			if json.Unmarshal(sc.Bytes(), &l) != nil || (component != "" && l.Component != component) {
+				continue
+			}
+			out = append(out, l)
+			if len(out) > 2*n+1000 { // bounded memory: only the tail is kept
+				out = append(out[:0], out[len(out)-n:]...)
+			}
+		}
+		err = sc.Err()
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out, nil
 }
 
 // KeyInfo describes a stored key without revealing it.

@@ -62,6 +62,10 @@ func (p Paths) AgentsDir() string { return filepath.Join(p.RuntimeDir, "agents")
 // dashboard's compose box speak as "user" with it.
 func (p Paths) UserIdentity() string { return filepath.Join(p.StateDir, "identity.pem") }
 
+// EngineLog is where the daemon keeps its components' lines (JSON, one a
+// line; the previous daemon's in EngineLog.1), readable once it is gone.
+func (p Paths) EngineLog() string { return filepath.Join(p.StateDir, "engine-log.jsonl") }
+
 // AgentIdentity is an agent's lasting chat key (0600) with mode client:
 // the identity a remote server's admin admits (with the embedded server,
 // each run of an agent gets a key of its own instead).

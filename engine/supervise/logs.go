@@ -26,6 +26,14 @@ type Logs struct {
 	rings     map[string]*ring
 	followers map[*follower]struct{}
 	now       func() time.Time
+	file      *LogFile // where every line is kept too (nil: nowhere)
+}
+
+// KeepIn keeps every line from now on in f too.
+func (l *Logs) KeepIn(f *LogFile) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.file = f
 }
 
 type ring struct {
@@ -78,6 +86,9 @@ func (l *Logs) Append(line Line) {
 		l.rings[line.Component] = r
 	}
 	r.add(line, l.size)
+	if l.file != nil {
+		l.file.add(line)
+	}
 	for f := range l.followers {
 		if f.component != "" && f.component != line.Component {
 			continue

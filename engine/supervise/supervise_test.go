@@ -757,3 +757,20 @@ func TestLivenessDegraded(t *testing.T) {
 	setDown(false)
 	wait("healthy again", func(st ComponentStatus) bool { return st.State == StateHealthy })
 }
+
+// TestExitBeforeReadyNamesItsCause: a component that exits before it is
+// ready fails the start with its own last lines in the error (what it
+// said, not the supervisor's notes), and they stay in its log.
+func TestExitBeforeReadyNamesItsCause(t *testing.T) {
+	logs := NewLogs(100)
+	ps := &ProcService{Name: "vm", Logs: logs, Argv: []string{"sh", "-c",
+		`echo starting the service; echo 'Error: cannot set up namespace: newuidmap: executable file not found in $PATH' >&2; exit 125`}}
+	s, _ := New([]Spec{{Name: "vm", Service: ps, Ready: TCPProbe{Addr: freeAddr(t)}, ReadyTimeout: 10 * time.Second,
+		Backoff: Backoff{MaxCrashes: 1}}}, logs)
+	err := s.Start(t.Context())
+	defer s.Stop()
+	want := "exited before it was ready: exited: exit status 125 — its last output: starting the service ⏎ Error: cannot set up namespace: newuidmap: executable file not found in $PATH"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("start: %v\nwant it to contain %q", err, want)
+	}
+}

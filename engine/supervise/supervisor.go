@@ -426,7 +426,7 @@ func (s *Supervisor) run(ctx context.Context, c *component, first chan<- error) 
 		exited := make(chan error, 1)
 		go func() { exited <- c.spec.Service.Serve(runCtx) }()
 
-		err := s.waitReady(runCtx, c, exited)
+		err := s.waitReady(runCtx, c, exited, start)
 		ready := err == nil
 		if ready {
 			s.setState(c, StateHealthy, "")
@@ -507,9 +507,26 @@ func exitErr(err error) error {
 	return &exitError{err: err}
 }
 
+// lastOutput is the last lines a component wrote itself (not the
+// supervisor's) since its start, for an error that says why it failed:
+// "" when none.
+func (s *Supervisor) lastOutput(name string, since time.Time) string {
+	var own []string
+	for _, l := range s.logs.Tail(name, 200) {
+		if l.Stream != "supervisor" && strings.TrimSpace(l.Text) != "" && !l.Time.Before(since) {
+			own = append(own, strings.TrimSpace(l.Text))
+		}
+	}
+	if len(own) == 0 {
+		return ""
+	}
+	own = own[max(0, len(own)-3):]
+	return " — its last output: " + strings.Join(own, " ⏎ ")
+}
+
 // waitReady polls the readiness probe until it passes, the service exits,
 // or the timeout. A slow probe never hides an exit: each check races it.
-func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan error) error {
+func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan error, started time.Time) error {
 	probe := c.spec.Ready
 	if probe == nil {
 		probe = settled(time.Now())
@@ -527,7 +544,7 @@ func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan 
 		select {
 		case err := <-exited:
 			cancel()
-			return fmt.Errorf("exited before it was ready: %w", exitErr(err))
+			return fmt.Errorf("exited before it was ready: %w%s", exitErr(err), s.lastOutput(c.spec.Name, started))
 		case <-ctx.Done():
 			cancel()
 			return ctx.Err()
@@ -544,7 +561,7 @@ func (s *Supervisor) waitReady(ctx context.Context, c *component, exited <-chan 
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("exited before it was ready: %w", exitErr(err))
+			return fmt.Errorf("exited before it was ready: %w%s", exitErr(err), s.lastOutput(c.spec.Name, started))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
