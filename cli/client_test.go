@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,8 +90,18 @@ func TestClientMode(t *testing.T) {
 	}
 	heard("user", "hi from the client stack")
 
-	// The remote goes away: the component says so, with the reason.
+	// No TCP port of the stack's leads into the team's chat: another local
+	// account has no door there (the engine reaches the bridge through
+	// its socket).
+	if conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", d.chatPort)); err == nil {
+		_ = conn.Close()
+		t.Errorf("something listens on server.port %d in client mode", d.chatPort)
+	}
+
+	// The remote goes away, for longer than the agents' crashes would be
+	// given up on: the component says so with the reason, the agent waits.
 	remote.Stop()
+	away := time.Now()
 	var c api.Component
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
 		if c = component(api.ComponentChat); c.State == api.StateDegraded && strings.Contains(c.Detail, "remote "+remote.URL) {
@@ -101,6 +112,13 @@ func TestClientMode(t *testing.T) {
 		}
 	}
 	t.Logf("the remote gone: %s %s: %s", c.Name, c.State, c.Detail)
+	if r := d.run(t, "chat", "send", "#general", "anyone?"); r.code == 0 || !strings.Contains(r.stderr, "the chat is not reachable now") {
+		t.Errorf("chat send with the remote away: %+v", r)
+	}
+	time.Sleep(time.Until(away.Add(40 * time.Second)))
+	if a := component("agent-1"); a.State == api.StateFailed {
+		t.Fatalf("the agent was given up on while the remote was away: %+v", a)
+	}
 	remote.Start()
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
 		if c = component(api.ComponentChat); c.State == api.StateHealthy {

@@ -68,14 +68,31 @@ func (e *Env) client() *api.Client {
 func ensureDaemon(ctx context.Context, env *Env, l *config.Loaded) (*api.Client, error) {
 	c := env.client()
 	if st, err := c.Status(ctx); err == nil {
-		if !st.Running {
-			// A daemon a failed start left: it keeps the environment it was
-			// started with (a registry, a key variable), which a user who
-			// fixed theirs would not expect.
-			fmt.Fprintf(env.Stderr, "using the engine that runs already (pid %d, since %s), with the environment it was started with; "+
-				"`thesystem stop` first to start one with this shell's\n", st.PID, st.Since.Local().Format("15:04:05"))
+		up := false // anything of the stack up, or on its way
+		for _, comp := range st.Components {
+			up = up || (comp.State != api.StateStopped && comp.State != api.StateFailed)
 		}
-		return c, nil
+		switch {
+		case !up && st.ExitOnStop:
+			// The daemon a failed start left: it has the thesystem.yaml and
+			// the environment of then, which the user has likely fixed
+			// since. A new one reads them again.
+			fmt.Fprintf(env.Stderr, "replacing the engine daemon an earlier start left (pid %d), to read thesystem.yaml and this shell's environment again\n", st.PID)
+			if err := c.Shutdown(ctx); err != nil && !errors.Is(err, api.ErrNoDaemon) {
+				return nil, fmt.Errorf("stop the earlier daemon: %w", err)
+			}
+			if err := waitNoDaemon(ctx, c, 15*time.Second); err != nil {
+				return nil, err
+			}
+		case !up:
+			// The user's own daemon: its configuration and environment
+			// are the ones it was started with.
+			fmt.Fprintf(env.Stderr, "using the engine that runs already (pid %d, since %s), with the thesystem.yaml and the environment it was started with; "+
+				"stop it first for a new one to read them again\n", st.PID, st.Since.Local().Format("15:04:05"))
+			return c, nil
+		default:
+			return c, nil
+		}
 	} else if !errors.Is(err, api.ErrNoDaemon) {
 		return nil, err
 	}
@@ -126,6 +143,23 @@ func ensureDaemon(ctx context.Context, env *Env, l *config.Loaded) (*api.Client,
 			return nil, fmt.Errorf("the daemon did not answer within 15 s; its log says:\n%s", tail(logPath, 10))
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitNoDaemon waits until no daemon answers.
+func waitNoDaemon(ctx context.Context, c *api.Client, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; {
+		if _, err := c.Status(ctx); errors.Is(err, api.ErrNoDaemon) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the earlier daemon did not exit within %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -147,12 +147,20 @@ func ask(env *Env, question, def string, choices ...string) (string, error) {
 		if line == "" {
 			return def, nil
 		}
+		var match []string
 		for _, c := range choices {
 			if strings.HasPrefix(c, line) {
-				return c, nil
+				match = append(match, c)
 			}
 		}
-		fmt.Fprintf(env.Stderr, "%q is not one of %s\n", line, strings.Join(choices, ", "))
+		switch len(match) {
+		case 1:
+			return match[0], nil
+		case 0:
+			fmt.Fprintf(env.Stderr, "%q is not one of %s\n", line, strings.Join(choices, ", "))
+		default:
+			fmt.Fprintf(env.Stderr, "%q could be %s: say which\n", line, strings.Join(match, " or "))
+		}
 	}
 }
 

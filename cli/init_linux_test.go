@@ -85,6 +85,8 @@ func TestInitGuided(t *testing.T) {
 	}()
 	key := "sk-proj-PLANTEDinitKEY0123456789abcdefghij"
 	term.waitFor(t, "Which runtime should the agents run")
+	_, _ = ours.WriteString("c\n") // claude or codex: asked again
+	term.waitFor(t, `"c" could be claude or codex: say which`)
 	_, _ = ours.WriteString("cod\n")
 	term.waitFor(t, "Store your openai API key now?")
 	_, _ = ours.WriteString("\n")

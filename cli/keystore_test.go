@@ -126,8 +126,10 @@ func componentOf(t *testing.T, d *daemonEnv, name string) api.Component {
 
 // TestFailedStartNamesItsCause: a component that exits before it is ready
 // (the podman service, given a flag it does not know) fails the start
-// with its own last lines in the error, and `thesystem logs` shows them
-// after the daemon is gone, from what it kept on disk.
+// with its own last lines in the error; the next start, the cause fixed,
+// replaces the daemon the failed one left (so it reads the configuration
+// and the environment again); and `thesystem logs` shows the failure's
+// lines after the daemons are gone, from what they kept on disk.
 func TestFailedStartNamesItsCause(t *testing.T) {
 	d := newDaemonEnv(t)
 	args := envValue(d.env, "THESYSTEM_PODMAN_ARGS")
@@ -137,8 +139,18 @@ func TestFailedStartNamesItsCause(t *testing.T) {
 		!strings.Contains(r.stderr, "no-such-flag-thesystem") {
 		t.Fatalf("start: %+v", r)
 	}
-	_ = d.run(t, "stop") // the daemon, if it stayed
-	logs := d.run(t, "logs", "vm", "-n", "50")
+	// Fixed (the environment, as a user fixes theirs), a new start reads it
+	// again: the daemon the failed start left is replaced.
+	d.env = append(d.env, "THESYSTEM_PODMAN_ARGS="+args)
+	if r2 := d.run(t, "start"); r2.code != 0 || !strings.Contains(r2.stderr, "replacing the engine daemon an earlier start left") {
+		t.Fatalf("start once fixed: %+v", r2)
+	}
+	if r := d.run(t, "stop"); r.code != 0 {
+		t.Fatalf("stop: %+v", r)
+	}
+	// No daemon now: the logs come from what the daemons kept on disk,
+	// the failed one's too.
+	logs := d.run(t, "logs", "vm", "-n", "500")
 	if logs.code != 0 || !strings.Contains(logs.stdout, "no-such-flag-thesystem") || !strings.Contains(logs.stderr, "the engine is not running: its last lines, from ") {
 		t.Errorf("logs after the failed start: %+v", logs)
 	}

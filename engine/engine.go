@@ -172,6 +172,7 @@ func New(opt Options) (*Engine, error) {
 	e.ids = &component.Identities{Env: e.env(logs)}
 	e.user = &component.UserChat{
 		URL:      "ws://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port)),
+		Socket:   userChatSocket(cfg, e.layout),
 		Channels: cfg.Channels,
 		Key:      e.ids.UserKey,
 		Note: func(s string) {
@@ -334,7 +335,7 @@ func (e *Engine) Shutdown() {
 }
 
 func (e *Engine) status(snap supervise.Snapshot) api.Status {
-	st := api.Status{Seq: snap.Seq, PID: os.Getpid(), Version: e.opt.Version, Since: e.since, Config: e.opt.Config.File,
+	st := api.Status{Seq: snap.Seq, PID: os.Getpid(), Version: e.opt.Version, Since: e.since, Config: e.opt.Config.File, ExitOnStop: e.opt.ExitOnStop,
 		Project: e.opt.Config.Config.VM.Mount}
 	for _, c := range snap.Components {
 		st.Components = append(st.Components, api.Component{
@@ -730,3 +731,14 @@ func apiError(err error) error {
 }
 
 var _ api.Backend = (*Engine)(nil)
+
+// userChatSocket is where the engine's own chat connection goes: with a
+// remote chat server (mode client), the bridge's socket, whose directory
+// only this user reaches (the bridge has no TCP port: another local
+// account has no way into the team's chat through it); else server.port.
+func userChatSocket(cfg config.Config, l vm.Layout) string {
+	if cfg.Mode == config.ModeClient {
+		return l.ChatSocket
+	}
+	return ""
+}

@@ -48,15 +48,19 @@ func (e *Engine) sandboxSpecs(logs *supervise.Logs) []supervise.Spec {
 	if g, ok := e.tier.(component.GuestImages); ok {
 		swarm.Guest = g // in a VM, the image is made of the VM's own packages
 	}
+	chat := &component.Chat{Env: env, Prepare: e.tier.Prepare, Identities: e.ids, User: e.user}
 	specs := []supervise.Spec{
 		e.tier.Spec(),
-		(&component.Chat{Env: env, Prepare: e.tier.Prepare, Identities: e.ids, User: e.user}).Spec(),
+		chat.Spec(),
 		(&component.Dashboard{Env: env, Identities: e.ids, Team: team{e}}).Spec(),
 		swarm.Spec(),
 	}
 	e.agentComps = map[string]*component.Agent{}
 	for _, a := range e.agents() {
 		agent := &component.Agent{Env: env, Name: a.Name, Backend: a.Group.Backend, Model: a.Group.Model, Swarm: swarm, Tokens: agentTokens{e}, Chat: e.user}
+		if e.opt.Config.Config.Mode == config.ModeClient {
+			agent.RemoteAway = chat.RemoteAway
+		}
 		e.agentComps[a.Name] = agent
 		specs = append(specs, agent.Spec())
 	}

@@ -37,13 +37,16 @@ type Component struct {
 // Status is the engine's state: its own, then every component's in start
 // order.
 type Status struct {
-	Seq        uint64      `json:"seq"`
-	Running    bool        `json:"running"` // the stack is started
-	PID        int         `json:"pid"`     // the daemon's
-	Version    string      `json:"version"`
-	Since      time.Time   `json:"since"` // the daemon's start
-	Config     string      `json:"config,omitempty"`
-	Project    string      `json:"project,omitempty"` // the agents' project (vm.mount)
+	Seq     uint64    `json:"seq"`
+	Running bool      `json:"running"` // the stack is started
+	PID     int       `json:"pid"`     // the daemon's
+	Version string    `json:"version"`
+	Since   time.Time `json:"since"` // the daemon's start
+	Config  string    `json:"config,omitempty"`
+	Project string    `json:"project,omitempty"` // the agents' project (vm.mount)
+	// ExitOnStop: a daemon that `start` launched, which exits with its
+	// stack (not one the user runs in the foreground).
+	ExitOnStop bool        `json:"exit_on_stop,omitempty"`
 	Components []Component `json:"components"`
 	// Agents are the agents and what each says it does; the events
 	// stream carries a new Status when that changes too.

@@ -37,6 +37,10 @@ type Agent struct {
 	Swarm  *Swarm
 	Tokens Tokens
 	Chat   *UserChat
+	// RemoteAway, with a remote chat server (mode client), says why it
+	// cannot be reached now: an agent that lost it waits for it, however
+	// long, instead of being given up on.
+	RemoteAway func(context.Context) error
 
 	current atomic.Pointer[string] // the container's id
 }
@@ -221,7 +225,13 @@ func (a *Agent) serve(ctx context.Context) error {
 		return err
 	}
 	a.current.Store(&id)
-	return a.runContainer(ctx, p, id, name)
+	err = a.runContainer(ctx, p, id, name)
+	if a.RemoteAway != nil && ctx.Err() == nil {
+		if away := a.RemoteAway(ctx); away != nil {
+			return supervise.Waiting(fmt.Errorf("%w (the chat server is away: %w)", err, away))
+		}
+	}
+	return err
 }
 
 // runtimeArgv is how a backend's runtime runs one task (the runner adds

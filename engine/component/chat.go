@@ -51,7 +51,7 @@ func (c *Chat) Spec() supervise.Spec {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Server.Port))
 	health := supervise.HTTPProbe{URL: "http://" + addr + "/health", Timeout: t.ProbeTimeout}
 	if cfg.Mode == config.ModeClient {
-		return c.remoteSpec(addr)
+		return c.remoteSpec()
 	}
 	return supervise.Spec{
 		Name: api.ComponentChat, DependsOn: []string{api.ComponentVM},
@@ -110,12 +110,12 @@ func (c *Chat) prepare(ctx context.Context, p *sandbox.Podman) error {
 
 // remoteSpec is the chat component with mode client: no chat server of
 // the stack's own, the host's bridge to the remote one (client.remote)
-// instead, where the agents, the dashboard and the user (their sockets,
-// server.port) reach it. Healthy while the remote answers; a remote that
+// instead, where the agents, the dashboard and the engine (for the user)
+// reach it through its socket; it has no TCP port. Healthy while the remote answers; a remote that
 // is lost shows the component degraded with the reason, not restarted:
 // the bridge tries it again on its own, with a backoff, and the agents,
 // whose connections it cut, come back with theirs.
-func (c *Chat) remoteSpec(addr string) supervise.Spec {
+func (c *Chat) remoteSpec() supervise.Spec {
 	cfg, t := c.Config.Config, c.Layout
 	tlsConfig, tlsErr := clientTLS(cfg.Client.CAFile)
 	c.bridge = &chat.Bridge{Remote: cfg.Client.Remote, TLS: tlsConfig,
@@ -138,18 +138,27 @@ func (c *Chat) remoteSpec(addr string) supervise.Spec {
 			if tlsErr != nil {
 				return supervise.Permanent(tlsErr)
 			}
-			return c.serveRemote(ctx, addr)
+			return c.serveRemote(ctx)
 		}),
 		Ready: health, ReadyTimeout: t.StartTimeout,
 		Live: health, LiveInterval: 10 * time.Second,
-		Ports: []int{cfg.Server.Port},
 	}
+}
+
+// RemoteAway says why the remote chat server cannot be reached now (it
+// is tried: a dial, within the bridge's backoff); nil when it can, or
+// without one (mode server).
+func (c *Chat) RemoteAway(ctx context.Context) error {
+	if c.bridge == nil {
+		return nil
+	}
+	return c.bridge.Probe(ctx)
 }
 
 // serveRemote prepares the tier as for a server of its own (the
 // dashboard's image, the services' dirs), then serves the bridge on the
-// services' socket and server.port.
-func (c *Chat) serveRemote(ctx context.Context, addr string) error {
+// services' socket.
+func (c *Chat) serveRemote(ctx context.Context) error {
 	p, err := c.connect(ctx)
 	if err != nil {
 		return err
@@ -172,11 +181,6 @@ func (c *Chat) serveRemote(ctx context.Context, addr string) error {
 		_ = unixLn.Close()
 		return err
 	}
-	tcpLn, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		_ = unixLn.Close()
-		return fmt.Errorf("server.port: %w", err)
-	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.User.Watch(wctx)
@@ -185,7 +189,7 @@ func (c *Chat) serveRemote(ctx context.Context, addr string) error {
 	defer c.serving.Store(false)
 	// Each connection is one to the remote: a bounded number, whoever
 	// opens them (an agent in a loop).
-	return listeners.Serve(ctx, c.bridge.Serve, listeners.Limit(unixLn, listeners.MaxConns), listeners.Limit(tcpLn, listeners.MaxConns))
+	return listeners.Serve(ctx, c.bridge.Serve, listeners.Limit(unixLn, listeners.MaxConns))
 }
 
 // clientTLS verifies a remote server against the certificates of caFile,

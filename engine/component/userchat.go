@@ -46,8 +46,10 @@ type Activity struct {
 // the followers. The same connection says what the user says (Send) and,
 // the user being the server's admin, admits and revokes the agents' keys.
 type UserChat struct {
-	// URL is the chat server as the host reaches it; Channels are joined.
+	// URL is the chat server as the host reaches it (through Socket, a
+	// unix socket, when set); Channels are joined.
 	URL      string
+	Socket   string
 	Channels []string
 	// Key returns the user's chat key; nil: an open server, no allowlist.
 	Key func() ed25519.PrivateKey
@@ -62,6 +64,7 @@ type UserChat struct {
 	work map[string]Activity // an agent's name → what it said it does
 	subs map[chan Message]struct{}
 	conn *chatConn // nil while not connected
+	lost error     // why the last connection ended or failed
 }
 
 // chatConn is the user's current connection: who is who in the chat.
@@ -170,6 +173,7 @@ func (l *UserChat) Follow(n int) ([]Message, <-chan Message, func()) {
 // Watch keeps the user's connection to the chat server until ctx ends
 // (the chat server's run), connecting again when it is lost.
 func (l *UserChat) Watch(ctx context.Context) {
+	defer func() { l.mu.Lock(); l.lost = nil; l.mu.Unlock() }()
 	var last string
 	var failing time.Time // since when, in a row
 	for ctx.Err() == nil {
@@ -178,6 +182,9 @@ func (l *UserChat) Watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		l.mu.Lock()
+		l.lost = err
+		l.mu.Unlock()
 		if failing.IsZero() || time.Since(t0) > quietFor { // it had been up
 			failing = t0
 		}
@@ -197,7 +204,7 @@ func (l *UserChat) Watch(ctx context.Context) {
 // session is one connection as the user: it joins the channels and
 // records what it hears until the connection or ctx ends.
 func (l *UserChat) session(ctx context.Context) error {
-	cl, err := chat.Dial(ctx, l.URL, chat.DialOptions{Name: UserChatName, Key: l.Key()})
+	cl, err := chat.Dial(ctx, l.URL, chat.DialOptions{Name: UserChatName, Key: l.Key(), Socket: l.Socket})
 	if err != nil {
 		return err
 	}
@@ -333,7 +340,7 @@ func (l *UserChat) Send(ctx context.Context, to, content string) error {
 		return &Error{BadRequest, fmt.Sprintf("the message is %d bytes; the chat takes up to %d", len(content), maxChatMessage)}
 	}
 	l.mu.Lock()
-	c := l.conn
+	c, lost := l.conn, l.lost
 	var target string
 	if c != nil {
 		if strings.HasPrefix(to, "#") {
@@ -344,6 +351,8 @@ func (l *UserChat) Send(ctx context.Context, to, content string) error {
 	}
 	l.mu.Unlock()
 	switch {
+	case c == nil && lost != nil:
+		return &Error{Unavailable, fmt.Sprintf("the chat is not reachable now (the engine tries again every second): %v", lost)}
 	case c == nil:
 		return &Error{NotRunning, "the chat is not running: `thesystem start`"}
 	case strings.HasPrefix(to, "#") && !slices.Contains(l.Channels, to):

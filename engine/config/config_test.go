@@ -644,6 +644,7 @@ func TestClientRemote(t *testing.T) {
 		{"https", "remote: https://chat.example.com", "wss://chat.example.com", ""},
 		{"loopback ws", "remote: ws://127.0.0.1:7000", "ws://127.0.0.1:7000", ""},
 		{"ca file", "remote: wss://chat.example.com\n  ca_file: ca.pem", "wss://chat.example.com", ""},
+		{"credentials", "remote: wss://alice:s3cret@chat.example.com", "", "thesystem.yaml:4: client.remote: carries credentials (user:password@)"},
 		{"plain ws", "remote: ws://chat.example.com", "", `thesystem.yaml:4: client.remote: "ws://chat.example.com" would carry the team's chat unencrypted: use wss://`},
 		{"missing ca", "remote: wss://x.example\n  ca_file: nope.pem", "", "thesystem.yaml:5: client.ca_file: " + filepath.Join(dir, "nope.pem") + " does not exist"},
 		{"junk ca", "remote: wss://x.example\n  ca_file: junk.pem", "", "thesystem.yaml:5: client.ca_file: " + filepath.Join(dir, "junk.pem") + " holds no PEM certificate"},
@@ -651,7 +652,7 @@ func TestClientRemote(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := Parse("thesystem.yaml", []byte("mode: client\n\nclient:\n  "+tc.client+"\n"), dir, opts())
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "s3cret") {
 					t.Errorf("err = %v, want %q", err, tc.err)
 				}
 				return
@@ -660,5 +661,23 @@ func TestClientRemote(t *testing.T) {
 				t.Errorf("got %v %+v, want remote %s", err, l, tc.remote)
 			}
 		})
+	}
+}
+
+// TestModelNames: backends[].model is a model's name as providers spell
+// them, nothing that could be read as an option or carry a control
+// character into the runtime's arguments.
+func TestModelNames(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		ok    bool
+	}{
+		{"gpt-5-codex", true}, {"claude-sonnet-4-5@20250929", true}, {"models/gemini-2.5-pro", true}, {"o4-mini", true},
+		{`"gpt\u0000x"`, false}, {`"gpt\u00a05"`, false}, {`"gpt 5"`, false}, {"-c", false}, {`"x=1"`, false},
+	} {
+		_, err := Parse("thesystem.yaml", []byte("swarm:\n  backends:\n    - backend: codex\n      count: 1\n      model: "+tc.model+"\n"), t.TempDir(), opts())
+		if (err == nil) != tc.ok {
+			t.Errorf("model %s: %v", tc.model, err)
+		}
 	}
 }

@@ -22,6 +22,9 @@ import (
 var (
 	channelRE = regexp.MustCompile(`^#[a-zA-Z0-9_-]{1,31}$`)
 	sizeRE    = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B?|B)?$`)
+	// modelRE is a model's name as the providers spell them
+	// (claude-sonnet-4-5, gpt-5-codex, models/gemini-2.5-pro, o4-mini…).
+	modelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$`)
 )
 
 // Minimum VM sizes Lima can boot a podman host with.
@@ -168,6 +171,11 @@ func (d *decoder) checkRemote(c *Client, dir string, opt Options) {
 		d.errorf(d.lineOf(key), key, "must be a ws://, wss://, http:// or https:// URL with a host, got %s", redact.Quote(c.Remote))
 		return
 	}
+	if u.User != nil {
+		// It would be shown by status, the logs and the bridge's health.
+		d.errorf(d.lineOf(key), key, "carries credentials (user:password@), which would be shown in status and the logs: give the server's URL without them")
+		return
+	}
 	switch u.Scheme {
 	case "http":
 		u.Scheme = "ws"
@@ -259,7 +267,7 @@ func (d *decoder) checkGroups(s *Swarm, opt Options) {
 		case g.Backend == BackendCodex && g.Provider != "openai":
 			d.errorf(d.lineOf(key+".provider"), key+".provider", "backend codex talks only to openai, got %s (backend claude talks to anthropic)", redact.Quote(g.Provider))
 		}
-		if strings.ContainsAny(g.Model, " \t\n\"'=") || strings.HasPrefix(g.Model, "-") {
+		if g.Model != "" && !modelRE.MatchString(g.Model) {
 			d.errorf(d.lineOf(key+".model"), key+".model", "is not a model name: %s", redact.Quote(g.Model))
 		}
 		if g.Count < 1 || g.Count > MaxAgents {

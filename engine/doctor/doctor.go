@@ -74,7 +74,11 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 		// The agents' Debian userland (shell, git, …) is built with it.
 		add(toolCheck(ctx, in.LookPath, "tool.mmdebstrap", "mmdebstrap", "install mmdebstrap (Debian: apt-get install mmdebstrap), then `thesystem reinstall`: without it the agents have no shell or git", false))
 	}
-	add(toolCheck(ctx, in.LookPath, "tool.limactl", "limactl", "install Lima (macOS: brew install lima) or set vm.driver: none", cfg.VM.Driver == config.DriverLima))
+	if cfg.VM.Driver == config.DriverNone {
+		add(api.Check{ID: "tool.limactl", Status: api.CheckOK, Detail: "not needed with vm.driver none"})
+	} else {
+		add(toolCheck(ctx, in.LookPath, "tool.limactl", "limactl", "install Lima (macOS: brew install lima) or set vm.driver: none", cfg.VM.Driver == config.DriverLima))
+	}
 	if cfg.VM.Driver == config.DriverLima && in.GOOS == "linux" {
 		// macOS runs the VM with Virtualization.framework; Linux with QEMU.
 		qemu := "qemu-system-" + map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]

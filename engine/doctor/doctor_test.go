@@ -67,7 +67,7 @@ func TestChecks(t *testing.T) {
 			map[string]string{
 				"config": "ok", "compat": "ok",
 				"tool.podman":  "fail|apt-get install podman", // needed by vm.driver none
-				"tool.limactl": "warn|brew install lima",
+				"tool.limactl": "ok|not needed with vm.driver none",
 				"vm":           "warn|without the VM firebreak",
 				"provisioning": "warn|@openai/codex@0.171.0-linux-x64",
 				"keys":         "fail|no D-Bus",

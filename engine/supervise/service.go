@@ -37,6 +37,17 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // Permanent wraps err so the supervisor does not restart the service.
 func Permanent(err error) error { return &PermanentError{Err: err} }
 
+// WaitingError is a service's exit for a cause outside it (a server it
+// needs is away): it is restarted with the backoff as after a crash, but
+// never given up on for it.
+type WaitingError struct{ Err error }
+
+func (e *WaitingError) Error() string { return e.Err.Error() }
+func (e *WaitingError) Unwrap() error { return e.Err }
+
+// Waiting wraps err as a WaitingError.
+func Waiting(err error) error { return &WaitingError{Err: err} }
+
 // DegradedError is a liveness probe's failure that a restart would not
 // fix (a remote server away, a key store the user must unlock): the
 // component shows degraded with it, at once, and is not restarted for it.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -772,5 +773,36 @@ func TestExitBeforeReadyNamesItsCause(t *testing.T) {
 	want := "exited before it was ready: exited: exit status 125 — its last output: starting the service ⏎ Error: cannot set up namespace: newuidmap: executable file not found in $PATH"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("start: %v\nwant it to contain %q", err, want)
+	}
+}
+
+// TestWaitingIsNeverGivenUp: a service that exits for a cause outside it
+// (WaitingError) is restarted with the backoff however many times, where
+// a crash would be given up on after MaxCrashes.
+func TestWaitingIsNeverGivenUp(t *testing.T) {
+	logs := NewLogs(100)
+	var runs atomic.Int32
+	s, _ := New([]Spec{{Name: "agent-1", Ready: ProbeFunc(func(context.Context) error { return nil }),
+		Backoff: Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, StableAfter: time.Hour, MaxCrashes: 2},
+		Service: ServiceFunc(func(ctx context.Context) error {
+			if runs.Add(1) == 1 { // ready at first, then it loses its server
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			return Waiting(errors.New("the chat server is away"))
+		})}}, logs)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	for deadline := time.Now().Add(10 * time.Second); runs.Load() < 20; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d runs", runs.Load())
+		}
+	}
+	if st := s.Status().Components[0]; st.State == StateFailed || st.Crashes > 2 {
+		t.Errorf("after %d runs: %+v", runs.Load(), st)
 	}
 }

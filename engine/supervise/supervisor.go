@@ -458,6 +458,10 @@ func (s *Supervisor) run(ctx context.Context, c *component, first chan<- error) 
 			crashes = 0
 		}
 		crashes++
+		var waiting *WaitingError
+		if errors.As(err, &waiting) {
+			crashes = min(crashes, b.MaxCrashes) // the backoff's, never the end
+		}
 		if crashes > b.MaxCrashes {
 			s.fail(c, err, fmt.Sprintf("crashed %d times in a row", crashes))
 			return
