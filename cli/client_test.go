@@ -44,8 +44,19 @@ func TestClientMode(t *testing.T) {
 	allow["alice"] = aliceKey.Public().(ed25519.PublicKey)
 	remote := chattest.Serve(t, chat.Options{Channels: []string{"#general"}, Allow: allow, Observers: []string{"alice"}})
 
-	write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("mode: client\nclient:\n  remote: %s\n  ca_file: %s\nproxy:\n  port: %d\n"+
-		"server:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 1\nchannels: ['#general']\n", remote.URL, remote.CAFile, d.port, d.chatPort, d.dashPort))
+	config := func(caFile string) {
+		write(t, filepath.Join(d.dir, "thesystem.yaml"), fmt.Sprintf("mode: client\nclient:\n  remote: %s\n  ca_file: %s\nproxy:\n  port: %d\n"+
+			"server:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 1\nchannels: ['#general']\n", remote.URL, caFile, d.port, d.chatPort, d.dashPort))
+	}
+	// A CA that did not sign the remote's certificate: the start fails at
+	// once, saying so.
+	config(chattest.Serve(t, chat.Options{}).CAFile)
+	t0 := time.Now()
+	if r := d.run(t, "start"); r.code == 0 || !strings.Contains(r.stderr, "certificate") || !strings.Contains(r.stderr, "client.ca_file") {
+		t.Fatalf("start with the wrong CA: %+v", r)
+	}
+	t.Logf("the wrong CA refused in %s", time.Since(t0).Round(100*time.Millisecond))
+	config(remote.CAFile) // fixed: the next start reads it again
 	if r := d.run(t, "start"); r.code != 0 {
 		t.Fatalf("start: %+v", r)
 	}

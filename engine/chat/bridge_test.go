@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -161,5 +162,16 @@ func TestBridge(t *testing.T) {
 	}
 	if h := bridgeHealth(t, waddr); !strings.Contains(h.Error, "certificate") {
 		t.Errorf("health with a wrong CA: %+v", h)
+	}
+}
+
+// TestBridgeBadCertificate: a certificate the CA does not vouch for is a
+// tls.CertificateVerificationError, which the stack takes as final.
+func TestBridgeBadCertificate(t *testing.T) {
+	remote, other := chattest.Serve(t, chat.Options{}), chattest.Serve(t, chat.Options{})
+	b := &chat.Bridge{Remote: remote.URL, TLS: &tls.Config{RootCAs: other.CA, MinVersion: tls.VersionTLS12}}
+	var bad *tls.CertificateVerificationError
+	if err := b.Probe(t.Context()); !errors.As(err, &bad) {
+		t.Errorf("probe with the wrong CA: %v", err)
 	}
 }

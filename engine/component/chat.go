@@ -181,6 +181,13 @@ func (c *Chat) serveRemote(ctx context.Context) error {
 		_ = unixLn.Close()
 		return err
 	}
+	// A certificate the CA does not vouch for will not change by trying
+	// again: the start fails now, saying so.
+	var badCert *tls.CertificateVerificationError
+	if err := c.bridge.Probe(ctx); errors.As(err, &badCert) {
+		_ = unixLn.Close()
+		return supervise.Permanent(fmt.Errorf("%w (client.ca_file, or the system's roots, must vouch for it)", err))
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.User.Watch(wctx)
