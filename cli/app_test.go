@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,12 +140,14 @@ func TestAppMode(t *testing.T) {
 	}
 	defer func() { _, _ = conn.ReleaseName("org.kde.StatusNotifierWatcher") }()
 
+	// The whole stack, as a user's app runs it (a stand-in runtime).
+	env = append(env, podmanEnv(t)...)
 	dir := t.TempDir()
-	port := freePort(t)
-	write(t, filepath.Join(dir, "thesystem.yaml"), "mode: client\nclient:\n  remote: wss://chat.example.com\nproxy:\n  port: "+strconv.Itoa(port)+"\n")
+	write(t, filepath.Join(dir, "thesystem.yaml"), fmt.Sprintf("proxy:\n  port: %d\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 1\nchannels: ['#general']\n",
+		freePort(t), freePort(t), freePort(t)))
 	cmd := newCmd(t.Context(), dir, env, "app", "--start")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +162,7 @@ func TestAppMode(t *testing.T) {
 	}
 	// The CLI sees the app's engine, started by --start.
 	c := &api.Client{Socket: filepath.Join(envValue(env, "THESYSTEM_RUNTIME_DIR"), "api.sock")}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		if st, err := c.Status(t.Context()); err == nil && allHealthy(st) {
 			break
 		}
@@ -210,3 +213,13 @@ func TestAppMode(t *testing.T) {
 		t.Error("the API still answers after Quit")
 	}
 }
+
+// lockedBuffer is a buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Write(p) }
+
+func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }

@@ -145,7 +145,7 @@ func TestMenuOverDBus(t *testing.T) {
 	w := &watcher{registered: make(chan string, 1)}
 	conn := menubar.ServeOnSessionBus(t, "org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher", w)
 
-	// A real engine (the proxy only: mode client) behind its local API.
+	// A real engine (the proxy only: no container tier) behind its local API.
 	port := freePort(t)
 	dir := t.TempDir()
 	// The provider: every answer costs 100 tokens in, 20 out.
@@ -154,7 +154,7 @@ func TestMenuOverDBus(t *testing.T) {
 		_, _ = io.WriteString(w, `{"id":"m","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":100,"output_tokens":20}}`)
 	}))
 	defer fake.Close()
-	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("mode: client\nclient:\n  remote: wss://chat.example.com\nproxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n", port, fake.URL)), dir,
+	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("proxy:\n  port: %d\n  upstreams:\n    anthropic: %s\n", port, fake.URL)), dir,
 		config.Options{LookupEnv: func(string) (string, bool) { return "", false }, Home: dir})
 	if err != nil {
 		t.Fatal(err)
