@@ -85,4 +85,17 @@ func TestTeamPage(t *testing.T) {
 		t.Fatalf("start again: %+v", r)
 	}
 	b.waitFor("back", `document.getElementById("link").hidden && document.getElementById("overall").textContent === "all healthy"`, 2*time.Minute)
+
+	// The dashboard's container alone restarts: while it is away the host
+	// answers its routes 502, which ends a browser's stream for good; the
+	// page opens it anew and hears the chat again.
+	if r := d.run(t, "restart", "dashboard"); r.code != 0 {
+		t.Fatalf("restart dashboard: %+v", r)
+	}
+	b.waitFor("reconnecting shown", `!document.getElementById("link").hidden`, 30*time.Second)
+	b.waitFor("back after the dashboard's restart", `document.getElementById("link").hidden`, time.Minute)
+	if r := d.run(t, "chat", "send", "#general", "after the restart"); r.code != 0 {
+		t.Fatalf("chat send: %+v", r)
+	}
+	b.waitFor("the chat live again", `[...document.querySelectorAll("#channels .message .content")].some((c) => c.textContent.includes("after the restart"))`, 30*time.Second)
 }

@@ -279,11 +279,19 @@ function linkState(name, ok) {
   document.getElementById("link").hidden = down.size === 0;
 }
 
+// The browser retries a dropped stream by itself, but gives up for good
+// on an answer that is not a stream (a 502 while the daemon and the
+// dashboard's container come back): then it is opened anew, 2 s later.
 function follow(url, name, apply) {
   const es = new EventSource(url);
   es.onopen = () => linkState(name, true);
   es.onmessage = (e) => { linkState(name, true); apply(JSON.parse(e.data)); };
-  es.onerror = () => linkState(name, false);
+  es.onerror = () => {
+    linkState(name, false);
+    if (es.readyState === EventSource.CLOSED) {
+      setTimeout(() => follow(url, name, apply), 2000);
+    }
+  };
 }
 
 // The chat at page load comes embedded as data (not code), then live.

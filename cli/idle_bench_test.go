@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thesystem-dev/thesystem/engine/api"
+)
+
+// proc is one process as /proc says it.
+type proc struct {
+	pid, ppid int
+	comm, cmd string
+	ticks     int64 // user+system clock ticks
+	switches  int64 // context switches, voluntary and not: its wakeups
+}
+
+// procs reads every process.
+func procs() map[int]proc {
+	out := map[int]proc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		f := strings.Fields(s[close+2:])
+		ppid, _ := strconv.Atoi(f[1])
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		p := proc{pid: pid, ppid: ppid, comm: s[open+1 : close], ticks: u + st}
+		if c, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+			p.cmd = strings.ReplaceAll(strings.TrimRight(string(c), "\x00"), "\x00", " ")
+		}
+		// Every thread's switches (a Go program's work is in its threads).
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					p.switches += n
+				}
+				if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					p.switches += n
+				}
+			}
+		}
+		out[pid] = p
+	}
+	return out
+}
+
+// stackProcs are the stack's processes: the daemon and what descends
+// from it, and whatever runs with the stack's own podman storage (the
+// podman service, conmon) and what descends from those (the containers).
+func stackProcs(all map[int]proc, daemon int, marker string) map[int]string {
+	roots := map[int]string{daemon: "daemon"}
+	for pid, p := range all {
+		switch {
+		case p.comm == "conmon" && strings.Contains(p.cmd, marker):
+			roots[pid] = "conmon"
+		case strings.Contains(p.cmd, marker) && strings.Contains(p.cmd, "system service"):
+			roots[pid] = "podman service"
+		}
+	}
+	out := map[int]string{}
+	for pid := range all {
+		// Up the tree to a root: the root's label, or a container's.
+		for p, hops := pid, 0; p > 1 && hops < 64; p, hops = all[p].ppid, hops+1 {
+			if label, ok := roots[p]; ok {
+				if p != pid && label == "conmon" {
+					label = "container: " + all[pid].comm
+				} else if p != pid {
+					label = label + " child: " + all[pid].comm
+				}
+				out[pid] = label
+				break
+			}
+		}
+	}
+	return out
+}
+
+// BenchmarkIdle: the stack up (two agents, the stand-in runtime) and
+// nothing happening, for 30 s: the CPU time and the wakeups (context
+// switches) of every process of the stack, per group, beside the daemon
+// alone with no stack in the same run (the baseline: an engine at rest).
+func BenchmarkIdle(b *testing.B) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		b.Skip("run under .ci/with-keyring (make bench)")
+	}
+	pdir := b.TempDir()
+	args := fmt.Sprintf("--root %s/root --runroot %s/runroot --storage-driver vfs", pdir, pdir)
+	if err := os.WriteFile(filepath.Join(pdir, "containers.conf"), []byte(testContainersConf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	state := b.TempDir()
+	env := []string{
+		fmt.Sprintf("THESYSTEM_KEYRING_SERVICE=thesystem-bench-%d", time.Now().UnixNano()),
+		"THESYSTEM_STATE_DIR=" + state, "THESYSTEM_RUNTIME_DIR=" + filepath.Join(state, "run"),
+		"CONTAINERS_CONF=" + filepath.Join(pdir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo",
+	}
+	c := &api.Client{Socket: filepath.Join(state, "run", "api.sock")}
+	dir := b.TempDir()
+	var lc net.ListenConfig
+	var ports [3]int
+	for i := range ports {
+		ln, _ := lc.Listen(b.Context(), "tcp", "127.0.0.1:0")
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+	}
+	if err := os.WriteFile(filepath.Join(dir, "thesystem.yaml"), fmt.Appendf(nil, "proxy:\n  port: %d\nserver:\n  port: %d\n  dashboard: %d\nswarm:\n  agents: 2\n",
+		ports[0], ports[1], ports[2]), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	const window = 30 * time.Second
+	measure := func(daemon int) map[string][2]int64 {
+		before := procs()
+		time.Sleep(window)
+		after := procs()
+		groups := map[string][2]int64{}
+		for pid, label := range stackProcs(after, daemon, pdir) {
+			p0, ok := before[pid]
+			if !ok {
+				p0 = proc{} // started in the window: all of it counts
+			}
+			g := groups[label]
+			g[0] += after[pid].ticks - p0.ticks
+			g[1] += after[pid].switches - p0.switches
+			groups[label] = g
+		}
+		return groups
+	}
+	for b.Loop() {
+		r := runBench(b, dir, env, "start")
+		if r.code != 0 {
+			b.Fatalf("start: %+v", r)
+		}
+		st, err := c.Status(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Second) // settled
+		up := measure(st.PID)
+		// The baseline, in the same run: the engine at rest, its stack
+		// stopped (the daemon a `start` launched stays until shut down).
+		if err := c.Stop(b.Context()); err != nil {
+			b.Fatalf("stop: %v", err)
+		}
+		rest := measure(st.PID)["daemon"]
+		_ = c.Shutdown(context.Background())
+		names := make([]string, 0, len(up))
+		for n := range up {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var lines []string
+		var total [2]int64
+		for _, n := range names {
+			g := up[n]
+			total[0] += g[0]
+			total[1] += g[1]
+			lines = append(lines, fmt.Sprintf("  %-40s %4d ticks (%.2f %% of a core)  %6d wakeups (%.1f/s)", n, g[0], float64(g[0])/window.Seconds(), g[1], float64(g[1])/window.Seconds()))
+		}
+		b.Logf("idle for %s, the stack up (2 agents):\n%s\n  %-40s %4d ticks (%.2f %%)  %6d wakeups\nthe daemon with its stack stopped (baseline): %d ticks, %d wakeups; the stack's wakeups are %.1f× that",
+			window, strings.Join(lines, "\n"), "all", total[0], float64(total[0])/window.Seconds(), total[1], rest[0], rest[1], float64(total[1])/float64(max(rest[1], 1)))
+		b.ReportMetric(float64(total[0])/window.Seconds(), "idle-cpu-%")
+		b.ReportMetric(float64(total[1])/window.Seconds(), "wakeups/s")
+		b.ReportMetric(float64(up["podman service"][0])/window.Seconds(), "podman-cpu-%")
+		b.ReportMetric(float64(up["daemon"][0])/window.Seconds(), "daemon-cpu-%")
+		b.ReportMetric(float64(total[1])/float64(max(rest[1], 1)), "wakeups-vs-rest")
+	}
+}
