@@ -133,6 +133,7 @@ bench: build runtimes
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./engine/proxy/
 	.ci/with-keyring $(GO) test -run '^$$' -bench Daemon -benchtime 2000x -count 1 ./cli/
 	.ci/with-keyring $(GO) test -run '^$$' -bench StackStart -benchtime 1x -count 1 ./cli/
+	.ci/with-keyring $(GO) test -run '^$$' -bench Idle -benchtime 1x -count 1 ./cli/
 	$(GO) test -run '^$$' -bench Load -benchmem -count 1 ./engine/usage/
 	THESYSTEM_DEBIAN_BASE=$$($(GO) run ./packaging/debianbase -dir $(DEBIAN_BASE)) && export THESYSTEM_DEBIAN_BASE && \
 	THESYSTEM_TEST_CLAUDE=$(CLAUDE) $(GO) test -run '^$$' -bench AgentImage -benchtime 2x -count 1 ./engine/sandbox/ && \
