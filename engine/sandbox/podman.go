@@ -256,9 +256,19 @@ func Unreachable(err error) bool {
 
 // Wait blocks until the container stops and returns its exit code.
 func (p *Podman) Wait(id string) (int, error) {
-	code, err := containers.Wait(p.conn, id, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}))
+	// podman answers a wait by polling the container's state at this
+	// interval (250 ms by default: four times a second for every
+	// container of the stack, most of an idle stack's cost); an exit is
+	// seen up to this late, a stop is not waited on (RunContainer).
+	opts := new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
+		WithInterval(waitInterval.String())
+	code, err := containers.Wait(p.conn, id, opts)
 	return int(code), err
 }
+
+// waitInterval is how often podman looks whether a container waited on
+// has exited.
+const waitInterval = 2 * time.Second
 
 // Inspect returns podman's view of a container.
 func (p *Podman) Inspect(id string) (*define.InspectContainerData, error) {

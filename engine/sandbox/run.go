@@ -104,8 +104,14 @@ func RunContainer(ctx context.Context, c Containers, id string, opt RunOptions) 
 		return err
 	case <-ctx.Done():
 		_ = c.Stop(id, opt.StopTimeout)
-		if err := <-exited; err != nil {
-			note("stopped: " + err.Error())
+		// Stopped: the wait sees it at podman's next look (waitInterval);
+		// not waited for longer than the last lines take.
+		select {
+		case err := <-exited:
+			if err != nil {
+				note("stopped: " + err.Error())
+			}
+		case <-time.After(100 * time.Millisecond):
 		}
 		return nil
 	}
