@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/compat"
 	"github.com/thesystem-dev/thesystem/engine/config"
+	"github.com/thesystem-dev/thesystem/engine/sandbox"
 	"github.com/thesystem-dev/thesystem/engine/secrets"
 )
 
@@ -40,6 +42,23 @@ type Inputs struct {
 	VM string
 	// GOOS is the host's OS; "" means runtime.GOOS.
 	GOOS string
+	// Account is whose podman runs the containers (vm.driver none); nil
+	// means this process's user.
+	Account *Account
+}
+
+// Account is a user whose podman runs the containers. Unless it is root,
+// that podman is rootless: it maps the containers' ids into the user's
+// subordinate ranges with newuidmap and newgidmap.
+type Account struct {
+	Name string
+	UID  int
+	// SubUID and SubGID are the files of subordinate ranges; "" means
+	// /etc/subuid and /etc/subgid.
+	SubUID, SubGID string
+	// Cgroups is where the cgroup filesystem is mounted; "" means
+	// /sys/fs/cgroup.
+	Cgroups string
 }
 
 // Run runs every check.
@@ -73,6 +92,14 @@ func Run(ctx context.Context, in Inputs) []api.Check {
 	if cfg.VM.Driver == config.DriverNone {
 		// The agents' Debian userland (shell, git, …) is built with it.
 		add(toolCheck(ctx, in.LookPath, "tool.mmdebstrap", "mmdebstrap", "install mmdebstrap (Debian: apt-get install mmdebstrap), then `thesystem reinstall`: without it the agents have no shell or git", false))
+	}
+	if cfg.VM.Driver == config.DriverNone && in.GOOS == "linux" {
+		if in.Account == nil {
+			in.Account = currentAccount()
+		}
+		if in.Account.UID != 0 {
+			out = append(out, rootlessChecks(in.LookPath, *in.Account)...)
+		}
 	}
 	if cfg.VM.Driver == config.DriverNone {
 		add(api.Check{ID: "tool.limactl", Status: api.CheckOK, Detail: "not needed with vm.driver none"})
@@ -134,7 +161,11 @@ func toolCheck(ctx context.Context, look func(string) (string, error), id, tool,
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	b, err := exec.CommandContext(ctx, path, "--version").Output()
+	cmd := exec.CommandContext(ctx, path, "--version")
+	if tool == "podman" { // as the engine runs it: the user's podman setup left out
+		cmd.Env = sandbox.PodmanEnv(os.Environ(), "")
+	}
+	b, err := cmd.Output()
 	if err != nil {
 		return api.Check{ID: id, Status: api.CheckFail, Detail: fmt.Sprintf("%s --version failed: %v", path, err), Fix: fix}
 	}

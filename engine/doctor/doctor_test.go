@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -157,6 +159,102 @@ func TestChatAllowlistCheck(t *testing.T) {
 			c := byID(Run(t.Context(), Inputs{Config: l, Store: mapStore{}, LookPath: func(string) (string, error) { return "/bin/echo", nil }}))["chat.allowlist"]
 			if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) {
 				t.Errorf("%+v", c)
+			}
+		})
+	}
+}
+
+// TestRootlessChecks: a plain user's podman (vm.driver none, not root)
+// needs newuidmap/newgidmap and a range of 65536 subordinate ids; each
+// missing piece fails with the command that fixes it, and root is not
+// asked for either.
+func TestRootlessChecks(t *testing.T) {
+	l, err := config.Parse("thesystem.yaml", nil, t.TempDir(),
+		config.Options{LookupEnv: func(string) (string, bool) { return "", false }, GOOS: "linux", Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	full := file("full", "alice:100000:65536\n# a comment\nbob:165536:65536\n")
+	small := file("small", "alice:100000:1000\n")
+	byUID := file("byuid", "1001:200000:65536\n")
+	bad := file("bad", "alice:100000\n")
+	tools := func(string) (string, error) { return "/bin/echo", nil }
+	noMap := func(name string) (string, error) {
+		if strings.HasPrefix(name, "new") {
+			return "", exec.ErrNotFound
+		}
+		return "/bin/echo", nil
+	}
+	// cgroups: v1 (no cgroup.controllers at the root), v2 with and
+	// without the controllers delegated to alice's user service.
+	v1, v2, v2bare := filepath.Join(dir, "v1"), filepath.Join(dir, "v2"), filepath.Join(dir, "v2bare")
+	svc := filepath.Join("user.slice", "user-1001.slice", "user@1001.service")
+	for _, d := range []string{v1, filepath.Join(v2, svc), filepath.Join(v2bare, svc)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file(filepath.Join("v2", "cgroup.controllers"), "cpuset cpu io memory pids\n")
+	file(filepath.Join("v2", svc, "cgroup.controllers"), "cpu memory pids\n")
+	file(filepath.Join("v2bare", "cgroup.controllers"), "cpuset cpu io memory pids\n")
+	file(filepath.Join("v2bare", svc, "cgroup.controllers"), "memory pids\n")
+	_ = os.Mkdir(filepath.Join(dir, "v2nouser"), 0o755)
+	file(filepath.Join("v2nouser", "cgroup.controllers"), "cpuset cpu io memory pids\n")
+	alice := func(uid, gid string) *Account {
+		return &Account{Name: "alice", UID: 1001, SubUID: uid, SubGID: gid, Cgroups: v2}
+	}
+	withCgroups := func(a *Account, root string) *Account { a.Cgroups = root; return a }
+	for _, tc := range []struct {
+		name string
+		in   Inputs
+		want map[string]string // id → status|text; "" → no such check
+	}{
+		{"ready", Inputs{Account: alice(full, full), LookPath: tools},
+			map[string]string{"rootless.idmap": "ok|newuidmap and newgidmap found", "rootless.subids": "ok|alice has 65536 uids and 65536 gids"}},
+		{"by uid", Inputs{Account: alice(byUID, byUID), LookPath: tools},
+			map[string]string{"rootless.subids": "ok|65536 uids"}},
+		{"no uidmap", Inputs{Account: alice(full, full), LookPath: noMap},
+			map[string]string{"rootless.idmap": "fail|apt-get install uidmap"}},
+		{"no range", Inputs{Account: alice(filepath.Join(dir, "missing"), full), LookPath: tools},
+			map[string]string{"rootless.subids": "fail|sudo usermod --add-subuids 231072-296607 --add-subgids 231072-296607 alice, then podman system migrate"}},
+		{"range too small", Inputs{Account: alice(small, small), LookPath: tools},
+			map[string]string{"rootless.subids": "fail|no range of 65536 subordinate ids in " + small + " and " + small}},
+		{"malformed", Inputs{Account: alice(bad, full), LookPath: tools},
+			map[string]string{"rootless.subids": "fail|" + bad + ":1: want name:first:count"}},
+		{"limits apply", Inputs{Account: alice(full, full), LookPath: tools},
+			map[string]string{"rootless.limits": "ok|the containers' limits apply"}},
+		{"cgroups v1", Inputs{Account: withCgroups(alice(full, full), v1), LookPath: tools},
+			map[string]string{"rootless.limits": "warn|cgroups v1: rootless podman runs the containers without their memory, CPU and pids limits"}},
+		{"cpu not delegated", Inputs{Account: withCgroups(alice(full, full), v2bare), LookPath: tools},
+			map[string]string{"rootless.limits": "warn|systemd does not delegate cpu to alice"}},
+		{"no user session", Inputs{Account: withCgroups(alice(full, full), filepath.Join(dir, "v2nouser")), LookPath: tools},
+			map[string]string{"rootless.limits": "warn|no systemd user session"}},
+		{"root", Inputs{Account: &Account{Name: "root"}, LookPath: noMap},
+			map[string]string{"rootless.idmap": "", "rootless.subids": "", "rootless.limits": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Config, tc.in.GOOS = l, "linux"
+			got := byID(Run(t.Context(), tc.in))
+			for id, want := range tc.want {
+				c, ok := got[id]
+				if want == "" {
+					if ok {
+						t.Errorf("unexpected %+v", c)
+					}
+					continue
+				}
+				status, text, _ := strings.Cut(want, "|")
+				if !ok || c.Status != status || !strings.Contains(c.Detail+" "+c.Fix, text) {
+					t.Errorf("%s = %+v, want %s containing %q", id, c, status, text)
+				}
 			}
 		})
 	}

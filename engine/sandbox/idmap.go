@@ -22,15 +22,32 @@ const IDRange = 65536
 // the agents' uid (1000) would otherwise be the host's uid 1000, often a
 // real person's account, who could then read the files the host hands to
 // the containers (tokens, keys, sockets); mapped, the container's id N is
-// the host's Base+N, which no account has. The zero IDMap maps nothing
-// (the VM's podman, whose guest has no other users).
-type IDMap struct{ Base int }
+// the host's Base+N, which no account has. With rootless podman (a plain
+// user's) the containers run in the user's own user namespace: Keep maps
+// the container's uid and gid Keep to the user (podman's keep-id), so the
+// files the host hands to the containers are the user's own and need no
+// chown, and every other id of the container lands in the user's
+// subordinate range. The zero IDMap maps nothing (the VM's podman, whose
+// guest has no other users).
+type IDMap struct {
+	Base int
+	Keep int
+}
 
-// Host is the host's id for the container's id.
+// Rootless says whether the containers run in the user's own user
+// namespace (Keep).
+func (m IDMap) Rootless() bool { return m.Keep != 0 }
+
+// Host is the host's id for the container's id (rootful mapping; with
+// Keep, the caller's own ids are the host's for Keep).
 func (m IDMap) Host(id int) int { return m.Base + id }
 
 // apply puts the mapping in podman's spec: a private user namespace.
 func (m IDMap) apply(g *specgen.SpecGenerator) {
+	if m.Keep != 0 {
+		g.UserNS = specgen.Namespace{NSMode: specgen.KeepID, Value: fmt.Sprintf("uid=%d,gid=%d", m.Keep, m.Keep)}
+		return
+	}
 	if m.Base == 0 {
 		return
 	}
@@ -145,11 +162,32 @@ func idColumn(path string) ([]int, error) {
 // subRanges are the ranges of an /etc/subuid or /etc/subgid file
 // (name:first:count).
 func subRanges(path string) ([][2]int, error) {
+	subs, err := ReadSubIDs(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][2]int, 0, len(subs))
+	for _, r := range subs {
+		out = append(out, [2]int{r.First, r.First + r.Count - 1})
+	}
+	return out, nil
+}
+
+// SubIDRange is a line of /etc/subuid or /etc/subgid: the ids Owner (a
+// user's name or uid) may map in its user namespaces (rootless podman).
+type SubIDRange struct {
+	Owner        string
+	First, Count int
+}
+
+// ReadSubIDs reads an /etc/subuid or /etc/subgid file; a missing file has
+// none.
+func ReadSubIDs(path string) ([]SubIDRange, error) {
 	lines, err := readLines(path)
 	if err != nil {
 		return nil, err
 	}
-	var out [][2]int
+	var out []SubIDRange
 	for i, l := range lines {
 		if skipLine(l) {
 			continue
@@ -160,10 +198,10 @@ func subRanges(path string) ([][2]int, error) {
 		}
 		first, err1 := strconv.Atoi(f[1])
 		n, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil || n <= 0 {
+		if err1 != nil || err2 != nil || n <= 0 || first < 0 {
 			return nil, fmt.Errorf("%s:%d: want name:first:count", path, i+1)
 		}
-		out = append(out, [2]int{first, first + n - 1})
+		out = append(out, SubIDRange{Owner: f[0], First: first, Count: n})
 	}
 	return out, nil
 }

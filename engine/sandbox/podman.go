@@ -126,7 +126,11 @@ func (p *Podman) CreateAgent(a AgentSpec) (string, error) {
 		return "", err
 	}
 	owner := a.User // as the host sees it
-	if u, g, ok := strings.Cut(a.User, ":"); ok && a.IDs.Base != 0 {
+	if a.IDs.Rootless() {
+		// Ids in podman's own user namespace, where the user is 0: the
+		// user's, which the container's user is (keep-id).
+		owner = "0:0"
+	} else if u, g, ok := strings.Cut(a.User, ":"); ok && a.IDs.Base != 0 {
 		uid, err1 := strconv.Atoi(u)
 		gid, err2 := strconv.Atoi(g)
 		if err1 != nil || err2 != nil {

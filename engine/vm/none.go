@@ -43,6 +43,9 @@ func newNone(opt Options) (*None, error) {
 		}
 		l.IDs = sandbox.IDMap{Base: base}
 		l.OwnerUID, l.OwnerGID = l.IDs.Host(agentUID), l.IDs.Host(agentGID)
+	} else { // rootless podman: the agents' uid is the user's own in the containers
+		l.IDs = sandbox.IDMap{Keep: agentUID}
+		l.OwnerUID, l.OwnerGID = -1, -1
 	}
 	return &None{opt: opt, layout: l}, nil
 }
