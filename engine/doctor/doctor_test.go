@@ -52,7 +52,13 @@ func TestChecks(t *testing.T) {
 	}
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
-	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("server:\n  port: %d\n", busyPort)), t.TempDir(),
+	free, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freePort := free.Addr().(*net.TCPAddr).Port
+	_ = free.Close() // free, not the default 9999 another stack on this machine may hold
+	l, err := config.Parse("thesystem.yaml", []byte(fmt.Sprintf("proxy:\n  port: %d\nserver:\n  port: %d\n", freePort, busyPort)), t.TempDir(),
 		config.Options{LookupEnv: func(string) (string, bool) { return "", false }, GOOS: "linux", Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
