@@ -15,7 +15,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,7 +218,7 @@ channels: ['#general']
 	// command shows in sudo's SUDO_COMMAND and in the logs.
 	guest := shell(`cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n'; ` +
 		`grep -rl 'PLANTE[D]vmE2E' /etc /home /root /run /tmp /var/lib/cloud /var/log /var/lib/containers 2>/dev/null | sed 's/^/LE''AK: /'; ` +
-		`podman inspect $(podman ps -aq); cat /project/README`)
+		`podman inspect $(podman ps -aq); cat ` + vm.GuestProjectDir + `/README`)
 	if strings.Contains(guest, planted) || strings.Contains(guest, "LEAK: ") {
 		for _, l := range strings.Split(guest, "\n") {
 			if strings.Contains(l, planted) || strings.HasPrefix(l, "LEAK: ") {
@@ -228,7 +230,7 @@ channels: ['#general']
 	if !strings.Contains(guest, "the project, read-only in the VM") || !strings.Contains(guest, `"NetworkMode": "none"`) {
 		t.Errorf("in the VM:\n%s", guest)
 	}
-	if out := shell("touch /project/x 2>&1 || echo refused"); !strings.Contains(out, "refused") {
+	if out := shell("touch " + vm.GuestProjectDir + "/x 2>&1 || echo refused"); !strings.Contains(out, "refused") {
 		t.Errorf("the project is writable in the VM: %s", out)
 	}
 
@@ -273,6 +275,31 @@ channels: ['#general']
 	}
 	check("after the repair")
 
+	// The project's own link (an SSH connection of the engine's, sshfs at
+	// its guest end) dies too: the engine makes it again, the guest and
+	// the agent's running container see the project again (the share's
+	// slave propagation), and a new container of the agent starts (its
+	// token goes over SSH, not through a mount) and works.
+	killed := killProjectLink(t)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		if r := runIn(t, dir, env, "", "logs", "vm", "-n", "2000"); strings.Contains(r.stdout, "mounted the project in the VM again") {
+			t.Logf("killed the project's link (pid %d): %s", killed, lastLineWith(r.stdout, "mounted the project in the VM again"))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the project's link was not made again")
+		}
+	}
+	readme := "cat " + vm.GuestProjectDir + "/README; podman exec $(podman ps -q --filter label=" + sandbox.LabelAgent + "=agent-1) cat " + sandbox.ProjectPath(true) + "/README"
+	if out := shell(readme); strings.Count(out, "the project, read-only in the VM") != 2 {
+		t.Errorf("the project after its link was made again (guest, then agent-1's container): %q", out)
+	}
+	if r := runIn(t, dir, env, "", "restart", "agent-1"); r.code != 0 {
+		t.Fatalf("restart agent-1: %+v", r)
+	}
+	waitHealthy(t, dir, env, "after the project's link was made again", 3*time.Minute, diag)
+	check("a new container after the project's link died")
+
 	if r := runIn(t, dir, env, "", "stop"); r.code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
@@ -302,6 +329,29 @@ channels: ['#general']
 			t.Errorf("%s left after destroy", d)
 		}
 	}
+}
+
+// killProjectLink kills the engine's SSH connection that carries the
+// project's mount (what a real sleep does to it): its pid.
+func killProjectLink(t *testing.T) int {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		argv := strings.Split(string(b), "\x00")
+		if len(argv) > 0 && filepath.Base(argv[0]) == "ssh" && strings.Contains(string(b), "ControlPath=none") && strings.Contains(string(b), "sshfs") {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill the project's link: %v", err)
+			}
+			return pid
+		}
+	}
+	t.Fatal("no SSH connection carries the project's mount")
+	return 0
 }
 
 // waitHealthy waits until every component is healthy. Under TCG a

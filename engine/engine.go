@@ -524,14 +524,14 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) error {
 
 // RotateTokens revokes and re-issues every agent token, and hands each
 // agent its new one.
-func (e *Engine) RotateTokens(context.Context) (int, error) {
+func (e *Engine) RotateTokens(ctx context.Context) (int, error) {
 	fresh, err := e.proxy.RotateAgentTokens()
 	if err != nil {
 		return 0, err
 	}
 	var errs []error
 	for name, tok := range fresh {
-		errs = append(errs, e.env(nil).DeliverToken(name, tok))
+		errs = append(errs, e.env(nil).DeliverToken(ctx, name, tok))
 	}
 	return len(fresh), errors.Join(errs...)
 }

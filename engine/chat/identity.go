@@ -50,11 +50,20 @@ func ParsePublicText(s string) (ed25519.PublicKey, error) {
 // WriteKey stores key (PKCS #8 PEM) at path with mode and owner uid:gid
 // (-1: this process's), atomically.
 func WriteKey(path string, key ed25519.PrivateKey, mode os.FileMode, uid, gid int) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	b, err := EncodeKey(key)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteOwned(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), mode, uid, gid)
+	return atomicfile.WriteOwned(path, b, mode, uid, gid)
+}
+
+// EncodeKey is key as WriteKey stores it (PKCS #8 in PEM).
+func EncodeKey(key ed25519.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // ReadKey reads a key WriteKey stored.

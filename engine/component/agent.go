@@ -179,7 +179,7 @@ func (a *Agent) serve(ctx context.Context) error {
 			}
 		}()
 	}
-	tokDir, err := a.writeAgentToken(name, tok, key)
+	tokDir, err := a.writeAgentToken(ctx, name, tok, key)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (a *Agent) serve(ctx context.Context) error {
 		argv = append(argv, "--identity", guest.AgentDir+"/"+guest.IdentityFile)
 	}
 	if a.Layout.ProjectDir != "" { // its own working copy, on its own branch
-		argv = append(argv, "--project", guest.ProjectPath)
+		argv = append(argv, "--project", sandbox.ProjectPath(a.Layout.ProjectShared))
 	}
 	mission := cfg.Swarm.Mission
 	if cfg.Swarm.MissionFile != "" {
@@ -217,7 +217,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	argv = append(append(argv, "--"), runtime...)
 	id, err := p.CreateAgent(sandbox.AgentSpec{
 		Agent: name, Stack: a.Stack, Image: ref, InitBinary: a.Layout.InitBinary,
-		SocketDir: a.Layout.ProxyDir, ServiceDir: a.Layout.ServiceDir, AgentDir: tokDir, ProjectDir: a.Layout.ProjectDir,
+		SocketDir: a.Layout.ProxyDir, ServiceDir: a.Layout.ServiceDir, AgentDir: tokDir, ProjectDir: a.Layout.ProjectDir, ProjectShared: a.Layout.ProjectShared,
 		Workspace: "thesystem-" + a.Stack + "-" + name, Argv: argv, Env: env,
 		User: fmt.Sprintf("%d:%d", agentUID, agentGID), IDs: a.Layout.IDs,
 	})

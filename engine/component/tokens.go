@@ -1,11 +1,13 @@
 package component
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/thesystem-dev/thesystem/engine/atomicfile"
@@ -15,9 +17,11 @@ import (
 )
 
 // writeAgentToken writes an agent's token in a dir of its own for this
-// run (a new path each time, so no file cache in the VM can serve an old
-// one), removes the earlier runs', and returns the dir as podman sees it.
-func (e Env) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (string, error) {
+// run (a new path each time), removes the earlier runs', and returns the
+// dir as podman sees it. With a VM the tier writes the same files into
+// the guest too (its tmpfs, over SSH: no mount between host and guest
+// that a sleep could break carries them).
+func (e Env) writeAgentToken(ctx context.Context, name, tok string, chatKey ed25519.PrivateKey) (string, error) {
 	uid, gid := e.Layout.OwnerUID, e.Layout.OwnerGID
 	parent := e.Paths.AgentDir(name)
 	if err := sandbox.MkdirOwned(parent, uid, gid); err != nil {
@@ -38,12 +42,24 @@ func (e Env) writeAgentToken(name, tok string, chatKey ed25519.PrivateKey) (stri
 	if err := e.writeTokenFile(dir, tok); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
+	files := map[string][]byte{guest.TokenFile: []byte(tok + "\n")}
 	if chatKey != nil { // its chat identity, beside the token, nowhere else
 		if err := chat.WriteKey(filepath.Join(dir, guest.IdentityFile), chatKey, 0o400, uid, gid); err != nil {
 			return "", fmt.Errorf("chat identity for %s: %w", name, err)
 		}
+		b, err := chat.EncodeKey(chatKey)
+		if err != nil {
+			return "", fmt.Errorf("chat identity for %s: %w", name, err)
+		}
+		files[guest.IdentityFile] = b
 	}
-	return filepath.Join(e.Layout.AgentsDir, name, run), nil
+	podmanDir := path.Join(e.Layout.AgentsDir, name, run)
+	if e.Layout.Files != nil {
+		if err := e.Layout.Files.WriteFiles(ctx, podmanDir, files, true); err != nil {
+			return "", fmt.Errorf("token for %s: %w", name, err)
+		}
+	}
+	return podmanDir, nil
 }
 
 // writeTokenFile writes tok as the token file in an agent's token dir,
@@ -53,11 +69,10 @@ func (e Env) writeTokenFile(dir, tok string) error {
 	return atomicfile.WriteOwned(filepath.Join(dir, guest.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
 }
 
-// DeliverToken replaces the token in the agent's current token dir; its
-// runner reads the file before each run, so a rotated token reaches a
-// running agent (with the VM, through the sshfs mount's cache: within
-// its timeout).
-func (e Env) DeliverToken(name, tok string) error {
+// DeliverToken replaces the token in the agent's current token dir (and
+// the guest's copy, with a VM); its runner reads the file before each
+// run, so a rotated token reaches a running agent.
+func (e Env) DeliverToken(ctx context.Context, name, tok string) error {
 	parent := e.Paths.AgentDir(name)
 	runs, err := os.ReadDir(parent)
 	if err != nil {
@@ -69,6 +84,12 @@ func (e Env) DeliverToken(name, tok string) error {
 		}
 		if err := e.writeTokenFile(filepath.Join(parent, r.Name()), tok); err != nil {
 			return fmt.Errorf("token for %s: %w", name, err)
+		}
+		if e.Layout.Files != nil {
+			files := map[string][]byte{guest.TokenFile: []byte(tok + "\n")}
+			if err := e.Layout.Files.WriteFiles(ctx, path.Join(e.Layout.AgentsDir, name, r.Name()), files, false); err != nil {
+				return fmt.Errorf("token for %s: %w", name, err)
+			}
 		}
 	}
 	return nil

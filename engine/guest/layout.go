@@ -26,6 +26,11 @@ const (
 	InitPath     = "/thesystem"
 	ProjectPath  = "/project"
 	WorkspaceDir = "/workspace"
+	// ProjectShareDir is where a VM's shared project mount is bound (with
+	// slave propagation: the VM's project mount made again reaches a
+	// running container); the project is then SharedProjectPath.
+	ProjectShareDir   = "/run/thesystem/project-share"
+	SharedProjectPath = ProjectShareDir + "/project"
 )
 
 // ChatPort is where an agent finds the chat server on its container's

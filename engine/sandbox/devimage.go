@@ -208,7 +208,7 @@ func agentUser(uid, gid int) (passwd, group string) {
 // goarch) at /usr/local/bin/<command>.
 func agentLayer(tw *tar.Writer, dirs *tarDirs, runtimes []Runtime, goarch string) error {
 	mkdir := func(p string) error { return dirs.mkdir(strings.TrimPrefix(p, "/"), 0o755) }
-	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, "/usr/local/bin", path.Dir(guest.InitPath)} {
+	for _, m := range []string{guest.SocketDir, guest.ServiceDir, guest.AgentDir, guest.OwnDir, guest.IdentityDir, guest.WorkspaceDir, guest.ProjectPath, guest.ProjectShareDir, "/usr/local/bin", path.Dir(guest.InitPath)} {
 		if err := mkdir(m); err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func RuntimeRootfs(ctx context.Context, bins map[string]string, uid, gid int, w 
 		_, err = io.Copy(tw, f)
 		return err
 	}
-	for _, d := range []string{"etc", "run/thesystem/sockets", "run/thesystem/services", "run/thesystem/agent", "workspace", "project", "usr/local/bin"} {
+	for _, d := range []string{"etc", "run/thesystem/sockets", "run/thesystem/services", "run/thesystem/agent", "workspace", "project", "run/thesystem/project-share", "usr/local/bin"} {
 		if err := mkdir(d, 0o755); err != nil {
 			return err
 		}

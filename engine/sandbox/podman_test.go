@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -374,5 +375,39 @@ func TestUnreachable(t *testing.T) {
 	_ = svc.cmd.Wait()
 	if _, err := p.Running("no-such-container"); err == nil || !Unreachable(err) {
 		t.Fatalf("podman gone: %v (unreachable %v)", err, Unreachable(err))
+	}
+}
+
+// TestProjectMounts: the host's project is bound read-only at /project; a
+// VM's shared project mount is bound with slave propagation (a mount made
+// again below it reaches the running container), and the runner is told
+// where the project then is.
+func TestProjectMounts(t *testing.T) {
+	for _, tc := range []struct {
+		shared     bool
+		dest, path string
+		opts       string
+	}{
+		{false, "/project", "/project", "ro bind"},
+		{true, "/run/thesystem/project-share", "/run/thesystem/project-share/project", "ro rbind rslave"},
+	} {
+		t.Run(fmt.Sprint("shared ", tc.shared), func(t *testing.T) {
+			g, err := (AgentSpec{Agent: "a", User: "1000:1000", Argv: []string{"x"}, ProjectDir: "/p/", ProjectShared: tc.shared}).Generator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range g.Mounts {
+				if m.Source == "/p" {
+					got = append(got, m.Destination+" "+strings.Join(m.Options, " "))
+				}
+			}
+			if len(got) != 1 || got[0] != tc.dest+" "+tc.opts {
+				t.Errorf("project mounts %q", got)
+			}
+			if p := ProjectPath(tc.shared); p != tc.path {
+				t.Errorf("project path %s", p)
+			}
+		})
 	}
 }

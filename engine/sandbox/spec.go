@@ -37,8 +37,11 @@ type AgentSpec struct {
 	// AgentDir is the host directory with this agent's token, mounted
 	// read-only at /run/thesystem/agent.
 	AgentDir string
-	// ProjectDir is mounted read-only at /project; "" for none.
-	ProjectDir string
+	// ProjectDir is mounted read-only at /project; "" for none. With
+	// ProjectShared it is a mount holding the project at "project", bound
+	// at guest.ProjectShareDir with slave propagation (see ProjectPath).
+	ProjectDir    string
+	ProjectShared bool
 	// Workspace is the named volume mounted at /workspace; it survives
 	// stop.
 	Workspace string
@@ -52,6 +55,14 @@ type AgentSpec struct {
 	Memory int64 // bytes
 	CPUs   float64
 	Pids   int64
+}
+
+// ProjectPath is where the container sees the project.
+func ProjectPath(shared bool) string {
+	if shared {
+		return guest.SharedProjectPath
+	}
+	return guest.ProjectPath
 }
 
 // ContainerName is the agent's container name.
@@ -112,7 +123,10 @@ func (a AgentSpec) Generator() (*specgen.SpecGenerator, error) {
 	if a.ServiceDir != "" {
 		g.Mounts = append(g.Mounts, spec.Mount{Destination: guest.ServiceDir, Type: "bind", Source: a.ServiceDir, Options: []string{"ro", "bind"}})
 	}
-	if a.ProjectDir != "" {
+	switch {
+	case a.ProjectDir != "" && a.ProjectShared:
+		g.Mounts = append(g.Mounts, spec.Mount{Destination: guest.ProjectShareDir, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "rbind", "rslave"}})
+	case a.ProjectDir != "":
 		g.Mounts = append(g.Mounts, spec.Mount{Destination: guest.ProjectPath, Type: "bind", Source: filepath.Clean(a.ProjectDir), Options: []string{"ro", "bind"}})
 	}
 	g.Volumes = []*specgen.NamedVolume{{Name: a.Workspace, Dest: guest.WorkspaceDir}}

@@ -53,7 +53,7 @@ func TestLimaLifecycle(t *testing.T) {
 	}
 	// The template limactl got is the validated one.
 	b, err := os.ReadFile(filepath.Join(home, "created-template.yaml"))
-	if err != nil || Validate(ctx, b, filepath.Join(home, "t.yaml")) != nil || !strings.Contains(string(b), "writable: false") {
+	if err != nil || Validate(ctx, b, filepath.Join(home, "t.yaml")) != nil || !strings.Contains(string(b), "guestSocket: /run/podman/podman.sock") {
 		t.Fatalf("created from %s (%v)", b, err)
 	}
 	if err := l.Start(ctx); err != nil { // running: nothing to do

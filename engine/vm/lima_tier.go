@@ -48,26 +48,23 @@ func newLimaTier(opt Options) *Lima {
 	l.Forwards = SocketForwards(paths.ProxySocket(), l.PodmanSocket(), paths.VMForwardDir(), opt.Config.Mode == config.ModeClient)
 	l.Template = func() (*limatype.LimaYAML, error) {
 		env, _ := sandbox.ForwardEnv(os.Environ())
-		return Template(opt.Config, TemplateOptions{
-			Images: opt.Images, Forwards: l.Forwards, Env: env,
-			Mounts: []Mount{{Host: paths.AgentsDir(), Guest: GuestShareDir + "/agents"}},
-		})
+		return Template(opt.Config, TemplateOptions{Images: opt.Images, Forwards: l.Forwards, Env: env})
 	}
 	return l
 }
 
 // Layout is the guest's paths for podman, the forwarded sockets on the
-// host. The sshfs mount serves the host's files as this user's to every
-// guest uid: nothing to chown.
+// host. What goes into the guest is written there by Lima's user, the
+// agents' uid: nothing to chown.
 func (l *Lima) Layout() Layout {
 	fwd := l.opt.Paths.VMForwardDir()
 	return Layout{
 		PodmanSocket: l.PodmanSocket(),
 		ProxyDir:     GuestSocketDir, ServiceDir: GuestServiceDir, DashboardDir: GuestDashboardDir,
-		AgentsDir: GuestShareDir + "/agents", ProjectDir: GuestProjectDir, InitBinary: GuestInitBinary,
+		AgentsDir: GuestAgentsDir, ProjectDir: GuestProjectShare, ProjectShared: true, InitBinary: GuestInitBinary,
 		ChatSocket: filepath.Join(fwd, "chat.sock"), DashboardSocket: filepath.Join(fwd, "dashboard.sock"),
 		ProbeTimeout: vmProbeTimeout, StartTimeout: vmStartTimeout,
-		OwnerUID: -1, OwnerGID: -1,
+		OwnerUID: -1, OwnerGID: -1, Files: l,
 	}
 }
 
@@ -151,6 +148,11 @@ func (l *Lima) run(ctx context.Context, staged *atomic.Bool) error {
 	}
 	if copied {
 		note(l.opt, "copied the containers' init into the VM in %s", time.Since(t0).Round(100*time.Millisecond))
+	}
+	if l.opt.Config.VM.Mount != "" {
+		if err := l.linkProject(ctx, l.opt.Config.VM.Mount); err != nil {
+			return err
+		}
 	}
 	staged.Store(true)
 	return l.healEvery(ctx, healInterval)

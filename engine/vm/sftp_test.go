@@ -37,12 +37,6 @@ func projectTree(t *testing.T) string {
 	return dir
 }
 
-// pipes are two pipes as the two ends of one connection.
-type pipeEnd struct {
-	io.Reader
-	io.WriteCloser
-}
-
 func connected(t *testing.T) (client, server pipeEnd) {
 	t.Helper()
 	cr, sw := io.Pipe()

@@ -29,10 +29,15 @@ const (
 	// GuestDashboardDir holds the dashboard's socket, out of the agents'
 	// sight (they see GuestServiceDir).
 	GuestDashboardDir = "/run/thesystem/dashboard"
-	GuestProjectDir   = "/project"
-	// GuestShareDir holds the host directories the guest sees read-only:
-	// the agents' token dirs.
-	GuestShareDir     = "/mnt/thesystem"
+	// GuestProjectShare is a mount of its own in the guest (a small
+	// tmpfs, shared) that holds the project's mount at project/: the
+	// containers bind it with slave propagation, so a project mount made
+	// again (after the host slept) reaches the containers that run.
+	GuestProjectShare = "/mnt/thesystem/project-share"
+	GuestProjectDir   = GuestProjectShare + "/project"
+	// GuestAgentsDir holds the agents' token dirs, written over Lima's
+	// SSH onto the guest's tmpfs (never the host's disk through a mount).
+	GuestAgentsDir    = "/run/thesystem/agents"
 	ProvisionedMarker = "/var/lib/thesystem/.provisioned"
 	// GuestInitBinary is the containers' init (a linux build of
 	// thesystem) on the guest's own disk, where Lima.Stage puts it.
@@ -99,7 +104,8 @@ type TemplateOptions struct {
 	Images []Image
 	// Forwards are the unix sockets forwarded (SocketForwards).
 	Forwards []Forward
-	// Mounts are host directories besides vm.mount (at /project).
+	// Mounts are host directories Lima mounts read-only (none for the
+	// stack: see Lima.linkProject).
 	Mounts []Mount
 	// Env is passed to the guest: already the allowlist minus secrets.
 	Env []string
@@ -139,13 +145,17 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	y.Memory, y.Disk = &mem, &disk
 	uid := uint32(GuestUID)
 	y.User = limatype.User{UID: &uid}
-	mounts := append([]Mount{{Host: cfg.VM.Mount, Guest: GuestProjectDir}}, opt.Mounts...)
-	for _, m := range mounts {
+	// No mount of Lima's: the project reaches the guest over a link of
+	// the engine's own (Lima.linkProject), which it makes again when it
+	// dies; tokens and the init go over SSH.
+	for _, m := range opt.Mounts {
 		mountPoint, writable := m.Guest, false
 		y.Mounts = append(y.Mounts, limatype.Mount{Location: m.Host, MountPoint: &mountPoint, Writable: &writable})
 	}
-	mountType := limatype.REVSSHFS
-	y.MountType = &mountType
+	if len(y.Mounts) > 0 {
+		mountType := limatype.REVSSHFS
+		y.MountType = &mountType
+	}
 	off := false
 	y.Containerd = limatype.Containerd{System: &off, User: &off}
 	// Lima copies the host's http(s)_proxy into the guest by default,
@@ -186,6 +196,7 @@ func provisionScript() string {
 set -eux
 export DEBIAN_FRONTEND=noninteractive
 command -v podman >/dev/null || { apt-get update -qq && apt-get install -y -qq podman; }
+command -v sshfs >/dev/null || { apt-get update -qq && apt-get install -y -qq sshfs; }
 missing=""
 for p in ` + strings.Join(append(sandbox.GuestBasePackages(), sandbox.DevPackages()...), " ") + `; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 [ -z "$missing" ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; }

@@ -33,6 +33,23 @@ type Layout struct {
 	// OwnerUID and OwnerGID own what the host hands to the containers
 	// (token dirs, keys, socket dirs); -1 keeps this process's.
 	OwnerUID, OwnerGID int
+	// ProjectShared: ProjectDir is a mount that holds the project at
+	// "project" (the VM's GuestProjectShare), bound into the containers
+	// with slave propagation, so a project mount made again while they
+	// run reaches them.
+	ProjectShared bool
+	// Files, when set, writes the agents' token dirs where podman sees
+	// them (the VM: over Lima's SSH, onto the guest's tmpfs); nil: the
+	// host's dirs are podman's.
+	Files FileWriter
+}
+
+// FileWriter puts small secret files (an agent run's token, its chat key)
+// into a dir of the tier's: mode 0400, in a 0700 dir, the agents' uid's.
+type FileWriter interface {
+	// WriteFiles writes files into dir, each replaced whole; with only,
+	// the other dirs beside dir (an agent's earlier runs) go first.
+	WriteFiles(ctx context.Context, dir string, files map[string][]byte, only bool) error
 }
 
 // Driver is a container tier: where podman runs and everything the

@@ -49,7 +49,7 @@ func TestLayouts(t *testing.T) {
 		}
 		l := d.Layout()
 		if d.Name() != "lima" || l.ProxyDir != GuestSocketDir || l.ServiceDir != GuestServiceDir || l.DashboardDir != GuestDashboardDir ||
-			l.ProjectDir != GuestProjectDir || l.InitBinary != GuestInitBinary || l.AgentsDir != GuestShareDir+"/agents" {
+			l.ProjectDir != GuestProjectShare || !l.ProjectShared || l.InitBinary != GuestInitBinary || l.AgentsDir != GuestAgentsDir || l.Files == nil {
 			t.Fatalf("guest paths: %+v", l)
 		}
 		if !strings.HasPrefix(l.PodmanSocket, opt.Paths.LimaHome()) || !strings.HasPrefix(l.ChatSocket, opt.Paths.VMForwardDir()) ||
@@ -59,9 +59,9 @@ func TestLayouts(t *testing.T) {
 		if l.OwnerUID != -1 || l.IDs.Base != 0 || l.ProbeTimeout != vmProbeTimeout || l.StartTimeout != vmStartTimeout {
 			t.Errorf("owner, ids, timeouts: %+v", l)
 		}
-		// The template gets the proxy socket forwarded in, the token dir
-		// mounted (the init binary is copied to the guest's disk: not
-		// through sshfs), and no key from this environment.
+		// The template gets the proxy socket forwarded in, no mount (the
+		// project comes over the engine's own link; the tokens and the
+		// init binary over SSH), and no key from this environment.
 		t.Setenv("ANTHROPIC_API_KEY", "sk-ant-api03-PLANTEDtierKEY0123456789abcdef")
 		y, err := d.(*Lima).Template()
 		if err != nil {
@@ -72,13 +72,15 @@ func TestLayouts(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := string(b)
-		for _, want := range []string{opt.Paths.ProxySocket(), "reverse: true", opt.Paths.AgentsDir(), "mountPoint: /mnt/thesystem/agents", "propagateProxyEnv: false"} {
+		for _, want := range []string{opt.Paths.ProxySocket(), "reverse: true", "propagateProxyEnv: false"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("template lacks %q", want)
 			}
 		}
-		if strings.Contains(text, opt.Paths.GuestBinDir()) {
-			t.Error("the init binary's dir is mounted into the VM")
+		for _, dir := range []string{opt.Paths.GuestBinDir(), opt.Paths.AgentsDir(), opt.Config.VM.Mount, "mountPoint"} {
+			if strings.Contains(text, dir) {
+				t.Errorf("%s is mounted into the VM", dir)
+			}
 		}
 		if strings.Contains(text, "PLANTED") {
 			t.Fatal("a key reached the template")
@@ -102,7 +104,9 @@ func TestLayouts(t *testing.T) {
 				t.Errorf("status %+v %v", st, err)
 			}
 			if !root {
-				if l.IDs.Base != 0 || l.OwnerUID != agentUID {
+				// Rootless podman: the agents' uid is the user's own
+				// (keep-id), nothing chowned.
+				if l.IDs.Base != 0 || l.IDs.Keep != agentUID || !l.IDs.Rootless() || l.OwnerUID != -1 || l.OwnerGID != -1 {
 					t.Errorf("without root: %+v", l)
 				}
 				return
