@@ -293,6 +293,9 @@ func (d *Dashboard) Spec() supervise.Spec {
 				"--socket", guest.OwnDir + "/dashboard.sock", "--allow-port", strconv.Itoa(cfg.Server.Dashboard),
 				"--key-file", guest.IdentityDir + "/" + dashboardKeyFile}
 			identityDir := t.AgentsDir + "/" + filepath.Base(d.Paths.DashboardIdentityDir())
+			if err := d.copySecrets(ctx, d.Paths.DashboardIdentityDir(), identityDir); err != nil {
+				return fmt.Errorf("the dashboard's key and identity: %w", err)
+			}
 			if d.Identities.UserKey() != nil {
 				args = append(args, "--identity", guest.IdentityDir+"/"+guest.IdentityFile)
 			}

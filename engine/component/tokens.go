@@ -94,3 +94,28 @@ func (e Env) DeliverToken(ctx context.Context, name, tok string) error {
 	}
 	return nil
 }
+
+// copySecrets gives the tier the files of the host's dir src as podmanDir
+// (with a VM, written into the guest over SSH); nothing to do when the
+// host's dirs are podman's.
+func (e Env) copySecrets(ctx context.Context, src, podmanDir string) error {
+	if e.Layout.Files == nil {
+		return nil
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{}
+	for _, f := range ents {
+		if !f.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, f.Name()))
+		if err != nil {
+			return err
+		}
+		files[f.Name()] = b
+	}
+	return e.Layout.Files.WriteFiles(ctx, podmanDir, files, false)
+}

@@ -15,7 +15,6 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
-	"github.com/containers/podman/v5/pkg/bindings/system"
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/containers/podman/v5/pkg/errorhandling"
@@ -27,8 +26,6 @@ import (
 type Podman struct {
 	conn   context.Context // carries the bindings' connection
 	socket string
-	// Version is the server's podman version.
-	Version string
 }
 
 // Connect dials the podman service at socket and checks that it answers.
@@ -36,15 +33,15 @@ func Connect(ctx context.Context, socket string) (*Podman, error) {
 	if _, err := os.Stat(socket); err != nil {
 		return nil, fmt.Errorf("podman service socket %s: %w (is `podman system service` running?)", socket, err)
 	}
+	// The bindings' connection pings (/_ping), which is all a health
+	// check needs: /version would make podman run its OCI runtime, conmon
+	// and the package manager to describe them, every probe (most of an
+	// idle stack's cost, measured by BenchmarkIdle).
 	conn, err := bindings.NewConnection(context.WithoutCancel(ctx), "unix://"+socket)
-	if err != nil {
-		return nil, fmt.Errorf("podman service at %s: %w", socket, err)
-	}
-	v, err := system.Version(conn, nil)
 	if err != nil {
 		return nil, fmt.Errorf("podman service at %s does not answer: %w", socket, err)
 	}
-	return &Podman{conn: conn, socket: socket, Version: v.Server.Version}, nil
+	return &Podman{conn: conn, socket: socket}, nil
 }
 
 // EnsureVolume creates the named volume unless it exists, owned by the
