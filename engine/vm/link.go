@@ -132,7 +132,9 @@ func (l *Lima) projectSession(ctx context.Context, dir string, mounted func()) e
 	}()
 	err = cmd.Wait()
 	cancel()
-	<-served
+	if serr := <-served; serr != nil && err == nil {
+		err = serr
+	}
 	if err == nil {
 		err = errors.New("sshfs exited")
 	}
