@@ -126,7 +126,11 @@ func printStatus(w io.Writer, st api.Status) {
 func today(a api.Agent) string {
 	s := "0 tokens"
 	if a.Today != nil {
-		s = fmt.Sprintf("%s tokens in %d requests", api.ShortCount(a.Today.Tokens()), a.Today.Requests)
+		req := "requests"
+		if a.Today.Requests == 1 {
+			req = "request"
+		}
+		s = fmt.Sprintf("%s tokens in %d %s", api.ShortCount(a.Today.Tokens()), a.Today.Requests, req)
 		if c := a.Today.CostText(); c != "-" {
 			s += " · " + c
 		}

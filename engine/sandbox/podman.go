@@ -176,6 +176,12 @@ func (p *Podman) CreateAgent(a AgentSpec) (string, error) {
 func (p *Podman) create(g *specgen.SpecGenerator) (string, error) {
 	resp, err := containers.CreateWithSpec(p.conn, g, nil)
 	if err != nil {
+		if msg := err.Error(); strings.Contains(msg, "/etc/subuid") {
+			// Rootless podman without subordinate ids (podman's own
+			// message ends in a stray "%!w(<nil>)").
+			msg = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg), "%!w(<nil>)"))
+			return "", fmt.Errorf("create %s: %s; `thesystem doctor` (rootless.subids) says how to give this account a range", g.Name, strings.TrimSuffix(msg, ":"))
+		}
 		return "", fmt.Errorf("create %s: %w", g.Name, err)
 	}
 	return resp.ID, nil
@@ -218,17 +224,30 @@ func (p *Podman) ImportImageFrom(ref string, write func(io.Writer) error) error 
 // was most of what an idle stack cost (BenchmarkIdle). The attach
 // replays the log first (logs=true); after a broken link, what was
 // written since is read from the log, then attached to again.
-func (p *Podman) FollowLogs(_ context.Context, id string, since time.Time, w io.WriteCloser) {
+func (p *Podman) FollowLogs(ctx context.Context, id string, since time.Time, w io.WriteCloser) {
 	p.attachEnd(id)
 	defer p.attachEnded(id) // a Wait looks now: the container may have exited
 	defer func() { _ = w.Close() }()
-	opts := new(containers.AttachOptions).WithStream(true)
-	if since.IsZero() {
-		opts = opts.WithLogs(true)
-	} else {
+	for {
+		// What it wrote so far (or since the link broke), then what it
+		// writes. A line written between the two may be lost or shown
+		// twice; an attach that podman ends while the container runs is
+		// made again the same way.
 		p.copyLogs(id, since, w)
+		since = time.Now()
+		_ = containers.Attach(p.conn, id, nil, w, w, nil, new(containers.AttachOptions).WithStream(true))
+		if ctx.Err() != nil {
+			return
+		}
+		if running, err := p.Running(id); err != nil || !running {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
-	_ = containers.Attach(p.conn, id, nil, w, w, nil, opts)
 }
 
 // copyLogs writes the container's log lines since then to w.
@@ -258,7 +277,10 @@ func (p *Podman) copyLogs(id string, since time.Time, w io.Writer) {
 			_, _ = io.WriteString(w, l)
 		}
 	}()
-	opts := new(containers.LogOptions).WithStdout(true).WithStderr(true).WithSince(since.Format(time.RFC3339Nano))
+	opts := new(containers.LogOptions).WithStdout(true).WithStderr(true)
+	if !since.IsZero() {
+		opts = opts.WithSince(since.Format(time.RFC3339Nano))
+	}
 	_ = containers.Logs(p.conn, id, opts, stdout, stderr)
 	close(stdout)
 	close(stderr)
