@@ -191,6 +191,11 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 			go func(reply string) { _ = c.Say(ctx, reply, changedFiles(ctx, opt.Work)) }(t.reply)
 			continue
 		}
+		if stat := isCommand(f.Content, opt.Name, "/diff --stat"); f.FromName == userName && (stat || isCommand(f.Content, opt.Name, "/diff")) {
+			// Read-only too (git takes no lock for it): at once.
+			go func(reply string) { _ = c.Say(ctx, reply, diffAnswer(ctx, opt.Work, stat)) }(t.reply)
+			continue
+		}
 		if f.FromName == userName && isCommand(f.Content, opt.Name, "/cancel") {
 			if err := c.Say(ctx, t.reply, q.cancel()); err != nil {
 				return err
@@ -206,6 +211,18 @@ func RunAgent(ctx context.Context, opt RunnerOptions) error {
 			}
 		}
 	}
+}
+
+// diffAnswer answers /diff (or /diff --stat): what the agent changed.
+func diffAnswer(ctx context.Context, w *WorkCopy, statOnly bool) string {
+	if w == nil {
+		return noCopy
+	}
+	d, err := w.Diff(ctx, maxAnswer, statOnly)
+	if err != nil {
+		return fmt.Sprintf("(no diff: %v)", err)
+	}
+	return d
 }
 
 // noCopy answers what needs a working copy when the agent has none.
@@ -327,14 +344,7 @@ func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func
 		}
 		return b
 	case command("/diff"), command("/diff --stat"):
-		if opt.Work == nil {
-			return noCopy
-		}
-		d, err := opt.Work.Diff(ctx, maxAnswer, strings.HasSuffix(strings.TrimSpace(t.f.Content), "--stat"))
-		if err != nil {
-			return fmt.Sprintf("(no diff: %v)", err)
-		}
-		return d
+		return diffAnswer(ctx, opt.Work, strings.HasSuffix(strings.TrimSpace(t.f.Content), "--stat"))
 	case command("/sync"):
 		if opt.Work == nil {
 			return noCopy

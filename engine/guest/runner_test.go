@@ -198,8 +198,9 @@ func TestRunAgentSession(t *testing.T) {
 
 // TestRunAgentQueue: while a task runs the agent still reads the chat (it
 // answers the server's pings: a task may outlast the ping timeout),
-// queues what comes (bounded: more is answered busy), and the user's
-// /cancel stops the task within 2 s; the queued task runs next.
+// queues what comes (bounded: more is answered busy), answers /diff at
+// once, and the user's /cancel stops the task within 2 s; the queued task
+// runs next.
 func TestRunAgentQueue(t *testing.T) {
 	url := chatServer(t, chat.Options{PingInterval: 100 * time.Millisecond, Observers: []string{"user"}})
 	startAgent(t, url, RunnerOptions{MaxQueue: 1,
@@ -243,7 +244,12 @@ func TestRunAgentQueue(t *testing.T) {
 	}
 	say("a slow one")
 	time.Sleep(200 * time.Millisecond) // it runs
-	say("then this")                   // queued
+	// /diff reads, beside the task: answered at once, not queued.
+	say("/diff --stat")
+	if a := next(2 * time.Second); a != noCopy {
+		t.Errorf("/diff beside a task: %q", a)
+	}
+	say("then this") // queued
 	say("and this")                    // over the bound
 	if a := next(5 * time.Second); !strings.Contains(a, "busy: 1 tasks are queued") {
 		t.Errorf("over the bound: %q", a)

@@ -320,7 +320,9 @@ func short(sha string) string {
 func (w WorkCopy) gitCmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+filepath.Dir(w.Dir))
+	// No optional lock (git diff's index refresh): the user's /diff and
+	// /files read beside the agent's own git commands.
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Dir(w.Dir), "GIT_OPTIONAL_LOCKS=0")
 	return cmd
 }
 
