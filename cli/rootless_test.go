@@ -67,8 +67,8 @@ func newPlainUser(t *testing.T) *plainUser {
 		b, _ := os.ReadFile(f)
 		if !strings.Contains("\n"+string(b), "\n"+rootlessUserName+":") {
 			// useradd gives a range where login.defs says so; else one
-			// above this test's own mapping's.
-			out, err := exec.CommandContext(t.Context(), "usermod", "--add-subuids", "1879048192-1879113727", "--add-subgids", "1879048192-1879113727", rootlessUserName).CombinedOutput()
+			// below where the rootful containers' ids start (0x70000000).
+			out, err := exec.CommandContext(t.Context(), "usermod", "--add-subuids", "1610612736-1610678271", "--add-subgids", "1610612736-1610678271", rootlessUserName).CombinedOutput()
 			if err != nil {
 				t.Fatalf("usermod: %v\n%s", err, out)
 			}
