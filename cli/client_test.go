@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +134,24 @@ func TestClientMode(t *testing.T) {
 		t.Fatalf("the agent was given up on while the remote was away: %+v", a)
 	}
 	remote.Start()
+	t.Cleanup(func() {
+		if t.Failed() { // what the agent and the bridge did since the remote came back
+			for _, args := range [][]string{{"logs", "agent-1", "-n", "60"}, {"logs", "agentchat-server", "-n", "30"}, {"status"}} {
+				out, _ := newCmd(context.Background(), d.dir, d.env, args...).CombinedOutput()
+				t.Logf("$ thesystem %s\n%s", strings.Join(args, " "), out)
+			}
+			if os.Getenv("THESYSTEM_TEST_STACKS") != "" { // the daemon's goroutines, to see what waits
+				var st api.Status
+				out, _ := newCmd(context.Background(), d.dir, d.env, "status", "--json").Output()
+				if json.Unmarshal(out, &st) == nil && st.PID > 0 {
+					_ = syscall.Kill(st.PID, syscall.SIGQUIT)
+					time.Sleep(2 * time.Second)
+					b, _ := os.ReadFile(filepath.Join(envValue(d.env, "THESYSTEM_STATE_DIR"), "daemon.log"))
+					t.Logf("daemon stacks:\n%s", b[max(0, len(b)-200000):])
+				}
+			}
+		}
+	})
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
 		if c = component(api.ComponentChat); c.State == api.StateHealthy {
 			break

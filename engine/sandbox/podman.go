@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
@@ -27,36 +26,6 @@ import (
 type Podman struct {
 	conn   context.Context // carries the bindings' connection
 	socket string
-
-	mu sync.Mutex
-	// attached holds, per container followed (FollowLogs), a channel
-	// closed when its attach ends: the moment a Wait looks again.
-	attached map[string]chan struct{}
-}
-
-// attachEnd is the channel closed when the container's current attach
-// ends (made by whoever asks first).
-func (p *Podman) attachEnd(id string) chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.attached == nil {
-		p.attached = map[string]chan struct{}{}
-	}
-	ch, ok := p.attached[id]
-	if !ok {
-		ch = make(chan struct{})
-		p.attached[id] = ch
-	}
-	return ch
-}
-
-// attachEnded closes and forgets the container's attach channel.
-func (p *Podman) attachEnded(id string) {
-	ch := p.attachEnd(id)
-	p.mu.Lock()
-	delete(p.attached, id)
-	p.mu.Unlock()
-	close(ch)
 }
 
 // Connect dials the podman service at socket and checks that it answers.
@@ -213,45 +182,10 @@ func (p *Podman) ImportImageFrom(ref string, write func(io.Writer) error) error 
 }
 
 // FollowLogs copies the container's stdout and stderr (from since, when
-// not zero) to w until the container stops or the link to podman breaks,
-// then closes w. ctx is not watched: whoever ends ctx also stops the
-// container.
-//
-// It attaches to the container rather than following its log: conmon
-// pushes what the container writes to an attached client as it comes,
-// while podman follows a log file by looking at it (and at its events
-// file) four times a second, for as long as the container runs, which
-// was most of what an idle stack cost (BenchmarkIdle). The attach
-// replays the log first (logs=true); after a broken link, what was
-// written since is read from the log, then attached to again.
-func (p *Podman) FollowLogs(ctx context.Context, id string, since time.Time, w io.WriteCloser) {
-	p.attachEnd(id)
-	defer p.attachEnded(id) // a Wait looks now: the container may have exited
-	defer func() { _ = w.Close() }()
-	for {
-		// What it wrote so far (or since the link broke), then what it
-		// writes. A line written between the two may be lost or shown
-		// twice; an attach that podman ends while the container runs is
-		// made again the same way.
-		p.copyLogs(id, since, w)
-		since = time.Now()
-		_ = containers.Attach(p.conn, id, nil, w, w, nil, new(containers.AttachOptions).WithStream(true))
-		if ctx.Err() != nil {
-			return
-		}
-		if running, err := p.Running(id); err != nil || !running {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// copyLogs writes the container's log lines since then to w.
-func (p *Podman) copyLogs(id string, since time.Time, w io.Writer) {
+// not zero) to w until the container stops (its log stream ends) or the
+// link to podman breaks, then closes w. ctx is not watched: whoever ends
+// ctx also stops the container.
+func (p *Podman) FollowLogs(_ context.Context, id string, since time.Time, w io.WriteCloser) {
 	stdout, stderr := make(chan string, 64), make(chan string, 64)
 	done := make(chan struct{})
 	go func() {
@@ -277,7 +211,7 @@ func (p *Podman) copyLogs(id string, since time.Time, w io.Writer) {
 			_, _ = io.WriteString(w, l)
 		}
 	}()
-	opts := new(containers.LogOptions).WithStdout(true).WithStderr(true)
+	opts := new(containers.LogOptions).WithFollow(true).WithStdout(true).WithStderr(true)
 	if !since.IsZero() {
 		opts = opts.WithSince(since.Format(time.RFC3339Nano))
 	}
@@ -285,6 +219,7 @@ func (p *Podman) copyLogs(id string, since time.Time, w io.Writer) {
 	close(stdout)
 	close(stderr)
 	<-done
+	_ = w.Close()
 }
 
 // Running reports whether the container is running.
@@ -327,43 +262,20 @@ func Unreachable(err error) bool {
 }
 
 // Wait blocks until the container stops and returns its exit code.
-//
-// podman answers a wait by looking at the container's state at an
-// interval (250 ms by default: four times a second for every container of
-// the stack, most of what an idle stack cost before its output was
-// attached to). Here it looks every waitInterval, and Wait looks itself
-// the moment the container's attach (FollowLogs) ends, which is when a
-// followed container exits: an exit is seen at once, an unfollowed one's
-// within waitInterval.
 func (p *Podman) Wait(id string) (int, error) {
-	type answer struct {
-		code int
-		err  error
-	}
-	waited := make(chan answer, 1)
-	go func() {
-		opts := new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
-			WithInterval(waitInterval.String())
-		code, err := containers.Wait(p.conn, id, opts)
-		waited <- answer{int(code), err}
-	}()
-	attach := p.attachEnd(id)
-	for {
-		select {
-		case a := <-waited:
-			return a.code, a.err
-		case <-attach:
-			attach = nil
-			if d, err := containers.Inspect(p.conn, id, nil); err == nil && d.State != nil && !d.State.Running {
-				return int(d.State.ExitCode), nil
-			}
-		}
-	}
+	// podman answers a wait by polling the container's state at this
+	// interval (250 ms by default: four times a second for every
+	// container of the stack, most of an idle stack's cost); an exit is
+	// seen up to this late, a stop is not waited on (RunContainer).
+	opts := new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
+		WithInterval(waitInterval.String())
+	code, err := containers.Wait(p.conn, id, opts)
+	return int(code), err
 }
 
 // waitInterval is how often podman looks whether a container waited on
-// has exited (see Wait).
-const waitInterval = 10 * time.Second
+// has exited.
+const waitInterval = 2 * time.Second
 
 // Inspect returns podman's view of a container.
 func (p *Podman) Inspect(id string) (*define.InspectContainerData, error) {
