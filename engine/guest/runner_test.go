@@ -250,7 +250,7 @@ func TestRunAgentQueue(t *testing.T) {
 		t.Errorf("/diff beside a task: %q", a)
 	}
 	say("then this") // queued
-	say("and this")                    // over the bound
+	say("and this")  // over the bound
 	if a := next(5 * time.Second); !strings.Contains(a, "busy: 1 tasks are queued") {
 		t.Errorf("over the bound: %q", a)
 	}
