@@ -253,6 +253,17 @@ func (l *Lima) Start(ctx context.Context) error {
 			return fmt.Errorf("VM %s did not start within %s%s; see %s: %w", l.Instance, timeout, why,
 				filepath.Join(l.Home, l.Instance, "ha.stderr.log"), ctx.Err())
 		}
+		if onlyGuestAgentMissing(out) {
+			// The engine uses neither the guest agent's port forwards (no
+			// TCP port is forwarded) nor Lima's file sharing (none): a VM
+			// that runs without it is one the stack can use; its own
+			// readiness (podman answering through the forwarded socket)
+			// decides.
+			if st, serr := l.Status(ctx); serr == nil && st.State == StateRunning {
+				note(l.opt, "the VM runs without Lima's guest agent (limactl called it degraded), which TheSystem does not use: going on")
+				return nil
+			}
+		}
 		return limaError("start", out, err)
 	}
 	if st, err := l.Status(ctx); err != nil || st.State != StateRunning {
@@ -472,6 +483,12 @@ func (l *Lima) Delete(ctx context.Context) error {
 		return limaError("delete", out, err)
 	}
 	return nil
+}
+
+// onlyGuestAgentMissing says whether limactl start failed only because
+// Lima's guest agent did not come up (its one error).
+func onlyGuestAgentMissing(out []byte) bool {
+	return strings.Contains(string(out), "Errors:[guest agent does not seem to be running; port forwards will not work]")
 }
 
 // limaError explains a failed limactl call from what it printed.

@@ -101,6 +101,15 @@ func TestLimaErrors(t *testing.T) {
 			}
 		})
 	}
+	// Only Lima's guest agent missing, the VM running: not the stack's
+	// concern (it uses no port forward of the agent's nor Lima's sharing).
+	t.Run("start:noagent", func(t *testing.T) {
+		l, _ := fakeLima(t)
+		t.Setenv("LIMA_FAKE_FAIL", "start:noagent")
+		if err := l.Start(t.Context()); err != nil {
+			t.Errorf("Start without Lima's guest agent = %v", err)
+		}
+	})
 	t.Run("timeout", func(t *testing.T) {
 		l, home := fakeLima(t)
 		t.Setenv("LIMA_FAKE_FAIL", "start:hang")
