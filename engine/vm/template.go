@@ -95,24 +95,18 @@ func SocketForwards(proxySocket, podmanSocket, forwardDir string, client bool) [
 	}
 }
 
-// Mount is a host directory the guest sees, read-only.
-type Mount struct{ Host, Guest string }
-
 // TemplateOptions are what the template needs besides thesystem.yaml.
 type TemplateOptions struct {
 	// Images overrides DefaultImages (the real-VM test uses a local one).
 	Images []Image
 	// Forwards are the unix sockets forwarded (SocketForwards).
 	Forwards []Forward
-	// Mounts are host directories Lima mounts read-only (none for the
-	// stack: see Lima.linkProject).
-	Mounts []Mount
 	// Env is passed to the guest: already the allowlist minus secrets.
 	Env []string
 }
 
 // Template builds the Lima instance's configuration from the config:
-// cpus/memory/disk, the project and the other mounts read-only, podman
+// cpus/memory/disk, no mount (see Lima.linkProject), podman
 // provisioned (and a marker when done), the sockets forwarded, no guest
 // TCP port forwarded at all, containerd off, the guest user uid GuestUID.
 func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error) {
@@ -148,14 +142,6 @@ func Template(cfg config.Config, opt TemplateOptions) (*limatype.LimaYAML, error
 	// No mount of Lima's: the project reaches the guest over a link of
 	// the engine's own (Lima.linkProject), which it makes again when it
 	// dies; tokens and the init go over SSH.
-	for _, m := range opt.Mounts {
-		mountPoint, writable := m.Guest, false
-		y.Mounts = append(y.Mounts, limatype.Mount{Location: m.Host, MountPoint: &mountPoint, Writable: &writable})
-	}
-	if len(y.Mounts) > 0 {
-		mountType := limatype.REVSSHFS
-		y.MountType = &mountType
-	}
 	off := false
 	y.Containerd = limatype.Containerd{System: &off, User: &off}
 	// Lima copies the host's http(s)_proxy into the guest by default,
