@@ -39,14 +39,8 @@ func (e Env) writeAgentToken(ctx context.Context, name, tok string, chatKey ed25
 	if err := sandbox.MkdirOwned(dir, uid, gid); err != nil {
 		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
-	if err := e.writeTokenFile(dir, tok); err != nil {
-		return "", fmt.Errorf("token for %s: %w", name, err)
-	}
 	files := map[string][]byte{guest.TokenFile: []byte(tok + "\n")}
 	if chatKey != nil { // its chat identity, beside the token, nowhere else
-		if err := chat.WriteKey(filepath.Join(dir, guest.IdentityFile), chatKey, 0o400, uid, gid); err != nil {
-			return "", fmt.Errorf("chat identity for %s: %w", name, err)
-		}
 		b, err := chat.EncodeKey(chatKey)
 		if err != nil {
 			return "", fmt.Errorf("chat identity for %s: %w", name, err)
@@ -54,19 +48,25 @@ func (e Env) writeAgentToken(ctx context.Context, name, tok string, chatKey ed25
 		files[guest.IdentityFile] = b
 	}
 	podmanDir := path.Join(e.Layout.AgentsDir, name, run)
-	if e.Layout.Files != nil {
-		if err := e.Layout.Files.WriteFiles(ctx, podmanDir, files, true); err != nil {
-			return "", fmt.Errorf("token for %s: %w", name, err)
-		}
+	if err := e.putFiles(ctx, dir, podmanDir, files, true); err != nil {
+		return "", fmt.Errorf("token for %s: %w", name, err)
 	}
 	return podmanDir, nil
 }
 
-// writeTokenFile writes tok as the token file in an agent's token dir,
-// readable by the agent only.
-func (e Env) writeTokenFile(dir, tok string) error {
-	uid, gid := e.Layout.OwnerUID, e.Layout.OwnerGID
-	return atomicfile.WriteOwned(filepath.Join(dir, guest.TokenFile), []byte(tok+"\n"), 0o400, uid, gid)
+// putFiles writes files into the host's dir, readable by the agents' uid
+// only (0400), and, with a VM, the same into podmanDir in the guest
+// (only: the other runs' dirs beside it go).
+func (e Env) putFiles(ctx context.Context, dir, podmanDir string, files map[string][]byte, only bool) error {
+	for name, b := range files {
+		if err := atomicfile.WriteOwned(filepath.Join(dir, name), b, 0o400, e.Layout.OwnerUID, e.Layout.OwnerGID); err != nil {
+			return err
+		}
+	}
+	if e.Layout.Files == nil {
+		return nil
+	}
+	return e.Layout.Files.WriteFiles(ctx, podmanDir, files, only)
 }
 
 // DeliverToken replaces the token in the agent's current token dir (and
@@ -82,14 +82,9 @@ func (e Env) DeliverToken(ctx context.Context, name, tok string) error {
 		if !r.IsDir() {
 			continue
 		}
-		if err := e.writeTokenFile(filepath.Join(parent, r.Name()), tok); err != nil {
+		files := map[string][]byte{guest.TokenFile: []byte(tok + "\n")}
+		if err := e.putFiles(ctx, filepath.Join(parent, r.Name()), path.Join(e.Layout.AgentsDir, name, r.Name()), files, false); err != nil {
 			return fmt.Errorf("token for %s: %w", name, err)
-		}
-		if e.Layout.Files != nil {
-			files := map[string][]byte{guest.TokenFile: []byte(tok + "\n")}
-			if err := e.Layout.Files.WriteFiles(ctx, path.Join(e.Layout.AgentsDir, name, r.Name()), files, false); err != nil {
-				return fmt.Errorf("token for %s: %w", name, err)
-			}
 		}
 	}
 	return nil
