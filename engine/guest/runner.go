@@ -343,8 +343,6 @@ func (q *taskQueue) do(ctx context.Context, opt RunnerOptions, t task, logf func
 			return fmt.Sprintf("(no bundle: %v)", err)
 		}
 		return b
-	case command("/diff"), command("/diff --stat"):
-		return diffAnswer(ctx, opt.Work, strings.HasSuffix(strings.TrimSpace(t.f.Content), "--stat"))
 	case command("/sync"):
 		if opt.Work == nil {
 			return noCopy
