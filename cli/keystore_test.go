@@ -23,7 +23,21 @@ func bareSecretService(t *testing.T) string {
 		}
 		t.Skip(err)
 	}
-	bus := exec.CommandContext(t.Context(), "dbus-daemon", "--session", "--nofork", "--print-address=1")
+	addr := startBus(t, exec.CommandContext(t.Context(), "dbus-daemon", "--session", "--nofork", "--print-address=1"))
+	kr := exec.CommandContext(t.Context(), "gnome-keyring-daemon", "--foreground", "--components=secrets")
+	kr.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "XDG_DATA_HOME="+t.TempDir(), "DISPLAY=", "WAYLAND_DISPLAY=")
+	if err := kr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kr.Process.Kill(); _ = kr.Wait() })
+	time.Sleep(500 * time.Millisecond) // it claims its name on the bus
+	return addr
+}
+
+// startBus starts bus, a `dbus-daemon --session --nofork
+// --print-address=1` command, until the test ends: its address.
+func startBus(t *testing.T, bus *exec.Cmd) string {
+	t.Helper()
 	out, err := bus.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -36,15 +50,7 @@ func bareSecretService(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr = strings.TrimSpace(addr)
-	kr := exec.CommandContext(t.Context(), "gnome-keyring-daemon", "--foreground", "--components=secrets")
-	kr.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "XDG_DATA_HOME="+t.TempDir(), "DISPLAY=", "WAYLAND_DISPLAY=")
-	if err := kr.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kr.Process.Kill(); _ = kr.Wait() })
-	time.Sleep(500 * time.Millisecond) // it claims its name on the bus
-	return addr
+	return strings.TrimSpace(addr)
 }
 
 // TestKeyStoreWithoutLoginKeyring: a Secret Service without a default

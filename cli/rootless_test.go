@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -99,20 +98,8 @@ func newPlainUser(t *testing.T) *plainUser {
 		"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "XDG_RUNTIME_DIR=" + filepath.Join(dir, "run")}
 
 	// Its own session bus and an unlocked Secret Service on it.
-	bus := p.command(context.Background(), "dbus-daemon", "--session", "--nofork", "--print-address=1")
-	out, err := bus.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bus.Process.Kill(); _ = bus.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.env = append(p.env, "DBUS_SESSION_BUS_ADDRESS="+strings.TrimSpace(addr))
+	addr := startBus(t, p.command(context.Background(), "dbus-daemon", "--session", "--nofork", "--print-address=1"))
+	p.env = append(p.env, "DBUS_SESSION_BUS_ADDRESS="+addr)
 	kr := p.command(t.Context(), "gnome-keyring-daemon", "--unlock", "--components=secrets")
 	kr.Stdin = strings.NewReader("thesystem-test")
 	if out, err := kr.CombinedOutput(); err != nil {
