@@ -222,6 +222,25 @@ func (p *Podman) FollowLogs(_ context.Context, id string, since time.Time, w io.
 	_ = w.Close()
 }
 
+// Attach attaches w to the created container's stdout and stderr, sends
+// on ready once attached (then it may be started), and returns when the
+// attach ends: the container exited, the link to podman broke, or podman
+// ended it. conmon pushes the output to an attached client as it comes,
+// while a followed log is looked at (with its events file) four times a
+// second for as long as the container runs, and a Wait looks at the
+// container's state at an interval: attached, a running container costs
+// podman nothing.
+//
+// Only a container not yet started may be attached to: podman's attach
+// initializes a container that has exited again (Docker's way), and one
+// that exited before its attach came would never be seen to exit.
+func (p *Podman) Attach(id string, w io.Writer, ready chan bool) error {
+	// A pointer: the bindings ask reflect whether the writers are nil,
+	// which panics on any other kind of value.
+	out := &struct{ io.Writer }{w}
+	return containers.Attach(p.conn, id, nil, out, out, ready, new(containers.AttachOptions).WithStream(true))
+}
+
 // Running reports whether the container is running.
 func (p *Podman) Running(id string) (bool, error) {
 	d, err := containers.Inspect(p.conn, id, nil)
@@ -229,6 +248,20 @@ func (p *Podman) Running(id string) (bool, error) {
 		return false, err
 	}
 	return d.State.Running, nil
+}
+
+// Exited reports whether the container has exited and, if so, its exit
+// status.
+func (p *Podman) Exited(id string) (bool, int, error) {
+	d, err := containers.Inspect(p.conn, id, nil)
+	if err != nil {
+		return false, 0, err
+	}
+	switch d.State.Status {
+	case define.ContainerStateExited.String(), define.ContainerStateStopped.String():
+		return true, int(d.State.ExitCode), nil
+	}
+	return false, 0, nil
 }
 
 // Start starts a created container.
@@ -262,11 +295,11 @@ func Unreachable(err error) bool {
 }
 
 // Wait blocks until the container stops and returns its exit code.
+// podman answers a wait by looking at the container's state at an
+// interval (250 ms by default; here waitInterval): RunContainer waits only
+// once the container's attach has ended, when it has exited (answered at
+// once), or when its log is followed instead (the link to podman broke).
 func (p *Podman) Wait(id string) (int, error) {
-	// podman answers a wait by polling the container's state at this
-	// interval (250 ms by default: four times a second for every
-	// container of the stack, most of an idle stack's cost); an exit is
-	// seen up to this late, a stop is not waited on (RunContainer).
 	opts := new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateExited, define.ContainerStateStopped}).
 		WithInterval(waitInterval.String())
 	code, err := containers.Wait(p.conn, id, opts)

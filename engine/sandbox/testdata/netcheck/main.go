@@ -5,10 +5,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,7 +43,22 @@ func dial(addr string) string {
 	return "connected"
 }
 
+// talk, for `netcheck talk <code> <pause>`: a line on stdout and one on
+// stderr, the pause, a last line, and the exit code.
+func talk(code, pause string) {
+	n, _ := strconv.Atoi(code)
+	d, _ := time.ParseDuration(pause)
+	fmt.Println("out-1")
+	fmt.Fprintln(os.Stderr, "err-1")
+	time.Sleep(d)
+	fmt.Println("out-2")
+	os.Exit(n)
+}
+
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == "talk" {
+		talk(os.Args[2], os.Args[3])
+	}
 	res := map[string]string{
 		"proxy": get(os.Getenv("ANTHROPIC_BASE_URL")+"/v1/models", map[string]string{"X-Api-Key": os.Getenv("ANTHROPIC_API_KEY")}),
 		"chat":  get(strings.Replace(os.Getenv("AGENTCHAT_URL"), "ws://", "http://", 1)+"/health", nil),
