@@ -107,10 +107,10 @@ func RunContainer(ctx context.Context, c Containers, id string, opt RunOptions) 
 		case err == nil:
 			note("podman ended the attach while the container runs; following its log")
 			follow(ended)
-		case err != nil && Unreachable(err) && ctx.Err() == nil:
+		case Unreachable(err) && ctx.Err() == nil:
 			broken = ended
 			note("lost the link to podman; waiting for it: " + err.Error())
-		case err != nil && ctx.Err() == nil:
+		case ctx.Err() == nil:
 			if aerr != nil {
 				err = fmt.Errorf("%w (the attach: %w)", err, aerr)
 			}
