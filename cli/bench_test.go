@@ -282,7 +282,8 @@ func BenchmarkTask(b *testing.B) {
 			}
 		}
 		// --allowedTools, not --dangerously-skip-permissions: claude refuses that as root.
-		cmd := exec.CommandContext(b.Context(), claudeBin, "-p", "--output-format", "stream-json", "--verbose", "--allowedTools", "Bash", "--", "prove it")
+		cmd := exec.CommandContext(b.Context(), claudeBin, "-p", "--output-format", "stream-json", "--verbose", "--allowedTools", "Bash")
+		cmd.Stdin = strings.NewReader("prove it") // as the agents get their task
 		cmd.Dir = dir
 		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "ANTHROPIC_BASE_URL=" + up.url, "ANTHROPIC_API_KEY=sk-ant-bench",
 			"GIT_AUTHOR_NAME=u", "GIT_AUTHOR_EMAIL=u@x", "GIT_COMMITTER_NAME=u", "GIT_COMMITTER_EMAIL=u@x",

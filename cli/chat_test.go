@@ -12,7 +12,7 @@ import (
 )
 
 // chatByHand is what a user does with `chat send` and `chat tail` on a
-// running stack whose agents run /bin/echo: a task in #general by mention,
+// running stack whose agents run echotask: a task in #general by mention,
 // a direct message, both answered and both in the tail (JSON and text);
 // mistakes get an error that says what is wrong.
 func chatByHand(t *testing.T, d *daemonEnv) {

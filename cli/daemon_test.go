@@ -46,7 +46,8 @@ events_logger = "file"
 
 // podmanEnv gives the engine's podman service a storage of the test's own
 // and this machine's containers.conf (runc, cgroupfs, ulimits), and makes
-// /bin/echo the agents' runtime: it answers every task with its prompt.
+// echotask the agents' runtime: it answers every task with its arguments
+// and the task.
 func podmanEnv(t testing.TB) []string {
 	t.Helper()
 	if _, err := exec.LookPath("podman"); err != nil {
@@ -67,7 +68,13 @@ func podmanEnv(t testing.TB) []string {
 		_ = os.RemoveAll(dir)
 	})
 	write(t, filepath.Join(dir, "containers.conf"), testContainersConf)
-	return append([]string{"THESYSTEM_CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=/bin/echo"},
+	echo := filepath.Join(dir, "echotask")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", echo, "./testdata/echotask")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build echotask: %v\n%s", err, out)
+	}
+	return append([]string{"THESYSTEM_CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"), "THESYSTEM_PODMAN_ARGS=" + args, "THESYSTEM_CLAUDE_BIN=" + echo},
 		foreignPodmanEnv()...)
 }
 
@@ -435,7 +442,7 @@ func stackOf(t testing.TB, d *daemonEnv) string {
 
 // talkToAgent mentions the agent in #general and waits for its answer:
 // the agent, in its container, got the message through the chat socket and
-// ran its runtime (/bin/echo here) with the prompt.
+// ran its runtime (echotask here) with the task.
 func talkToAgent(t *testing.T, env []string, agent string) {
 	t.Helper()
 	if c := askAgent(t, env, agent, "are you there?", 30*time.Second); !strings.Contains(c, "-p") || !strings.Contains(c, "are you there?") {

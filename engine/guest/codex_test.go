@@ -84,9 +84,9 @@ func TestRunAgentCodex(t *testing.T) {
 	home := t.TempDir()
 	sessionFile := filepath.Join(home, ".thesystem", "session")
 	args := filepath.Join(t.TempDir(), "args")
-	// The stand-in: its arguments to a file, then codex's events; a
+	// The stand-in: its arguments and its stdin to files, then codex's events; a
 	// resume of a thread it does not know fails as codex does.
-	script := `printf '%s\n' "$@" > "$ARGS"
+	script := `printf '%s\n' "$@" > "$ARGS"; cat > "$ARGS.stdin"
 case " $* " in *" resume gone-0000-0000-0000-000000000000000 "*) echo "Error: thread/resume: thread/resume failed: no rollout found for thread id gone" >&2; exit 1;; esac
 printf '%s\n' '{"type":"thread.started","thread_id":"01a236fd-bce5-75a0-8ff3-e7533a1ca284"}'
 printf '%s\n' '{"type":"item.started","item":{"type":"command_execution","command":"/bin/bash -lc '"'"'make test'"'"'"}}'
@@ -127,9 +127,13 @@ printf '%s\n' '{"type":"item.completed","item":{"type":"agent_message","text":"t
 		t.Errorf("the chat got %q", said)
 	}
 	first := argv()
-	want := `exec --json -c model_provider=thesystem -c model_providers.thesystem={name="TheSystem proxy",base_url="http://127.0.0.1:9999/openai/v1",env_key="OPENAI_API_KEY",wire_api="responses"} run the tests`
-	if !strings.HasPrefix(first, strings.TrimSuffix(want, " run the tests")) || strings.Contains(first, "resume") || strings.Contains(first, "tok-PLANTED") {
+	want := `exec --json -c model_provider=thesystem -c model_providers.thesystem={name="TheSystem proxy",base_url="http://127.0.0.1:9999/openai/v1",env_key="OPENAI_API_KEY",wire_api="responses"} -`
+	if first != want || strings.Contains(first, "tok-PLANTED") {
 		t.Errorf("first run: %s\nwant: %s", first, want)
+	}
+	// The task: codex's stdin (`-`), not an argument any account could read.
+	if b, _ := os.ReadFile(args + ".stdin"); !strings.HasSuffix(strings.TrimSpace(string(b)), "run the tests") {
+		t.Errorf("codex's stdin: %q", b)
 	}
 	if fi, err := os.Stat(filepath.Join(home, ".codex")); err != nil || !fi.IsDir() {
 		t.Errorf("codex's home: %v", err)
@@ -138,7 +142,7 @@ printf '%s\n' '{"type":"item.completed","item":{"type":"agent_message","text":"t
 		t.Errorf("the session file: %q", b)
 	}
 	ask("and the linter")
-	if second := argv(); !strings.Contains(second, `wire_api="responses"} resume 01a236fd-bce5-75a0-8ff3-e7533a1ca284 `) {
+	if second := argv(); !strings.Contains(second, `wire_api="responses"} resume 01a236fd-bce5-75a0-8ff3-e7533a1ca284 -`) {
 		t.Errorf("second run does not resume the thread: %s", second)
 	}
 	if err := os.WriteFile(sessionFile, []byte("gone-0000-0000-0000-000000000000000\n"), 0o600); err != nil {

@@ -47,8 +47,8 @@ type RunnerOptions struct {
 	// Ask: the runtime runs in its asking permission mode, where -p can
 	// neither edit nor run anything; each answer says so.
 	Ask bool
-	// Argv is the runtime; the prompt is appended as its last argument
-	// (claude -p …, codex exec …).
+	// Argv is the runtime (claude -p …, codex exec …); the prompt is its
+	// standard input.
 	Argv []string
 	// Runtime says how the runtime is run and read: RuntimeClaude (the
 	// default) or RuntimeCodex.
@@ -585,16 +585,6 @@ func runOnceAnswer(ctx context.Context, opt RunnerOptions, f chat.Frame, progres
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	prompt := strings.TrimSpace(fmt.Sprintf("%s\n\nMessage from %s in %s:\n%s", opt.Mission, f.FromName, f.To, f.Content))
-	if len(prompt) > maxArgPrompt {
-		// One argument may not be longer than 128 KiB (Linux's
-		// MAX_ARG_STRLEN); a long task goes in a file the runtime reads.
-		path, err := taskFile(prompt)
-		if err != nil {
-			*problem = "the task could not be handed to the runtime"
-			return fmt.Sprintf("(the task, %d bytes, could not be handed to the runtime: %v)", len(prompt), err)
-		}
-		prompt = fmt.Sprintf("Your task is long, so it is in the file %s (%d bytes): read all of it first, then do what it says.", path, len(prompt))
-	}
 	st, stderr, err := runRuntime(ctx, opt, prompt, progress)
 	if err != nil && (strings.Contains(stderr, "No conversation found") || strings.Contains(stderr, "no rollout found for thread id")) {
 		// The runtime lost the conversation (a new workspace, a reset by
@@ -638,8 +628,10 @@ func runOnceAnswer(ctx context.Context, opt RunnerOptions, f chat.Frame, progres
 	return answer
 }
 
-// runRuntime runs the runtime once with prompt as its last argument, in
-// the agent's conversation when it keeps one.
+// runRuntime runs the runtime once with prompt on its standard input, in
+// the agent's conversation when it keeps one. Not an argument: every
+// account of the machine may read a process's arguments (ps), and the
+// task is the user's; and an argument may not be longer than 128 KiB.
 func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress func(string)) (Stream, string, error) {
 	argv := append([]string(nil), opt.Argv...)
 	codex := opt.Runtime == RuntimeCodex
@@ -664,8 +656,11 @@ func runRuntime(ctx context.Context, opt RunnerOptions, prompt string, progress 
 	default:
 		argv = append(argv, "--session-id", id)
 	}
-	argv = append(argv, prompt)
+	if codex {
+		argv = append(argv, "-") // the prompt: stdin (claude -p reads it without being told)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin = strings.NewReader(prompt)
 	// Stopped (cancelled, timed out): SIGINT first, a kill 2 s later.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 2 * time.Second
@@ -774,23 +769,6 @@ func resetSession(file string) string {
 		return fmt.Sprintf("(the conversation could not be reset: %v)", err)
 	}
 	return "Started a new conversation: I remember nothing of the earlier ones."
-}
-
-// maxArgPrompt is the longest prompt passed as the runtime's argument.
-const maxArgPrompt = 96 << 10
-
-// taskFile writes a long prompt where the runtime can read it: the
-// container's /tmp (its own tmpfs).
-func taskFile(prompt string) (string, error) {
-	f, err := os.CreateTemp("", "task-*.md")
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.WriteString(prompt + "\n"); err != nil {
-		_ = f.Close()
-		return "", err
-	}
-	return f.Name(), f.Close()
 }
 
 func lastLine(s string) string {

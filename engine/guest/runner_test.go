@@ -37,7 +37,7 @@ func TestRunAgent(t *testing.T) {
 		done <- RunAgent(ctx, RunnerOptions{
 			Name: "agent-1", ChatURL: url, Channels: []string{"#agents"}, Mission: "Keep the tests green.",
 			// The runtime stand-in prints its prompt back.
-			Argv: []string{"sh", "-c", `printf 'done: %s' "$1"`, "runtime"}, Env: os.Environ(),
+			Argv: []string{"sh", "-c", `printf 'done: %s' "$(cat)"`, "runtime"}, Env: os.Environ(),
 		})
 	}()
 
@@ -96,7 +96,7 @@ func TestRunAgent(t *testing.T) {
 	}
 
 	// A task longer than one argument may be (128 KiB) reaches the runtime
-	// in a file, whole.
+	// whole: it is its standard input.
 	long := "@agent-1 " + strings.Repeat("a long task; ", 25_000) + "the end"
 	send(map[string]any{"type": "MSG", "to": "#agents", "content": long})
 	for {
@@ -105,15 +105,8 @@ func TestRunAgent(t *testing.T) {
 			continue
 		}
 		got := m["content"].(string)
-		i, j := strings.Index(got, "in the file "), strings.Index(got, " (")
-		if i < 0 || j < i {
-			t.Fatalf("the long task's answer: %.300q", got)
-		}
-		b, err := os.ReadFile(got[i+len("in the file ") : j])
-		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(b)), "the end") || !strings.Contains(string(b), "Keep the tests green.") {
-			t.Errorf("the task file: %d bytes, %v", len(b), err)
-		} else {
-			_ = os.Remove(got[i+len("in the file ") : j])
+		if !strings.HasPrefix(got, "done: Keep the tests green.") || !strings.Contains(got, long+"\n") {
+			t.Errorf("the long task's answer: %d bytes, %.300q", len(got), got)
 		}
 		break
 	}
@@ -137,8 +130,8 @@ func TestRunAgentSession(t *testing.T) {
 	url := chatServer(t, chat.Options{})
 	sessionFile := filepath.Join(t.TempDir(), ".thesystem", "session")
 	startAgent(t, url, RunnerOptions{Session: sessionFile, Ask: true,
-		// The runtime stand-in prints its arguments.
-		Argv: []string{"sh", "-c", `for a in "$@"; do printf '%s|' "$a"; done`, "runtime", "-p", "--flag"}})
+		// The runtime stand-in prints its arguments, then its stdin.
+		Argv: []string{"sh", "-c", `for a in "$@"; do printf '%s|' "$a"; done; printf 'stdin: %s' "$(cat)"`, "runtime", "-p", "--flag"}})
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user"})
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +166,11 @@ func TestRunAgentSession(t *testing.T) {
 	if err != nil || len(id) != 36 || !strings.Contains(first, "-p|--flag|--session-id|"+id+"|") {
 		t.Fatalf("first task: %q; session file %q %v", first, b, err)
 	}
+	// The task on stdin, not in the arguments (which every account of the
+	// machine may read).
+	if args, in, _ := strings.Cut(first, "stdin: "); strings.Contains(args, "add a test") || !strings.Contains(in, "add a test") {
+		t.Errorf("first task: %q: the task in the arguments, or not on stdin", first)
+	}
 	if !strings.Contains(first, "swarm.permissions is ask") {
 		t.Errorf("ask mode not said: %q", first)
 	}
@@ -205,7 +203,7 @@ func TestRunAgentQueue(t *testing.T) {
 	url := chatServer(t, chat.Options{PingInterval: 100 * time.Millisecond, Observers: []string{"user"}})
 	startAgent(t, url, RunnerOptions{MaxQueue: 1,
 		// "slow" takes a minute unless stopped; "long" a second.
-		Argv: []string{"sh", "-c", `case "$1" in *slow*) exec sleep 60;; *long*) sleep 1;; esac; printf 'done: %s' "$1"`, "runtime"}})
+		Argv: []string{"sh", "-c", `p=$(cat); case "$p" in *slow*) exec sleep 60;; *long*) sleep 1;; esac; printf 'done: %s' "$p"`, "runtime"}})
 	userKey, _ := chat.NewKey() // verified: an observer gets the agent's STATUS
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user", Key: userKey})
 	if err != nil {
@@ -242,8 +240,12 @@ func TestRunAgentQueue(t *testing.T) {
 	if a := next(10 * time.Second); !strings.Contains(a, "done: ") || !strings.Contains(a, "a long one") {
 		t.Fatalf("the long task: %q", a)
 	}
-	say("a slow one")
+	say("a slow one, secret-plan-7f3a")
 	time.Sleep(200 * time.Millisecond) // it runs
+	// What another account sees of it: every process's arguments (ps).
+	if pids := argvHolding(t, "secret-plan-7f3a"); len(pids) > 0 {
+		t.Errorf("the task is in the arguments of %v, which any account can read", pids)
+	}
 	// /diff reads, beside the task: answered at once, not queued.
 	say("/diff --stat")
 	if a := next(2 * time.Second); a != noCopy {
@@ -273,7 +275,7 @@ func TestRunAgentQueue(t *testing.T) {
 		t.Errorf("/cancel when idle: %q", a)
 	}
 	got := strings.Join(statuses, "|")
-	for _, want := range []string{`working "a slow one" 0`, `working "a slow one" 1`, `working "then this" 0`, `idle "" 0`} {
+	for _, want := range []string{`working "a slow one, secret-plan-7f3a" 0`, `working "a slow one, secret-plan-7f3a" 1`, `working "then this" 0`, `idle "" 0`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("statuses %s lack %s", got, want)
 		}
@@ -422,7 +424,7 @@ func TestTaskOutcome(t *testing.T) {
 	url := chatServer(t, chat.Options{Observers: []string{"user"}})
 	startAgent(t, url, RunnerOptions{Work: w,
 		Env: append(os.Environ(), "AGENTAUTH_URL="+proxy.URL, "AGENTAUTH_TOKEN=tok-1"),
-		Argv: []string{"sh", "-c", `eval "${1##*:
+		Argv: []string{"sh", "-c", `p=$(cat); eval "${p##*:
 }"`, "runtime"}})
 	userKey, _ := chat.NewKey() // verified: an observer gets the agent's STATUS
 	user, err := chat.Dial(t.Context(), url, chat.DialOptions{Name: "user", Key: userKey})
@@ -653,4 +655,20 @@ func TestRunAgentStopped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("RunAgent did not return")
 	}
+}
+
+// argvHolding lists the processes whose arguments hold s.
+func argvHolding(t *testing.T, s string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range ents {
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && strings.Contains(string(b), s) {
+			pids = append(pids, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return pids
 }

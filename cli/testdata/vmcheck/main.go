@@ -1,5 +1,5 @@
 // Command vmcheck is the agent runtime in the real-VM test: run by the
-// agent's chat loop as `claude -p <prompt>`, it calls the provider through
+// agent's chat loop as `claude -p` with the task on stdin, it calls the provider through
 // the proxy the way a runtime does, dials every host:port in the prompt
 // (none may answer: the container has no network), and prints what it
 // found as one JSON line, which the agent posts back to the chat.
@@ -33,10 +33,8 @@ func main() {
 	if err != nil {
 		res["proxy"] = "error: " + err.Error()
 	}
-	prompt := ""
-	if len(os.Args) > 1 {
-		prompt = os.Args[len(os.Args)-1]
-	}
+	in, _ := io.ReadAll(os.Stdin) // the task, as the runner gives it
+	prompt := string(in)
 	for _, w := range strings.Fields(prompt) {
 		if _, _, err := net.SplitHostPort(w); err != nil {
 			continue
