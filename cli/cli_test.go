@@ -71,6 +71,7 @@ func TestExitCodes(t *testing.T) {
 	bad := repo(t)
 	write(t, filepath.Join(bad, "thesystem.yaml"), "mode: server\nswarm:\n  agents: -3\n")
 	good := repo(t)
+	write(t, filepath.Join(good, "broken.yaml"), "proxy: [\n")
 	for _, tc := range []struct {
 		name   string
 		dir    string
@@ -85,6 +86,12 @@ func TestExitCodes(t *testing.T) {
 		{"start invalid config", bad, []string{"start"}, 2, "swarm.agents: must be 1..64"},
 		{"doctor invalid config", bad, []string{"doctor"}, 2, "swarm.agents"},
 		{"config missing --config file", good, []string{"config", "--config", "nope.yaml"}, 1, "read config: open"},
+		// A --config given is read even by a command that only asks the
+		// engine: never silently ignored.
+		{"status with a missing --config file", good, []string{"--config", "nope.yaml", "status"}, 1, "read config: open nope.yaml"},
+		{"stop with an invalid --config file", good, []string{"stop", "--config", "../" + filepath.Base(bad) + "/thesystem.yaml"}, 2, "thesystem.yaml:3: swarm.agents: must be 1..64"},
+		{"logs with a broken --config file", good, []string{"logs", "--config", "broken.yaml"}, 2, "broken.yaml:1: invalid YAML"},
+		{"init with --config", good, []string{"init", "--config", "x.yaml"}, 2, "init writes one: use --dir"},
 		{"unknown command", good, []string{"launch"}, 2, `unknown command "launch" for "thesystem"`},
 		{"unknown subcommand", good, []string{"keys", "show"}, 2, `unknown command "show" for "thesystem keys"`},
 		{"unknown flag", good, []string{"status", "--colour"}, 2, "unknown flag: --colour"},

@@ -11,6 +11,9 @@ import (
 // --config, else $THESYSTEM_CONFIG, else discovery from the working
 // directory up to the git root, else the defaults. Warnings go to stderr.
 func loadConfig(env *Env, g *globals) (*config.Loaded, error) {
+	if g.loaded != nil {
+		return g.loaded, nil
+	}
 	wd, err := env.getwd()
 	if err != nil {
 		return nil, fmt.Errorf("working directory: %w", err)
@@ -39,5 +42,6 @@ func loadConfig(env *Env, g *globals) (*config.Loaded, error) {
 	for _, w := range l.Warnings {
 		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
 	}
+	g.loaded = l
 	return l, nil
 }

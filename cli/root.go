@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/thesystem-dev/thesystem/engine/config"
 )
 
 // Build describes the binary; app/main sets it from the linker flags.
@@ -67,6 +69,7 @@ func (e *Env) getwd() (string, error) {
 // globals are the persistent flags every command shares.
 type globals struct {
 	configPath string
+	loaded     *config.Loaded // what loadConfig read, once per process
 }
 
 // Run executes the command line args and returns the process exit code.
@@ -116,6 +119,19 @@ and the chat server and dashboard live in an expendable VM.`,
 	root.PersistentFlags().StringVar(&g.configPath, "config", "",
 		"path to thesystem.yaml (default: $THESYSTEM_CONFIG, else discovered from the working directory up to the git root)")
 	root.CompletionOptions.HiddenDefaultCmd = true
+	// A --config given is read by every command, even one that only talks
+	// to the running engine: a wrong path or a broken file is said (with
+	// its file and line), never silently ignored.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if f := cmd.Flag("config"); f == nil || !f.Changed {
+			return nil
+		}
+		if cmd.Name() == "init" {
+			return &usageError{errors.New("--config names a thesystem.yaml to read; init writes one: use --dir")}
+		}
+		_, err := loadConfig(env, g)
+		return err
+	}
 
 	root.AddCommand(
 		newInitCommand(env),
