@@ -414,6 +414,7 @@ func (s *Server) identify(c *conn, m inbound) {
 	}
 	if s.allow != nil && m.Pubkey == "" {
 		s.mu.Unlock()
+		s.log.WithField("name", m.Name).Warn("refused an identify without a key")
 		s.sendError(c, CodeAuthRequired, "this server admits only the identities TheSystem issued: IDENTIFY with your pubkey")
 		return
 	}
@@ -481,6 +482,7 @@ func (s *Server) verify(c *conn, m inbound) {
 	}
 	sig, err := base64.StdEncoding.DecodeString(m.Signature)
 	if err != nil || !ed25519.Verify(ch.pub, []byte(AuthSigningContent(ch.nonce, m.ChallengeID, m.Timestamp)), sig) {
+		s.log.WithField("name", ch.name).Warn("refused an identity whose signature does not verify")
 		s.sendError(c, CodeVerificationFailed, "invalid signature")
 		return
 	}
@@ -488,6 +490,7 @@ func (s *Server) verify(c *conn, m inbound) {
 	s.mu.Lock()
 	if want, ok := s.allow[ch.name]; s.allow != nil && (!ok || !want.Equal(ch.pub)) {
 		s.mu.Unlock() // revoked while it was proving itself
+		s.log.WithField("name", ch.name).Warn("refused an identity revoked while it proved itself")
 		s.sendError(c, CodeAuthRequired, "this name and key are not an identity this server admits")
 		return
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/thesystem-dev/thesystem/engine/webguard"
 )
@@ -478,7 +480,8 @@ func TestAllowlist(t *testing.T) {
 	}
 	user, _ := NewKey()
 	stranger, _ := NewKey()
-	addr := startServer(t, Options{Channels: []string{"#general"}, Allow: map[string]ed25519.PublicKey{
+	log, hook := logtest.NewNullLogger()
+	addr := startServer(t, Options{Channels: []string{"#general"}, Log: log, Allow: map[string]ed25519.PublicKey{
 		"agent-1": agent.Public().(ed25519.PublicKey), "user": user.Public().(ed25519.PublicKey)}})
 	for _, tc := range []struct {
 		name    string
@@ -507,6 +510,15 @@ func TestAllowlist(t *testing.T) {
 			case !errors.As(err, &refused) || refused.Code != tc.refused:
 				t.Fatalf("err = %v, want %s", err, tc.refused)
 			}
+			// Every refusal leaves a trace in the server's log, naming
+			// who tried.
+			if tc.refused != "" {
+				e := hook.LastEntry()
+				if e == nil || e.Level != logrus.WarnLevel || !strings.HasPrefix(e.Message, "refused") || e.Data["name"] != tc.as {
+					t.Errorf("the server's log after the refusal: %+v", e)
+				}
+			}
+			hook.Reset()
 		})
 	}
 }
