@@ -18,8 +18,8 @@ func newDestroyCommand(env *Env, g *globals) *cobra.Command {
 		Short: "Stop everything and delete what the stack built, workspaces included",
 		Long: `Stop the stack, then delete everything it built: the containers, the agents'
 workspace volumes, the images and the installed runtimes (and, with
-vm.driver lima, the VM). Keys (in the OS key store), thesystem.yaml and the
-audit log are kept; 'thesystem start' rebuilds the rest from the
+vm.driver lima, the VM). Keys (in the OS key store), thesystem.yaml, the
+audit log and the chat's history are kept; 'thesystem start' rebuilds the rest from the
 configuration. Asks for confirmation unless --yes is given.`,
 		Example: `  thesystem destroy
   thesystem destroy --yes   # no confirmation prompt`,

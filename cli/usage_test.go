@@ -150,7 +150,15 @@ func TestUsage(t *testing.T) {
 	}
 
 	// A daemon restart: the account is rebuilt from the audit log, a
-	// damaged line skipped and said.
+	// damaged line skipped and said; the chat's history is read back.
+	if r := d.run(t, "chat", "send", "#general", "a word before the restart"); r.code != 0 {
+		t.Fatalf("chat send: %+v", r)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(d.run(t, "chat", "tail").stdout, "a word before the restart"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the message never reached the tail")
+		}
+	}
 	if r := d.run(t, "stop"); r.code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
@@ -165,6 +173,9 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("start again: %+v", r)
 	}
 	check("after a restart")
+	if r := d.run(t, "chat", "tail", "--json"); !strings.Contains(r.stdout, `"content":"a word before the restart"`) && !strings.Contains(r.stdout, `"content": "a word before the restart"`) {
+		t.Errorf("the chat's history after a restart: %+v", r)
+	}
 	b, _ := os.ReadFile(filepath.Join(state, "daemon.log"))
 	if !strings.Contains(string(b), "audit.log:7: not an audit record, skipped") {
 		t.Errorf("no warning of the damaged line in the daemon's log:\n%s", b)

@@ -179,6 +179,14 @@ func New(opt Options) (*Engine, error) {
 			logs.Append(supervise.Line{Component: api.ComponentChat, Stream: "supervisor", Text: s})
 		},
 		Changed: e.workChanged,
+		History: opt.Paths.ChatHistory(),
+	}
+	if damaged, err := e.user.LoadHistory(); err != nil || damaged > 0 {
+		msg := fmt.Sprintf("chat history %s: %d damaged lines skipped", opt.Paths.ChatHistory(), damaged)
+		if err != nil {
+			msg = err.Error() + " (the chat starts without its history)"
+		}
+		logs.Append(supervise.Line{Component: api.ComponentChat, Stream: "supervisor", Text: msg})
 	}
 	e.sup, err = supervise.New(e.specs(logs), logs)
 	if err != nil {

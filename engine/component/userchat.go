@@ -58,8 +58,12 @@ type UserChat struct {
 	// Changed is called (with no lock held of the chat's) when an agent
 	// says it does something else; it must not block.
 	Changed func()
+	// History is the file that keeps the messages across the engine's
+	// restarts (LoadHistory reads it back); "": none.
+	History string
 
 	mu   sync.Mutex
+	hist *chatHistory
 	ring []Message
 	work map[string]Activity // an agent's name → what it said it does
 	subs map[chan Message]struct{}
@@ -92,6 +96,9 @@ func (l *UserChat) add(m Message) {
 		l.ring = slices.Delete(l.ring, 0, 1)
 	}
 	l.ring = append(l.ring, m)
+	if l.hist != nil {
+		l.hist.add(m)
+	}
 	for ch := range l.subs {
 		select {
 		case ch <- m:
@@ -100,6 +107,23 @@ func (l *UserChat) add(m Message) {
 			close(ch)
 		}
 	}
+}
+
+// LoadHistory reads the last messages of the History file back, and keeps
+// every new one there from now on; damaged says how many lines it could not
+// read (skipped).
+func (l *UserChat) LoadHistory() (damaged int, err error) {
+	if l.History == "" {
+		return 0, nil
+	}
+	h := &chatHistory{path: l.History}
+	old, damaged, err := h.load(chatBacklog)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hist = h
+	l.ring = append(old, l.ring...)
+	l.ring = l.ring[max(0, len(l.ring)-chatBacklog):]
+	return damaged, err
 }
 
 // Present: name is in the chat now.

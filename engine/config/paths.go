@@ -66,6 +66,10 @@ func (p Paths) UserIdentity() string { return filepath.Join(p.StateDir, "identit
 // line; the previous daemon's in EngineLog.1), readable once it is gone.
 func (p Paths) EngineLog() string { return filepath.Join(p.StateDir, "engine-log.jsonl") }
 
+// ChatHistory keeps the team chat's messages across the engine's restarts
+// (JSON lines; at 8 MiB it becomes .1).
+func (p Paths) ChatHistory() string { return filepath.Join(p.StateDir, "chat-history.jsonl") }
+
 // AgentIdentity is an agent's lasting chat key (0600) with mode client:
 // the identity a remote server's admin admits (with the embedded server,
 // each run of an agent gets a key of its own instead).
