@@ -160,6 +160,11 @@ func readKey(env *Env, p provider.Provider, args []string) (string, error) {
 		return args[1], nil
 	}
 	if fd, ok := isTerminal(env.Stdin); ok {
+		// No echo from before the prompt: a key typed or pasted ahead of
+		// it is not shown either.
+		if restore, err := echoOff(fd); err == nil {
+			defer restore()
+		}
 		fmt.Fprintf(env.Stderr, "%s API key (input hidden): ", p.Name)
 		b, err := term.ReadPassword(fd)
 		fmt.Fprintln(env.Stderr)
