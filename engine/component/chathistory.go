@@ -57,7 +57,7 @@ func (h *chatHistory) load(n int) ([]Message, int, error) {
 				damaged++
 				continue
 			}
-			out = append(out, Message{Time: r.Time, From: r.From, To: r.To, Direct: r.Direct, Content: r.Content})
+			out = append(out, Message(r))
 			if len(out) > 2*n {
 				out = append(out[:0], out[len(out)-n:]...)
 			}
