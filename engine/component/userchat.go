@@ -66,7 +66,11 @@ type UserChat struct {
 	hist *chatHistory
 	ring []Message
 	work map[string]Activity // an agent's name → what it said it does
-	subs map[chan Message]struct{}
+	subs map[chan Message]bool // a follower → it gets the asides too
+	// asks are the engine's own questions to an agent (AskAgent: /diff,
+	// /files, /bundle) waiting for their answer, by agent: the question
+	// and its answer are asides, kept out of the chat's tail and history.
+	asks map[string][]*string
 	conn *chatConn // nil while not connected
 	lost error     // why the last connection ended or failed
 }
@@ -92,14 +96,20 @@ func (c *chatConn) joined(id, name, channel string) {
 func (l *UserChat) add(m Message) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.ring) == chatBacklog {
-		l.ring = slices.Delete(l.ring, 0, 1)
+	aside := l.aside(m)
+	if !aside {
+		if len(l.ring) == chatBacklog {
+			l.ring = slices.Delete(l.ring, 0, 1)
+		}
+		l.ring = append(l.ring, m)
+		if l.hist != nil {
+			l.hist.add(m)
+		}
 	}
-	l.ring = append(l.ring, m)
-	if l.hist != nil {
-		l.hist.add(m)
-	}
-	for ch := range l.subs {
+	for ch, all := range l.subs {
+		if aside && !all {
+			continue
+		}
 		select {
 		case ch <- m:
 		default: // a follower this far behind is cut off, not waited for
@@ -107,6 +117,23 @@ func (l *UserChat) add(m Message) {
 			close(ch)
 		}
 	}
+}
+
+// aside: m is one of the engine's asks (as the server echoes it to the
+// user, an observer) or the answer to one, which takes the ask off the
+// list; l.mu is held.
+func (l *UserChat) aside(m Message) bool {
+	if !m.Direct {
+		return false
+	}
+	if m.From == UserChatName {
+		return slices.ContainsFunc(l.asks[m.To], func(q *string) bool { return *q == m.Content })
+	}
+	if q := l.asks[m.From]; m.To == UserChatName && len(q) > 0 && !strings.HasPrefix(m.Content, "⋯ ") {
+		l.asks[m.From] = q[1:]
+		return true
+	}
+	return false
 }
 
 // LoadHistory reads the last messages of the History file back, and keeps
@@ -147,8 +174,20 @@ func (l *UserChat) Activity(name string) (Activity, bool) {
 // AskAgent says text to the agent directly, as the user, and waits for
 // its direct answer (not a progress line) until ctx ends.
 func (l *UserChat) AskAgent(ctx context.Context, agent, text string) (string, error) {
-	_, ch, stop := l.Follow(0)
+	_, ch, stop := l.follow(0, true)
 	defer stop()
+	q := &text
+	l.mu.Lock()
+	if l.asks == nil {
+		l.asks = map[string][]*string{}
+	}
+	l.asks[agent] = append(l.asks[agent], q)
+	l.mu.Unlock()
+	defer func() { // unanswered: off the list
+		l.mu.Lock()
+		l.asks[agent] = slices.DeleteFunc(l.asks[agent], func(p *string) bool { return p == q })
+		l.mu.Unlock()
+	}()
 	if err := l.Send(ctx, agent, text); err != nil {
 		return "", err
 	}
@@ -174,15 +213,21 @@ func (l *UserChat) Tail(n int) []Message {
 	return slices.Clone(l.ring[max(0, len(l.ring)-n):])
 }
 
-// Follow is the last n messages and a channel of the next ones.
+// Follow is the last n messages and a channel of the next ones (not the
+// engine's asides).
 func (l *UserChat) Follow(n int) ([]Message, <-chan Message, func()) {
+	return l.follow(n, false)
+}
+
+// follow is Follow, with the asides too when all.
+func (l *UserChat) follow(n int, all bool) ([]Message, <-chan Message, func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ch := make(chan Message, 256)
 	if l.subs == nil {
-		l.subs = map[chan Message]struct{}{}
+		l.subs = map[chan Message]bool{}
 	}
-	l.subs[ch] = struct{}{}
+	l.subs[ch] = all
 	backlog := slices.Clone(l.ring[max(0, len(l.ring)-n):])
 	return backlog, ch, func() {
 		l.mu.Lock()
