@@ -65,7 +65,7 @@ type UserChat struct {
 	mu   sync.Mutex
 	hist *chatHistory
 	ring []Message
-	work map[string]Activity // an agent's name → what it said it does
+	work map[string]Activity   // an agent's name → what it said it does
 	subs map[chan Message]bool // a follower → it gets the asides too
 	// asks are the engine's own questions to an agent (AskAgent: /diff,
 	// /files, /bundle) waiting for their answer, by agent: the question
