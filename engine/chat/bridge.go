@@ -44,6 +44,10 @@ type Bridge struct {
 	lastErr error     // the last dial's failure; nil after a success
 	retry   time.Time // no dial before this while failing
 	backoff time.Duration
+	// failed and failedAt are the latest failed dial, kept after a
+	// success: AwaySince.
+	failed   error
+	failedAt time.Time
 }
 
 // BridgeHealth is /health's answer.
@@ -83,12 +87,29 @@ func (b *Bridge) Probe(ctx context.Context) error {
 	return nil
 }
 
+// AwaySince says why the remote could not be reached at some time since
+// t: now (a Probe), or at the latest failed dial after t. A client that
+// failed on the remote's absence (an agent that exited on it) is told so
+// even when the remote came back before its exit was seen.
+func (b *Bridge) AwaySince(ctx context.Context, t time.Time) error {
+	if err := b.Probe(ctx); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failed != nil && b.failedAt.After(t) {
+		return fmt.Errorf("%w (at %s; reached again since)", b.failed, b.failedAt.Format("15:04:05"))
+	}
+	return nil
+}
+
 // dial connects to the remote, unless an earlier failure's backoff has
 // not run out (then it fails at once with that failure).
 func (b *Bridge) dial(ctx context.Context) (*websocket.Conn, error) {
 	b.mu.Lock()
 	if b.lastErr != nil && time.Now().Before(b.retry) {
 		err := b.lastErr
+		b.failedAt = time.Now() // refused for it: away now still
 		b.mu.Unlock()
 		return nil, err
 	}
@@ -112,6 +133,7 @@ func (b *Bridge) dial(ctx context.Context) (*websocket.Conn, error) {
 			b.logf("remote %s: %v (trying again in %s)", b.Remote, err, b.backoff)
 		}
 		b.lastErr, b.retry = fmt.Errorf("remote %s: %w", b.Remote, err), time.Now().Add(b.backoff)
+		b.failed, b.failedAt = b.lastErr, time.Now()
 		return nil, b.lastErr
 	}
 	if b.lastErr != nil {

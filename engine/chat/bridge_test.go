@@ -175,3 +175,31 @@ func TestBridgeBadCertificate(t *testing.T) {
 		t.Errorf("probe with the wrong CA: %v", err)
 	}
 }
+
+// TestBridgeAwaySince: a remote that was away since a time is said so
+// even once it is back (an agent that exited on its absence waits for it,
+// not counted as crashing); not before that time.
+func TestBridgeAwaySince(t *testing.T) {
+	remote := chattest.Serve(t, chat.Options{})
+	b := &chat.Bridge{Remote: remote.URL, TLS: &tls.Config{RootCAs: remote.CA, MinVersion: tls.VersionTLS12}, MaxBackoff: 100 * time.Millisecond}
+	t0 := time.Now()
+	if err := b.AwaySince(t.Context(), t0); err != nil {
+		t.Fatalf("a remote that was there: %v", err)
+	}
+	remote.Stop()
+	if err := b.AwaySince(t.Context(), t0); err == nil {
+		t.Fatal("a remote that is gone: no error")
+	}
+	remote.Start()
+	for deadline := time.Now().Add(10 * time.Second); b.Probe(t.Context()) != nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the remote never answered again")
+		}
+	}
+	if err := b.AwaySince(t.Context(), t0); err == nil || !strings.Contains(err.Error(), "reached again since") {
+		t.Errorf("back, but away since t0: %v", err)
+	}
+	if err := b.AwaySince(t.Context(), time.Now()); err != nil {
+		t.Errorf("there all along since now: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/thesystem-dev/thesystem/engine/api"
 	"github.com/thesystem-dev/thesystem/engine/chat"
@@ -38,9 +39,10 @@ type Agent struct {
 	Tokens Tokens
 	Chat   *UserChat
 	// RemoteAway, with a remote chat server (mode client), says why it
-	// cannot be reached now: an agent that lost it waits for it, however
-	// long, instead of being given up on.
-	RemoteAway func(context.Context) error
+	// could not be reached at some time since the given one: an agent
+	// that lost it waits for it, however long, instead of being given up
+	// on (even when it is back by the time the agent's exit is seen).
+	RemoteAway func(context.Context, time.Time) error
 
 	current atomic.Pointer[string] // the container's id
 }
@@ -225,9 +227,10 @@ func (a *Agent) serve(ctx context.Context) error {
 		return err
 	}
 	a.current.Store(&id)
+	started := time.Now()
 	err = a.runContainer(ctx, p, id, name)
 	if a.RemoteAway != nil && ctx.Err() == nil {
-		if away := a.RemoteAway(ctx); away != nil {
+		if away := a.RemoteAway(ctx, started); away != nil {
 			return supervise.Waiting(fmt.Errorf("%w (the chat server is away: %w)", err, away))
 		}
 	}

@@ -145,14 +145,14 @@ func (c *Chat) remoteSpec() supervise.Spec {
 	}
 }
 
-// RemoteAway says why the remote chat server cannot be reached now (it
-// is tried: a dial, within the bridge's backoff); nil when it can, or
-// without one (mode server).
-func (c *Chat) RemoteAway(ctx context.Context) error {
+// RemoteAway says why the remote chat server could not be reached at some
+// time since t (it is tried now: a dial, within the bridge's backoff);
+// nil when it could all along, or without one (mode server).
+func (c *Chat) RemoteAway(ctx context.Context, since time.Time) error {
 	if c.bridge == nil {
 		return nil
 	}
-	return c.bridge.Probe(ctx)
+	return c.bridge.AwaySince(ctx, since)
 }
 
 // serveRemote prepares the tier as for a server of its own (the

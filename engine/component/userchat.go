@@ -70,7 +70,7 @@ type UserChat struct {
 	// asks are the engine's own questions to an agent (AskAgent: /diff,
 	// /files, /bundle) waiting for their answer, by agent: the question
 	// and its answer are asides, kept out of the chat's tail and history.
-	asks map[string][]*string
+	asks map[string][]*ask
 	conn *chatConn // nil while not connected
 	lost error     // why the last connection ended or failed
 }
@@ -119,21 +119,44 @@ func (l *UserChat) add(m Message) {
 	}
 }
 
+// ask is one of the engine's questions to an agent: done once both its
+// echo (the server's copy to the user) and its answer have come, in either
+// order.
+type ask struct {
+	text             string
+	echoed, answered bool
+}
+
 // aside: m is one of the engine's asks (as the server echoes it to the
-// user, an observer) or the answer to one, which takes the ask off the
-// list; l.mu is held.
+// user) or the answer to one; an ask whose echo and answer have both come
+// is taken off the list. l.mu is held.
 func (l *UserChat) aside(m Message) bool {
 	if !m.Direct {
 		return false
 	}
+	agent := m.From
 	if m.From == UserChatName {
-		return slices.ContainsFunc(l.asks[m.To], func(q *string) bool { return *q == m.Content })
+		agent = m.To
 	}
-	if q := l.asks[m.From]; m.To == UserChatName && len(q) > 0 && !strings.HasPrefix(m.Content, "⋯ ") {
-		l.asks[m.From] = q[1:]
-		return true
+	asks := l.asks[agent]
+	i := slices.IndexFunc(asks, func(q *ask) bool {
+		if m.From == UserChatName {
+			return !q.echoed && q.text == m.Content
+		}
+		return !q.answered && m.To == UserChatName && !strings.HasPrefix(m.Content, "⋯ ")
+	})
+	if i < 0 {
+		return false
 	}
-	return false
+	if m.From == UserChatName {
+		asks[i].echoed = true
+	} else {
+		asks[i].answered = true
+	}
+	if asks[i].echoed && asks[i].answered {
+		l.asks[agent] = slices.Delete(asks, i, i+1)
+	}
+	return true
 }
 
 // LoadHistory reads the last messages of the History file back, and keeps
@@ -176,16 +199,18 @@ func (l *UserChat) Activity(name string) (Activity, bool) {
 func (l *UserChat) AskAgent(ctx context.Context, agent, text string) (string, error) {
 	_, ch, stop := l.follow(0, true)
 	defer stop()
-	q := &text
+	q := &ask{text: text}
 	l.mu.Lock()
 	if l.asks == nil {
-		l.asks = map[string][]*string{}
+		l.asks = map[string][]*ask{}
 	}
 	l.asks[agent] = append(l.asks[agent], q)
 	l.mu.Unlock()
-	defer func() { // unanswered: off the list
+	defer func() { // unanswered (its echo may still come after an answer)
 		l.mu.Lock()
-		l.asks[agent] = slices.DeleteFunc(l.asks[agent], func(p *string) bool { return p == q })
+		if !q.answered && l.asks != nil {
+			l.asks[agent] = slices.DeleteFunc(l.asks[agent], func(p *ask) bool { return p == q })
+		}
 		l.mu.Unlock()
 	}()
 	if err := l.Send(ctx, agent, text); err != nil {
@@ -296,6 +321,7 @@ func (l *UserChat) session(ctx context.Context) error {
 			ch <- errors.New("the engine's chat connection was lost")
 			delete(c.waiting, name)
 		}
+		l.asks = nil // their echoes and answers went with the connection
 		l.mu.Unlock()
 	}()
 	for {

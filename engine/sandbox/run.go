@@ -100,6 +100,14 @@ func RunContainer(ctx context.Context, c Containers, id string, opt RunOptions) 
 		// link broke, or podman ended it while the container runs.
 		var broken time.Time
 		done, code, err := c.Exited(id)
+		// The output ends a moment before podman records the exit
+		// (conmon writes it once the process is reaped): looked at
+		// again for up to 2 s before the attach counts as ended early.
+		step := min(opt.Retry, 100*time.Millisecond)
+		for i := 0; err == nil && !done && ctx.Err() == nil && time.Duration(i)*step < 2*time.Second; i++ {
+			time.Sleep(step)
+			done, code, err = c.Exited(id)
+		}
 		switch {
 		case err == nil && done:
 			exited <- fmt.Errorf("container exited with status %d", code)
